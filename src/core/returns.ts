@@ -1,0 +1,67 @@
+/**
+ * Discounted returns and GAE over packed rollouts. Both walk each rollout backwards and treat
+ * mask-0 tokens (tool output, environment observations) as transparent: nothing is added or
+ * discounted there, so a tool call in the middle of a response does not cut the return.
+ */
+
+/**
+ * G_t = r_t + gamma * G_{t+1} over mask-1 tokens, [nTokens].
+ * mode "skip" (default): mask-0 tokens are transparent and get G = 0.
+ * mode "reset": verl's loop as written before Aug 2026 ("reset after EOS"): at a mask-0 token
+ *   G_t = r_t + gamma * G_{t+1} is computed, then the running return restarts at 0.
+ */
+export function discountedReturns(
+  r: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  offsets: ArrayLike<number>,
+  gamma: number,
+  mode: "skip" | "reset" = "skip",
+): Float64Array {
+  const out = new Float64Array(r.length);
+  const n = offsets.length - 1;
+  for (let i = 0; i < n; i++) {
+    let running = 0;
+    for (let k = offsets[i + 1] - 1; k >= offsets[i]; k--) {
+      if (mask[k]) {
+        running = r[k] + gamma * running;
+        out[k] = running;
+      } else if (mode === "reset") {
+        out[k] = r[k] + gamma * running;
+        running = 0;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Generalised advantage estimation as verl's `compute_gae_advantage_return`:
+ * delta_t = r_t + gamma V_{t+1} - V_t, A_t = delta_t + gamma lambda A_{t+1}, where "t+1" is the
+ * next mask-1 token (values and advantages carry across mask-0 tokens, so values at masked
+ * positions never matter). Returns = A + V. Both are 0 on mask-0 tokens. No whitening here.
+ */
+export function gae(
+  r: ArrayLike<number>,
+  values: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  offsets: ArrayLike<number>,
+  gamma: number,
+  lambda: number,
+): { advantages: Float64Array; returns: Float64Array } {
+  const advantages = new Float64Array(r.length);
+  const returns = new Float64Array(r.length);
+  const n = offsets.length - 1;
+  for (let i = 0; i < n; i++) {
+    let nextValue = 0;
+    let lastGae = 0;
+    for (let k = offsets[i + 1] - 1; k >= offsets[i]; k--) {
+      if (!mask[k]) continue;
+      const delta = r[k] + gamma * nextValue - values[k];
+      lastGae = delta + gamma * lambda * lastGae;
+      nextValue = values[k];
+      advantages[k] = lastGae;
+      returns[k] = lastGae + values[k];
+    }
+  }
+  return { advantages, returns };
+}

@@ -1,0 +1,73 @@
+/**
+ * Segment operations: the steps of a rollout (runs delimited by `step_ends`) and its turns
+ * (maximal runs of mask-1 tokens). Shared by every step-, turn- and segment-level method.
+ * Segments are reported as flat [start, end) token ranges in batch coordinates.
+ */
+import type { RolloutBatch } from "./batch.js";
+
+export interface Segments {
+  /** [nRollouts+1] rollout i owns segments [segOffsets[i], segOffsets[i+1]). */
+  readonly segOffsets: Int32Array;
+  /** [nSegments] first token (flat index). */
+  readonly start: Int32Array;
+  /** [nSegments] one past the last token (flat index). */
+  readonly end: Int32Array;
+}
+
+/**
+ * The steps of each rollout from `step_ends`: step j of rollout i covers tokens
+ * (step_ends[j-1], step_ends[j]]. With `includeTail`, tokens after the last step end form one
+ * more segment (SPO-tree's rule); without it they belong to no step (methods.md Part 0).
+ * A rollout without step_ends has no steps (or, with includeTail, one segment of all its tokens).
+ */
+export function stepSegments(batch: RolloutBatch, includeTail = false): Segments {
+  const { offsets, stepOffsets, stepEnds } = batch;
+  const n = batch.n;
+  const segOffsets = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    const nSteps = stepOffsets[i + 1] - stepOffsets[i];
+    const T = offsets[i + 1] - offsets[i];
+    const lastEnd = nSteps > 0 ? stepEnds[stepOffsets[i + 1] - 1] : -1;
+    const tail = includeTail && lastEnd < T - 1 ? 1 : 0;
+    segOffsets[i + 1] = segOffsets[i] + nSteps + tail;
+  }
+  const start = new Int32Array(segOffsets[n]);
+  const end = new Int32Array(segOffsets[n]);
+  for (let i = 0; i < n; i++) {
+    let s = segOffsets[i];
+    let prev = -1;
+    for (let j = stepOffsets[i]; j < stepOffsets[i + 1]; j++) {
+      start[s] = offsets[i] + prev + 1;
+      end[s] = offsets[i] + stepEnds[j] + 1;
+      prev = stepEnds[j];
+      s++;
+    }
+    if (s < segOffsets[i + 1]) {
+      start[s] = offsets[i] + prev + 1;
+      end[s] = offsets[i + 1];
+    }
+  }
+  return { segOffsets, start, end };
+}
+
+/** The turns of each rollout: maximal runs of mask-1 tokens, in order. */
+export function maskRuns(batch: RolloutBatch): Segments {
+  const { offsets, mask } = batch;
+  const n = batch.n;
+  const segOffsets = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    let runs = 0;
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1 && (k === offsets[i] || mask[k - 1] === 0)) runs++;
+    segOffsets[i + 1] = segOffsets[i] + runs;
+  }
+  const start = new Int32Array(segOffsets[n]);
+  const end = new Int32Array(segOffsets[n]);
+  for (let i = 0; i < n; i++) {
+    let s = segOffsets[i];
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+      if (mask[k] === 1 && (k === offsets[i] || mask[k - 1] === 0)) start[s] = k;
+      if (mask[k] === 1 && (k === offsets[i + 1] - 1 || mask[k + 1] === 0)) end[s++] = k + 1;
+    }
+  }
+  return { segOffsets, start, end };
+}

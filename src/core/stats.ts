@@ -1,0 +1,85 @@
+/**
+ * Group statistics and broadcasting: the baseline machinery of every group-relative method.
+ * Groups come from the batch's CSR listing, so each statistic is one pass over [n] arrays.
+ */
+import type { RolloutBatch } from "./batch.js";
+
+export type StdKind = "unbiased" | "population";
+
+export interface GroupStats {
+  readonly mean: Float64Array; // [nGroups]
+  readonly std: Float64Array; // [nGroups]
+  readonly count: Int32Array; // [nGroups]
+}
+
+export interface GroupStatsOptions {
+  /** "unbiased" (torch.std, Bessel-corrected; verl's default) or "population". */
+  std?: StdKind;
+  /**
+   * How a one-member group is treated. "verl" (default): mean 0 and std 1, as verl's loop
+   * estimators do, so the lone response keeps its raw score. "natural": mean = its score, std 0.
+   */
+  singleton?: "verl" | "natural";
+}
+
+/** Mean and std of an arbitrary set of numbers (two-pass, no cancellation). */
+export function meanStd(xs: ArrayLike<number>, kind: StdKind = "unbiased"): { mean: number; std: number } {
+  const n = xs.length;
+  if (n === 0) return { mean: 0, std: 0 };
+  let s = 0;
+  for (let k = 0; k < n; k++) s += xs[k];
+  const mean = s / n;
+  let ss = 0;
+  for (let k = 0; k < n; k++) {
+    const d = xs[k] - mean;
+    ss += d * d;
+  }
+  const denom = kind === "unbiased" ? n - 1 : n;
+  return { mean, std: denom > 0 ? Math.sqrt(ss / denom) : 0 };
+}
+
+/**
+ * Per-group mean and std of a per-rollout quantity x [n]. Two passes (mean, then squared
+ * deviations), which avoids the sum/sum-of-squares cancellation verl's vectorized version had.
+ */
+export function groupStats(batch: RolloutBatch, x: ArrayLike<number>, opts: GroupStatsOptions = {}): GroupStats {
+  const kind = opts.std ?? "unbiased";
+  const singleton = opts.singleton ?? "verl";
+  const nG = batch.groupNames.length;
+  const { groupOffsets, groupMembers } = batch;
+  const mean = new Float64Array(nG);
+  const std = new Float64Array(nG);
+  const count = new Int32Array(nG);
+  for (let g = 0; g < nG; g++) {
+    const a = groupOffsets[g], b = groupOffsets[g + 1];
+    const c = b - a;
+    count[g] = c;
+    if (c === 1 && singleton === "verl") {
+      mean[g] = 0;
+      std[g] = 1;
+      continue;
+    }
+    let s = 0;
+    for (let k = a; k < b; k++) s += x[groupMembers[k]];
+    const m = s / c;
+    let ss = 0;
+    for (let k = a; k < b; k++) {
+      const d = x[groupMembers[k]] - m;
+      ss += d * d;
+    }
+    const denom = kind === "unbiased" ? c - 1 : c;
+    mean[g] = m;
+    std[g] = denom > 0 ? Math.sqrt(ss / denom) : 0;
+  }
+  return { mean, std, count };
+}
+
+/** [nTokens] a_i on every mask-1 token of rollout i, 0 on mask-0 tokens. */
+export function broadcastToTokens(batch: RolloutBatch, perRollout: ArrayLike<number>, out: Float64Array = new Float64Array(batch.nTokens)): Float64Array {
+  const { offsets, mask } = batch;
+  for (let i = 0; i < batch.n; i++) {
+    const a = perRollout[i];
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) out[k] = mask[k] === 1 ? a : 0;
+  }
+  return out;
+}

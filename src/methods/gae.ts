@@ -1,0 +1,41 @@
+/**
+ * GAE (Schulman et al., arXiv 1506.02438) with a critic's values, as verl's
+ * `compute_gae_advantage_return`:
+ *
+ *   delta_t = r_t + gamma V_{t+1} - V_t,   A_t = delta_t + gamma lambda A_{t+1},   returns = A + V
+ *
+ * then A is whitened over all mask-1 tokens of the batch. Mask-0 tokens are skipped: "t+1" is
+ * the next mask-1 token, so values at masked positions never change the result.
+ */
+import type { RolloutBatch } from "../core/batch.js";
+import { registerMethod, type Assignment } from "../core/registry.js";
+import { gae as gaeCore } from "../core/returns.js";
+import { tokenLevelRewards } from "../core/rewards.js";
+import { maskedWhiten } from "../core/whiten.js";
+
+export interface GaeOptions {
+  gamma: number;
+  lambda: number;
+  whiten: boolean;
+}
+
+export function gae(batch: RolloutBatch, opts: GaeOptions): Assignment {
+  const values = batch.values!.data; // presence checked by the runner (requires: values)
+  const { advantages, returns } = gaeCore(tokenLevelRewards(batch), values, batch.mask, batch.offsets, opts.gamma, opts.lambda);
+  return { advantages: opts.whiten ? maskedWhiten(advantages, batch.mask) : advantages, returns };
+}
+
+export const gaeSpec = registerMethod<GaeOptions>({
+  name: "gae",
+  summary: "Generalised advantage estimation with critic values, whitened over the batch",
+  paper: "GAE, arXiv 1506.02438; verl compute_gae_advantage_return",
+  status: "standard",
+  requires: ["values"],
+  example: "plain.jsonl",
+  options: {
+    gamma: { type: "number", default: 1, min: 0, max: 1, doc: "discount factor" },
+    lambda: { type: "number", default: 1, min: 0, max: 1, doc: "GAE lambda" },
+    whiten: { type: "boolean", default: true, doc: "whiten advantages over the batch (verl does)" },
+  },
+  assign: gae,
+});

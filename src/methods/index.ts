@@ -1,0 +1,34 @@
+/**
+ * Every built-in method, registered by importing its file. Adding a method is adding one
+ * file under src/methods and one line here.
+ */
+import "./grpo.js";
+import "./dr-grpo.js";
+import "./rloo.js";
+import "./reinforce-pp.js";
+import "./reinforce-pp-baseline.js";
+import "./gae.js";
+import "./opo.js";
+import "./grpo-passk.js";
+import "./gpg.js";
+// Fine-grained credit assignment (methods.md Parts 1-3).
+import "./tempo.js";
+import "./spo-chain.js";
+import "./spo-tree.js";
+import "./gigpo.js";
+import "./pure.js";
+import "./hapo.js";
+import "./r3l.js";
+import "./hicra.js";
+import "./d3s.js";
+import "./matchtir.js";
+import "./rank-grpo.js";
+import "./brpo.js";
+import "./oprl.js";
+import "./ma-rlhf.js";
+import "./capo.js";
+import "./laser.js";
+import "./rto.js";
+import "./dpo-token-reward.js";
+
+export { listMethods, getMethod, runMethod } from "../core/registry.js";

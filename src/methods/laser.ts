@@ -1,0 +1,2 @@
+// PLACEHOLDER: replaced by the method's implementation (see methods.md).
+export {};

@@ -1,0 +1,35 @@
+/**
+ * REINFORCE++-baseline (arXiv 2501.03262), as verl's
+ * `compute_reinforce_plus_plus_baseline_outcome_advantage`: group-mean baseline on the score,
+ * broadcast to tokens, then whitened over all mask-1 tokens of the batch:
+ *
+ *   A_{i,t} = whiten_batch(s_i - mean_g)
+ *
+ * A one-response group has mean 0.
+ */
+import type { RolloutBatch } from "../core/batch.js";
+import { registerMethod, type Assignment } from "../core/registry.js";
+import { outcomeScores } from "../core/rewards.js";
+import { broadcastToTokens, groupStats } from "../core/stats.js";
+import { maskedWhiten } from "../core/whiten.js";
+
+export type ReinforcePPBaselineOptions = Record<string, never>;
+
+export function reinforcePPBaseline(batch: RolloutBatch): Assignment {
+  const s = outcomeScores(batch);
+  const { mean } = groupStats(batch, s);
+  const centred = new Float64Array(batch.n);
+  for (let i = 0; i < batch.n; i++) centred[i] = s[i] - mean[batch.group[i]];
+  const advantages = maskedWhiten(broadcastToTokens(batch, centred), batch.mask);
+  return { advantages, returns: advantages.slice() };
+}
+
+export const reinforcePPBaselineSpec = registerMethod<ReinforcePPBaselineOptions>({
+  name: "reinforce++-baseline",
+  summary: "Group-mean baseline, then whitening over the batch's tokens",
+  paper: "REINFORCE++, arXiv 2501.03262; verl compute_reinforce_plus_plus_baseline_outcome_advantage",
+  status: "standard",
+  example: "plain.jsonl",
+  options: {},
+  assign: reinforcePPBaseline,
+});

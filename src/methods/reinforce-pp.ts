@@ -1,0 +1,38 @@
+/**
+ * REINFORCE++ (arXiv 2501.03262), as verl's `compute_reinforce_plus_plus_outcome_advantage`:
+ * token-level discounted return G_t = r_t + gamma G_{t+1}, then whitened over all mask-1
+ * tokens of the batch: A = (G - mean) * rsqrt(var + 1e-8). returns = G.
+ *
+ * Mask-0 tokens (tool output) are transparent by default; `maskedTokens: "reset"` reproduces
+ * verl's older loop, where the running return restarts at every mask-0 token.
+ */
+import type { RolloutBatch } from "../core/batch.js";
+import { registerMethod, type Assignment } from "../core/registry.js";
+import { discountedReturns } from "../core/returns.js";
+import { tokenLevelRewards } from "../core/rewards.js";
+import { maskedWhiten } from "../core/whiten.js";
+
+export interface ReinforcePPOptions {
+  gamma: number;
+  maskedTokens: "skip" | "reset";
+}
+
+export function reinforcePP(batch: RolloutBatch, opts: ReinforcePPOptions): Assignment {
+  const r = tokenLevelRewards(batch);
+  const returns = discountedReturns(r, batch.mask, batch.offsets, opts.gamma, opts.maskedTokens);
+  const advantages = maskedWhiten(returns, batch.mask);
+  return { advantages, returns };
+}
+
+export const reinforcePPSpec = registerMethod<ReinforcePPOptions>({
+  name: "reinforce++",
+  summary: "Discounted token returns, whitened over the batch",
+  paper: "REINFORCE++, arXiv 2501.03262; verl compute_reinforce_plus_plus_outcome_advantage",
+  status: "standard",
+  example: "plain.jsonl",
+  options: {
+    gamma: { type: "number", default: 1, min: 0, max: 1, doc: "discount factor" },
+    maskedTokens: { type: "enum", values: ["skip", "reset"], default: "skip", doc: "mask-0 tokens: transparent (skip) or restart the return (reset, older verl)" },
+  },
+  assign: reinforcePP,
+});
