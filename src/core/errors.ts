@@ -3,7 +3,7 @@
  * anything else is a bug and exits 1 with its stack.
  */
 
-/** Bad input in a rollout file: names the file, the 1-based line and the field. */
+/** Bad input in a rollout file: names the file, the 1-based line (0: the whole file) and the field ("": none, e.g. a JSON syntax error). */
 export class InputError extends Error {
   constructor(
     readonly file: string,
@@ -11,7 +11,8 @@ export class InputError extends Error {
     readonly field: string,
     readonly detail: string,
   ) {
-    super(line > 0 ? `${file}:${line}: field '${field}': ${detail}` : `${file}: field '${field}': ${detail}`);
+    const where = line > 0 ? `${file}:${line}` : file;
+    super(field ? `${where}: field '${field}': ${detail}` : `${where}: ${detail}`);
     this.name = "InputError";
   }
 }

@@ -62,13 +62,24 @@ function describe(v: unknown): string {
   return typeof v === "string" ? "a string" : `${typeof v}`;
 }
 
+/** Free-form values (signals, meta) may hold any JSON, but no number that overflowed to Infinity. */
+function checkAllFinite(loc: RowLocation, field: string, v: unknown): void {
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) fail(loc, field, `holds a non-finite number (${v})`);
+  } else if (Array.isArray(v)) {
+    for (let k = 0; k < v.length; k++) checkAllFinite(loc, `${field}[${k}]`, v[k]);
+  } else if (isPlainObject(v)) {
+    for (const key of Object.keys(v)) checkAllFinite(loc, `${field}.${key}`, v[key]);
+  }
+}
+
 function checkFiniteArray(loc: RowLocation, field: string, v: unknown, length: number): number[] {
   if (!Array.isArray(v)) fail(loc, field, `expected an array of finite numbers, got ${describe(v)}`);
   if (v.length !== length) fail(loc, field, `expected ${length} entries (one per token), got ${v.length}`);
   for (let k = 0; k < v.length; k++) {
     const x = v[k];
     if (typeof x !== "number" || !Number.isFinite(x)) {
-      fail(loc, field, `entry ${k} is not a finite number (${describe(x)}${typeof x === "number" ? "" : ""})`);
+      fail(loc, field, `entry ${k} is not a finite number (${describe(x)})`);
     }
   }
   return v as number[];
@@ -143,7 +154,9 @@ export function validateRow(value: unknown, loc: RowLocation, opts: ValidateOpti
     if (o.episode === undefined) fail(loc, "t", "needs 'episode' (t is the step index within an episode)");
   }
   if (o.anchor !== undefined && typeof o.anchor !== "string") fail(loc, "anchor", `expected a string, got ${describe(o.anchor)}`);
+  if (o.meta !== undefined) checkAllFinite(loc, "meta", o.meta);
   if (o.signals !== undefined) {
+    checkAllFinite(loc, "signals", o.signals);
     if (!isPlainObject(o.signals)) fail(loc, "signals", `expected an object, got ${describe(o.signals)}`);
     if (opts.knownSignals) {
       for (const key of Object.keys(o.signals)) {

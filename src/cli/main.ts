@@ -1,0 +1,72 @@
+/**
+ * The `creditflow` process boundary: dispatches a command and is the only place that turns
+ * errors into exit codes. User errors (bad input, bad options, bad usage) print one line
+ * `creditflow: ...` and exit 2; anything else is a bug: its stack, exit 1.
+ */
+import { isUserError } from "../core/errors.js";
+
+const HELP = `creditflow: fine-grained credit assignment for RL on language models
+
+Usage: creditflow <command> [options]
+
+Commands:
+  assign    rollouts in, per-token advantages out, with any method
+  methods   list every method with its options (--json for JSON)
+  demo      assign credit to a bundled example with a few methods and print a summary table
+  convert   convert rollouts between JSONL and Parquet
+  train     train a small transformer policy with RL on a verifiable task
+  sft       supervised warm start on task demonstrations
+
+'creditflow <command> --help' for a command's options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+// Commands load lazily: `assign` never pays for loading the trainer's tfjs.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  assign: async () => (await import("./assign.js")).runAssign,
+  methods: async () => (await import("./methods.js")).runMethods,
+  demo: async () => (await import("./demo.js")).runDemo,
+  convert: async () => (await import("./convert.js")).runConvert,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    process.stdout.write(HELP + "\n");
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === "--version" || cmd === "-v") {
+    process.stdout.write("creditflow 0.1.0\n");
+    return 0;
+  }
+  const load = COMMANDS[cmd];
+  if (!load) {
+    process.stderr.write(`creditflow: unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(", ")}; see 'creditflow --help')\n`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (e) {
+    if (isUserError(e)) {
+      process.stderr.write(`creditflow: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+// A closed pipe (`creditflow assign ... | head`) is not an error.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`creditflow: internal error (please report): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

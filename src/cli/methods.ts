@@ -1,0 +1,78 @@
+/** `creditflow methods`: every registered method with its options, as a table or JSON. */
+import { listMethods, type MethodSpec } from "../core/registry.js";
+import { typeText, type OptionSpec } from "../core/schema.js";
+import "../methods/index.js";
+import { parse } from "./args.js";
+
+export const METHODS_HELP = `Usage: creditflow methods [--json] [NAME]
+
+Lists every credit-assignment method: name, grounding, one-line summary, paper, required inputs,
+signals it reads, and its options with types and defaults. --json prints the same as JSON.`;
+
+function label(spec: MethodSpec): string {
+  switch (spec.status) {
+    case "standard":
+      return "verl";
+    case "reference-code":
+      return "ref-code";
+    case "paper":
+      return "paper";
+    case "secondary":
+      return "SECONDARY";
+    case "not-found":
+      return "NOT FOUND";
+  }
+}
+
+function optionJson(spec: OptionSpec): Record<string, unknown> {
+  const o: Record<string, unknown> = { type: typeText(spec), default: spec.default, doc: spec.doc };
+  if (spec.type === "enum") o.values = spec.values;
+  return o;
+}
+
+export function methodsJson(): unknown[] {
+  return listMethods().map((m) => ({
+    name: m.name,
+    summary: m.summary,
+    paper: m.paper,
+    status: m.status,
+    requires: m.requires ?? [],
+    signals: m.signals ?? [],
+    example: m.example ?? null,
+    options: Object.fromEntries(Object.entries(m.options as Record<string, OptionSpec>).map(([k, s]) => [k, optionJson(s)])),
+  }));
+}
+
+export function methodsTable(only?: string): string {
+  const lines: string[] = [];
+  const specs = listMethods().filter((m) => !only || m.name === only);
+  const nameW = Math.max(...specs.map((m) => m.name.length), 6);
+  for (const m of specs) {
+    lines.push(`${m.name.padEnd(nameW)}  [${label(m)}]  ${m.summary}`);
+    lines.push(`${"".padEnd(nameW)}  paper: ${m.paper}`);
+    const needs = [...(m.requires ?? []), ...(m.signals ?? []).map((s) => `signals.${s}`)];
+    if (needs.length) lines.push(`${"".padEnd(nameW)}  inputs: ${needs.join(", ")}`);
+    const opts = Object.entries(m.options as Record<string, OptionSpec>);
+    if (opts.length === 0) lines.push(`${"".padEnd(nameW)}  options: none`);
+    for (const [k, s] of opts) {
+      lines.push(`${"".padEnd(nameW)}    ${k} = ${JSON.stringify(s.default)}  (${typeText(s)})  ${s.doc}`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+export async function runMethods(argv: string[]): Promise<number> {
+  const { values } = parse("methods", argv.filter((a) => a.startsWith("-")), { json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
+  const only = argv.find((a) => !a.startsWith("-"));
+  if (values.help) {
+    process.stdout.write(METHODS_HELP + "\n");
+    return 0;
+  }
+  if (only && !listMethods().some((m) => m.name === only)) {
+    process.stderr.write(`creditflow: unknown method '${only}'. Methods: ${listMethods().map((m) => m.name).join(", ")}\n`);
+    return 2;
+  }
+  process.stdout.write(values.json ? JSON.stringify(methodsJson().filter((m) => !only || (m as { name: string }).name === only), null, 2) + "\n" : methodsTable(only));
+  return 0;
+}

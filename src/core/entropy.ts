@@ -1,0 +1,229 @@
+/**
+ * Order statistics and entropy normalisation over mask-1 tokens, shared by the entropy-aware
+ * methods: HAPO's normalised entropy ĥ (`compute_entropy_h`), HICRA's per-response top-k entropy
+ * threshold (verl variant) and D3S's top-K token selection. Mask-0 tokens never enter a
+ * statistic (methods.md Part 0). Browser-safe: no Node built-ins.
+ */
+import type { RolloutBatch } from "./batch.js";
+
+/**
+ * Python's `round()`: nearest integer, exact halves to the even neighbour (round(2.5) = 2,
+ * round(3.5) = 4). The reference code indexes quantiles with it, and `Math.round` (halves up)
+ * picks a different element at every exact half.
+ */
+export function roundHalfEven(x: number): number {
+  const floor = Math.floor(x);
+  const frac = x - floor; // exact for doubles
+  if (frac < 0.5) return floor;
+  if (frac > 0.5) return floor + 1;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/**
+ * The k-th smallest value (0-based) of values[0, length), found in expected linear time by
+ * Hoare-partition quickselect. Reorders `values` in place; callers pass a scratch copy.
+ */
+export function selectKth(values: Float64Array, k: number, length: number = values.length): number {
+  if (!(k >= 0 && k < length)) throw new RangeError(`selectKth: k = ${k} outside [0, ${length})`);
+  let lo = 0;
+  let hi = length - 1;
+  while (hi > lo) {
+    // Median of three keeps sorted and reverse-sorted inputs linear.
+    const mid = (lo + hi) >>> 1;
+    if (values[mid] < values[lo]) swap(values, mid, lo);
+    if (values[hi] < values[lo]) swap(values, hi, lo);
+    if (values[hi] < values[mid]) swap(values, hi, mid);
+    const pivot = values[mid];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) i++;
+      while (values[j] > pivot) j--;
+      if (i <= j) {
+        swap(values, i, j);
+        i++;
+        j--;
+      }
+    }
+    // Now [lo, j] <= pivot, [i, hi] >= pivot, and (j, i) holds only the pivot value.
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return values[k];
+  }
+  return values[k];
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
+/**
+ * `torch.quantile(x, q, interpolation="nearest")` as HAPO's `torch_quantile` computes it: the
+ * element of rank `round(q * (n - 1))` with Python's half-to-even `round`. Reorders `values`
+ * (scratch) in place. n must be >= 1.
+ */
+export function nearestQuantile(values: Float64Array, q: number, length: number = values.length): number {
+  return selectKth(values, roundHalfEven(q * (length - 1)), length);
+}
+
+export type EntropySign = "code" | "paper";
+
+/** The statistics HAPO's `compute_entropy_h` returns beside ĥ (the sampler reuses them). */
+export interface EntropyHStats {
+  /** The pivot quantile of ln H over the mask-1 tokens. */
+  readonly med: number;
+  /** RMS of (ln H - med) over the mask-1 tokens (around the pivot, not the mean), at least 1e-4. */
+  readonly std: number;
+  /** 1 / (largest positive h), h = (ln H - med) / std; 1e8 when no h is positive. */
+  readonly scalePos: number;
+  /** 1 / (most negative h), a negative number; -1e8 when no h is negative. */
+  readonly scaleNeg: number;
+}
+
+const ENTROPY_FLOOR = 1e-8;
+
+/**
+ * Maps a standardised entropy h = (ln H - med) / std into ĥ with the given scales.
+ * "code" is the published code: h <= 0 is multiplied by the negative scaleNeg, so low-entropy
+ * tokens get ĥ >= 0 (the lowest becomes +1). "paper" is the stated intent: h <= 0 maps into
+ * [-1, 0] (h / |neg_min|).
+ */
+export function entropyHFromStandardised(h: number, stats: EntropyHStats, sign: EntropySign): number {
+  if (h > 0) return h * stats.scalePos;
+  return sign === "code" ? h * stats.scaleNeg : -h * stats.scaleNeg;
+}
+
+/**
+ * `compute_entropy_h` statistics of one unit: the valid tokens (mask 1; every token without a
+ * mask) of the given rollouts. With ℓ = ln(max(H, 1e-8)): med = nearest quantile of ℓ at `pivot`,
+ * std = sqrt(max(mean (ℓ - med)², 1e-8)), scales from the extreme h = (ℓ - med) / std. Writes
+ * ℓ - med into `deviations` when given. Null when the unit has no valid token.
+ */
+function unitStats(
+  H: ArrayLike<number>,
+  mask: ArrayLike<number> | undefined,
+  offsets: ArrayLike<number>,
+  rollouts: ArrayLike<number>,
+  pivot: number,
+  scratch: Float64Array,
+  deviations: Float64Array | null,
+): EntropyHStats | null {
+  let count = 0;
+  for (let r = 0; r < rollouts.length; r++) {
+    const i = rollouts[r];
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask === undefined || mask[k] === 1) scratch[count++] = Math.max(H[k], ENTROPY_FLOOR);
+  }
+  if (count === 0) return null;
+  // ln is monotone, so the quantile of ln H is ln of the quantile of H: one log instead of n.
+  const med = Math.log(nearestQuantile(scratch, pivot, count));
+  let sumSq = 0;
+  let maxDev = -Infinity;
+  let minDev = Infinity;
+  for (let r = 0; r < rollouts.length; r++) {
+    const i = rollouts[r];
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+      if (mask !== undefined && mask[k] !== 1) continue;
+      const d = Math.log(Math.max(H[k], ENTROPY_FLOOR)) - med;
+      if (deviations !== null) deviations[k] = d;
+      sumSq += d * d;
+      if (d > maxDev) maxDev = d;
+      if (d < minDev) minDev = d;
+    }
+  }
+  const std = Math.sqrt(Math.max(sumSq / count, ENTROPY_FLOOR));
+  // Dividing by a positive std keeps signs and order, so the extreme deviations give the extreme h.
+  const posMax = Math.max(maxDev / std, ENTROPY_FLOOR);
+  const negMin = Math.min(minDev / std, -ENTROPY_FLOOR);
+  return { med, std, scalePos: 1 / posMax, scaleNeg: 1 / negMin };
+}
+
+/**
+ * HAPO's `compute_entropy_h` statistics over the entropies of the tokens where mask is 1 (all
+ * tokens without a mask); null when none is valid. A trainer keeps these from one step to drive
+ * the next step's sampler (see `adaptiveTemperature` in methods/hapo.ts).
+ */
+export function entropyHStats(entropies: ArrayLike<number>, pivot: number, mask?: ArrayLike<number>): EntropyHStats | null {
+  return unitStats(entropies, mask, [0, entropies.length], [0], pivot, new Float64Array(entropies.length), null);
+}
+
+export interface NormalizedEntropyOptions {
+  /** Quantile of ln H used as the pivot (HAPO: 0.8). */
+  pivot: number;
+  sign: EntropySign;
+  /** Which tokens share one set of statistics: the whole batch (HAPO's reference) or each group. */
+  scope: "batch" | "group";
+}
+
+export interface NormalizedEntropy {
+  /** [nTokens] ĥ in [-1, 1] on mask-1 tokens, 0 on mask-0 tokens. */
+  readonly hHat: Float64Array;
+  /** One entry per scope unit (1 for "batch", nGroups for "group"); null where the unit has no mask-1 token. */
+  readonly stats: (EntropyHStats | null)[];
+}
+
+/**
+ * HAPO's normalised entropy ĥ over the batch's mask-1 tokens (`batch.entropies` must be
+ * present for every rollout): ℓ = ln(max(H, 1e-8)), h = (ℓ - med) / std, ĥ = h scaled into
+ * [-1, 1] by the side's extreme value (see entropyHFromStandardised for the sign convention).
+ */
+export function normalizedEntropy(batch: RolloutBatch, opts: NormalizedEntropyOptions): NormalizedEntropy {
+  const column = batch.entropies;
+  if (column === null) throw new Error("normalizedEntropy: the batch carries no entropies");
+  const H = column.data;
+  const { mask, offsets } = batch;
+  const units: Int32Array[] = [];
+  if (opts.scope === "batch") {
+    units.push(Int32Array.from({ length: batch.n }, (_, i) => i));
+  } else {
+    for (let g = 0; g < batch.groupNames.length; g++) units.push(batch.groupMembers.subarray(batch.groupOffsets[g], batch.groupOffsets[g + 1]));
+  }
+  let largestUnit = 0;
+  for (const rollouts of units) {
+    let tokens = 0;
+    for (const i of rollouts) tokens += offsets[i + 1] - offsets[i];
+    largestUnit = Math.max(largestUnit, tokens);
+  }
+
+  const hHat = new Float64Array(batch.nTokens); // holds ln H - med until the unit's last pass
+  const scratch = new Float64Array(largestUnit);
+  const stats: (EntropyHStats | null)[] = [];
+  for (const rollouts of units) {
+    const unit = unitStats(H, mask, offsets, rollouts, opts.pivot, scratch, hHat);
+    stats.push(unit);
+    if (unit === null) continue;
+    for (const i of rollouts) {
+      for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+        if (mask[k] === 1) hHat[k] = entropyHFromStandardised(hHat[k] / unit.std, unit, opts.sign);
+      }
+    }
+  }
+  return { hHat, stats };
+}
+
+/**
+ * [n] HICRA's per-response entropy threshold (TRL port `_topk_threshold`): the sorted mask-1
+ * entropies of rollout i at index clip(floor((1 - topK) * n_i), 0, n_i - 1), with (1 - topK) * n_i
+ * evaluated in floating point as written. Only rollouts with `which[i]` set are computed (the
+ * rest, and rollouts without mask-1 tokens, get 0).
+ */
+export function rolloutEntropyThresholds(batch: RolloutBatch, topK: number, which?: ArrayLike<number>): Float64Array {
+  const column = batch.entropies;
+  if (column === null) throw new Error("rolloutEntropyThresholds: the batch carries no entropies");
+  const H = column.data;
+  const { mask, offsets } = batch;
+  const out = new Float64Array(batch.n);
+  let longest = 0;
+  for (let i = 0; i < batch.n; i++) longest = Math.max(longest, offsets[i + 1] - offsets[i]);
+  const scratch = new Float64Array(longest);
+  for (let i = 0; i < batch.n; i++) {
+    if (which !== undefined && !which[i]) continue;
+    let count = 0;
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1) scratch[count++] = H[k];
+    if (count === 0) continue;
+    const index = Math.min(Math.max(Math.floor((1 - topK) * count), 0), count - 1);
+    out[i] = selectKth(scratch, index, count);
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+/**
+ * JSON Lines: rollouts in (rollouts.md section 1), advantages out (section 2).
+ * Lines are parsed one by one so an error names its line; blank lines are ignored.
+ */
+import { InputError } from "../core/errors.js";
+import type { RolloutBatch } from "../core/batch.js";
+import type { Assignment } from "../core/registry.js";
+import { packRows, validateRow, type RolloutRow, type ValidateOptions } from "../core/rows.js";
+
+/** Parses and validates a JSONL rollout file into a packed batch. */
+export function parseRolloutsJsonl(text: string, file: string, opts: ValidateOptions = {}): RolloutBatch {
+  const rows: RolloutRow[] = [];
+  const lines: number[] = [];
+  let start = 0;
+  let lineNo = 0;
+  const len = text.length;
+  while (start <= len) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = len;
+    lineNo++;
+    let line = text.slice(start, end);
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    if (line.trim() !== "") {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (e) {
+        throw new InputError(file, lineNo, "", `invalid JSON (${(e as Error).message})`);
+      }
+      rows.push(validateRow(value, { file, line: lineNo }, opts));
+      lines.push(lineNo);
+    }
+    start = end + 1;
+  }
+  return packRows(rows, lines, file);
+}
+
+function numberList(arr: Float64Array, a: number, b: number): string {
+  // JS number-to-string is the shortest round-trip form of a float64, as the contract asks.
+  let s = "[";
+  for (let k = a; k < b; k++) {
+    if (k > a) s += ",";
+    const x = arr[k];
+    s += x === 0 ? "0" : String(x);
+  }
+  return s + "]";
+}
+
+/**
+ * Yields the advantage file line by line ({"id", "advantages", "returns"?, "weights"?, "diag"?}),
+ * in input order, batched into chunks of about `chunkChars` characters.
+ */
+export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, chunkChars = 1 << 20): Generator<string> {
+  let buf = "";
+  const diagTokens = Object.entries(out.diag?.tokens ?? {});
+  const diagRollouts = Object.entries(out.diag?.rollouts ?? {});
+  for (let i = 0; i < batch.n; i++) {
+    const a = batch.offsets[i], b = batch.offsets[i + 1];
+    buf += `{"id":${JSON.stringify(batch.ids[i])},"advantages":${numberList(out.advantages, a, b)}`;
+    if (out.returns) buf += `,"returns":${numberList(out.returns, a, b)}`;
+    if (out.weights) buf += `,"weights":${numberList(out.weights, a, b)}`;
+    if (diagTokens.length || diagRollouts.length) {
+      const parts: string[] = [];
+      for (const [k, col] of diagTokens) parts.push(`${JSON.stringify(k)}:${numberList(col, a, b)}`);
+      for (const [k, col] of diagRollouts) parts.push(`${JSON.stringify(k)}:${col[i] === 0 ? "0" : String(col[i])}`);
+      buf += `,"diag":{${parts.join(",")}}`;
+    }
+    buf += "}\n";
+    if (buf.length >= chunkChars) {
+      yield buf;
+      buf = "";
+    }
+  }
+  if (buf) yield buf;
+}
+
+/** Serialises rollout rows as JSONL (for `convert`). */
+export function* rolloutsJsonl(rows: readonly RolloutRow[]): Generator<string> {
+  let buf = "";
+  for (const r of rows) {
+    buf += JSON.stringify(r) + "\n";
+    if (buf.length >= 1 << 20) {
+      yield buf;
+      buf = "";
+    }
+  }
+  if (buf) yield buf;
+}

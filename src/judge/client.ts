@@ -1,0 +1,270 @@
+/**
+ * A judge client for CAPO critiques over any OpenAI-compatible chat endpoint
+ * (`POST {baseUrl}/v1/chat/completions`: vLLM, SGLang, llama.cpp, Ollama, hosted APIs).
+ *
+ * For one solution it asks K times for a critique (prompt in ./prompt.ts) and parses each answer
+ * into the 0-based indices of the steps judged wrong: exactly what a rollout's
+ * `signals.critiques` holds for the `capo` method. Transient failures (HTTP 408/429/5xx, a reset
+ * or refused connection, a timeout) are retried with exponential backoff, honouring Retry-After.
+ * Answers are cached by the sha256 of the request content (model, messages, sampling settings and
+ * the sample index, so the K samples stay distinct), in memory and optionally in a directory, one
+ * JSON file per answer, so re-running a pipeline does not pay for the same critique twice.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { buildCritiqueMessages, parseWrongSteps, type ChatMessage } from "./prompt.js";
+
+export interface JudgeClientOptions {
+  /** Server root, e.g. "http://127.0.0.1:8000" (the client appends /v1/chat/completions; a trailing /v1 is accepted). */
+  baseUrl: string;
+  model: string;
+  /** Sent as "Authorization: Bearer ..." when given. */
+  apiKey?: string;
+  /** Default 0.7: K critiques at temperature 0 would all be the same answer. */
+  temperature?: number;
+  /** max_tokens of each answer (default 2048). */
+  maxTokens?: number;
+  /** Critiques per solution (default 4, the third-party CAPO default). */
+  k?: number;
+  /** When set, request j of a solution sends seed + j, for servers that honour seeds. */
+  seed?: number;
+  /** Retries after the first attempt (default 4). */
+  maxRetries?: number;
+  /** Backoff before retry r is min(maxDelayMs, baseDelayMs * 2^r) (defaults 500 and 10000). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Per-attempt timeout (default 120000). */
+  timeoutMs?: number;
+  /** Directory of the on-disk answer cache (created on first write); none by default. */
+  cacheDir?: string;
+  /** fetch implementation (default: the global fetch). */
+  fetch?: typeof fetch;
+}
+
+/** A request that failed for good (non-transient status, malformed response, or retries exhausted). */
+export class JudgeError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly attempts: number,
+  ) {
+    super(message);
+    this.name = "JudgeError";
+  }
+}
+
+export interface CritiqueResult {
+  /** One list of 0-based wrong-step indices per well-formed answer: `signals.critiques`. */
+  critiques: number[][];
+  /** The raw answers, in sample order. */
+  answers: string[];
+  /** Answers with no verdict; they are left out of `critiques`. */
+  malformed: number;
+}
+
+export interface JudgeStats {
+  /** HTTP attempts made (retries included). */
+  requests: number;
+  retries: number;
+  cacheHits: number;
+}
+
+const RETRY_STATUS = new Set([408, 429]);
+
+class TransientError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly retryAfterMs: number | null,
+  ) {
+    super(message);
+  }
+}
+
+function retryAfter(h: string | null): number | null {
+  if (h === null) return null;
+  const secs = Number(h);
+  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+  const at = Date.parse(h);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The answer text of an OpenAI chat.completion body, or null when the body is not one. */
+function answerOf(body: unknown): string | null {
+  if (typeof body !== "object" || body === null) return null;
+  const choices = (body as { choices?: unknown }).choices;
+  if (!Array.isArray(choices) || choices.length === 0) return null;
+  const message = (choices[0] as { message?: unknown }).message;
+  if (typeof message !== "object" || message === null) return null;
+  const content = (message as { content?: unknown }).content;
+  if (content === null) return ""; // a refusal or a tool call: no verdict, parsed as malformed
+  return typeof content === "string" ? content : null;
+}
+
+export class JudgeClient {
+  readonly stats: JudgeStats = { requests: 0, retries: 0, cacheHits: 0 };
+  private readonly url: string;
+  private readonly memory = new Map<string, string>();
+  private readonly opts: Required<Omit<JudgeClientOptions, "apiKey" | "seed" | "cacheDir">> & Pick<JudgeClientOptions, "apiKey" | "seed" | "cacheDir">;
+
+  constructor(options: JudgeClientOptions) {
+    const root = options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+    this.url = `${root}/v1/chat/completions`;
+    this.opts = {
+      baseUrl: options.baseUrl,
+      model: options.model,
+      apiKey: options.apiKey,
+      seed: options.seed,
+      cacheDir: options.cacheDir,
+      temperature: options.temperature ?? 0.7,
+      maxTokens: options.maxTokens ?? 2048,
+      k: options.k ?? 4,
+      maxRetries: options.maxRetries ?? 4,
+      baseDelayMs: options.baseDelayMs ?? 500,
+      maxDelayMs: options.maxDelayMs ?? 10000,
+      timeoutMs: options.timeoutMs ?? 120000,
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    };
+  }
+
+  /** The request body of sample `sample` of `messages`. */
+  requestBody(messages: readonly ChatMessage[], sample: number): Record<string, unknown> {
+    const body: Record<string, unknown> = {
+      model: this.opts.model,
+      messages,
+      temperature: this.opts.temperature,
+      max_tokens: this.opts.maxTokens,
+      n: 1,
+    };
+    if (this.opts.seed !== undefined) body.seed = this.opts.seed + sample;
+    return body;
+  }
+
+  /** Cache key: sha256 of the request content plus the sample index (the server address is not part of it). */
+  cacheKey(messages: readonly ChatMessage[], sample: number): string {
+    return createHash("sha256").update(JSON.stringify({ ...this.requestBody(messages, sample), sample })).digest("hex");
+  }
+
+  /** One chat answer, from the cache or the server. */
+  async chat(messages: readonly ChatMessage[], sample = 0): Promise<string> {
+    const key = this.cacheKey(messages, sample);
+    const hit = this.memory.get(key) ?? (await this.readDisk(key));
+    if (hit !== undefined) {
+      this.stats.cacheHits++;
+      this.memory.set(key, hit);
+      return hit;
+    }
+    const answer = await this.post(this.requestBody(messages, sample));
+    this.memory.set(key, answer);
+    await this.writeDisk(key, answer);
+    return answer;
+  }
+
+  /**
+   * K critiques of a solution's steps (texts in order). Returns the wrong-step lists of the
+   * well-formed answers, 0-based into `steps`, ready for `signals.critiques`.
+   */
+  async critique(problem: string, steps: readonly string[], options: { k?: number; reference?: string } = {}): Promise<CritiqueResult> {
+    const k = options.k ?? this.opts.k;
+    const messages = buildCritiqueMessages(problem, steps, options.reference);
+    const answers = await Promise.all(Array.from({ length: k }, (_, j) => this.chat(messages, j)));
+    const critiques: number[][] = [];
+    let malformed = 0;
+    for (const a of answers) {
+      const wrong = parseWrongSteps(a, steps.length);
+      if (wrong === null) malformed++;
+      else critiques.push(wrong);
+    }
+    return { critiques, answers, malformed };
+  }
+
+  private async post(body: Record<string, unknown>): Promise<string> {
+    const payload = JSON.stringify(body);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.attempt(payload);
+      } catch (e) {
+        if (!(e instanceof TransientError)) throw e;
+        if (attempt >= this.opts.maxRetries) {
+          throw new JudgeError(`judge request to ${this.url} failed after ${attempt + 1} attempts: ${e.message}`, e.status, attempt + 1);
+        }
+        this.stats.retries++;
+        const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** attempt);
+        await sleep(e.retryAfterMs === null ? backoff : Math.min(this.opts.maxDelayMs, Math.max(backoff, e.retryAfterMs)));
+      }
+    }
+  }
+
+  private async attempt(payload: string): Promise<string> {
+    this.stats.requests++;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
+    const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
+    if (this.opts.apiKey !== undefined) headers.authorization = `Bearer ${this.opts.apiKey}`;
+    let status: number;
+    let text: string;
+    let after: string | null;
+    try {
+      const doFetch = this.opts.fetch;
+      const res = await doFetch(this.url, { method: "POST", headers, body: payload, signal: controller.signal });
+      status = res.status;
+      after = res.headers.get("retry-after");
+      text = await res.text();
+    } catch (e) {
+      // Every failure below HTTP (reset, refused, DNS, socket closed, our timeout) is worth a retry.
+      const why = controller.signal.aborted ? `timed out after ${this.opts.timeoutMs} ms` : describeNetworkError(e);
+      throw new TransientError(why, null, null);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (status >= 500 || RETRY_STATUS.has(status)) throw new TransientError(`HTTP ${status}: ${text.slice(0, 200)}`, status, retryAfter(after));
+    if (status < 200 || status >= 300) throw new JudgeError(`judge request to ${this.url} failed: HTTP ${status}: ${text.slice(0, 500)}`, status, 1);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new JudgeError(`judge response from ${this.url} is not JSON: ${text.slice(0, 200)}`, status, 1);
+    }
+    const answer = answerOf(parsed);
+    if (answer === null) throw new JudgeError(`judge response from ${this.url} has no choices[0].message.content: ${text.slice(0, 200)}`, status, 1);
+    return answer;
+  }
+
+  private cachePath(key: string): string | null {
+    return this.opts.cacheDir === undefined ? null : join(this.opts.cacheDir, `${key}.json`);
+  }
+
+  private async readDisk(key: string): Promise<string | undefined> {
+    const path = this.cachePath(key);
+    if (path === null) return undefined;
+    try {
+      const entry: unknown = JSON.parse(await readFile(path, "utf8"));
+      const answer = (entry as { answer?: unknown }).answer;
+      return typeof answer === "string" ? answer : undefined;
+    } catch {
+      return undefined; // absent or unreadable: a miss
+    }
+  }
+
+  private async writeDisk(key: string, answer: string): Promise<void> {
+    const path = this.cachePath(key);
+    if (path === null) return;
+    await mkdir(this.opts.cacheDir!, { recursive: true });
+    // Write then rename, so a concurrent reader never sees half a file.
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(tmp, JSON.stringify({ model: this.opts.model, answer }));
+    await rename(tmp, path);
+  }
+}
+
+function describeNetworkError(e: unknown): string {
+  if (e instanceof Error) {
+    const cause = (e as { cause?: unknown }).cause;
+    const code = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined;
+    return typeof code === "string" ? `${e.message} (${code})` : e.message;
+  }
+  return String(e);
+}

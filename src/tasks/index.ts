@@ -1,0 +1,35 @@
+/**
+ * The task registry: every built-in verifiable task by name, plus the shared vocabulary, the
+ * seeded generator and the warm-start dataset helper. Browser-safe (no Node built-ins).
+ */
+import { ConfigError } from "../core/errors.js";
+import { addition } from "./addition.js";
+import { countdown } from "./countdown.js";
+import { decisive } from "./decisive.js";
+import type { Task } from "./types.js";
+
+export type { Rng, Task, TaskPrompt, Verdict, Vocab } from "./types.js";
+export { VOCAB, SYMBOLS, CharVocab, PAD, BOS, EOS } from "./vocab.js";
+export { mulberry32, isEvalKey, EVAL_FRACTION } from "./common.js";
+export { demonstrationDataset } from "./dataset.js";
+export type { Demonstration } from "./dataset.js";
+export { makeAdditionTask, additionSolution, ADDITION_DEFAULT_DIGITS } from "./addition.js";
+export type { AdditionOptions, AdditionAnswer } from "./addition.js";
+export { makeCountdownTask, countdownSolutions, checkSteps, formatSteps, applyOp } from "./countdown.js";
+export type { CountdownOptions, CountdownAnswer, CountdownStep, CountdownOp } from "./countdown.js";
+export { makeDecisiveTask, decisiveSolution, decisivePositions, checksumDigit, gtLetter, DECISIVE_DEFAULT_KEY_LENGTH } from "./decisive.js";
+export type { DecisiveOptions, DecisiveAnswer } from "./decisive.js";
+
+const TASKS: readonly Task[] = [addition, countdown, decisive];
+const BY_NAME = new Map(TASKS.map((t) => [t.name, t]));
+
+/** A built-in task by name; an unknown name is a ConfigError listing the valid ones. */
+export function getTask(name: string): Task {
+  const task = BY_NAME.get(name);
+  if (!task) throw new ConfigError(`unknown task '${name}'. Tasks: ${TASKS.map((t) => t.name).join(", ")}`);
+  return task;
+}
+
+export function listTasks(): Task[] {
+  return [...TASKS];
+}

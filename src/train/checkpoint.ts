@@ -1,0 +1,48 @@
+/**
+ * Checkpoints as one JSON file (float arrays as base64 of their little-endian bytes), written
+ * atomically: to a temporary file in the same directory, fsync'd, then renamed over the
+ * target, so a kill at any moment leaves either the old or the new checkpoint, never half.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+export function encodeF32(a: Float32Array): string {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
+}
+
+export function decodeF32(s: string): Float32Array {
+  const b = Buffer.from(s, "base64");
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+export function encodeMap(m: Map<string, Float32Array>): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const [k, v] of m) o[k] = encodeF32(v);
+  return o;
+}
+
+export function decodeMap(o: Record<string, string>): Map<string, Float32Array> {
+  const m = new Map<string, Float32Array>();
+  for (const [k, v] of Object.entries(o)) m.set(k, decodeF32(v));
+  return m;
+}
+
+/** Writes text to `path` atomically (temp file + fsync + rename). */
+export function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, "utf8"));
+}

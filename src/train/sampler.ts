@@ -1,0 +1,319 @@
+/**
+ * Batched autoregressive sampling with a KV cache.
+ *
+ * Every row continues its own prefix (a prompt, or a prompt plus part of a response for Monte
+ * Carlo values and tree branching), so rows of different lengths share one loop: at each
+ * iteration every live row feeds one token, the forced next prefix token or its last sample.
+ * The dense matrix products run batched on the tf backend (wasm: XNNPACK SIMD); the per-row
+ * parts (rotary positions, attention over the row's own cache, sampling) run on the host,
+ * where rows of different lengths cost nothing extra.
+ *
+ * Determinism: each row draws from its own generator forked from the caller's, in row order,
+ * before decoding starts, so results depend only on (weights, requests, seed) and not on how
+ * rows are batched or split across workers.
+ */
+import { tf } from "./tf.js";
+import type { ModelConfig } from "./model.js";
+import { ropeHost } from "./model.js";
+import type { Rng } from "./rng.js";
+
+export interface SampleRequest {
+  /** Tokens to continue from (at least one, e.g. the prompt starting with bos). */
+  prefix: readonly number[];
+  /** Most new tokens to generate (eos included). */
+  maxNew: number;
+}
+
+export interface SampleOptions {
+  /** 0 = greedy. */
+  temperature: number;
+  /** Nucleus mass in (0, 1]; 1 = off. */
+  topP: number;
+  eos: number;
+  /**
+   * Per-token temperature from the entropy of the raw (temperature-1) distribution, for
+   * HAPO's adaptive temperature; overrides `temperature` when given.
+   */
+  adaptiveTemperature?: (rawEntropy: number) => number;
+}
+
+export interface SampleResult {
+  tokens: number[];
+  /** log pi_T(token) under the distribution sampled from (logits / T, before top-p). */
+  logprobs: number[];
+  /** Entropy of that distribution at each step. */
+  entropies: number[];
+  /** Ended with eos (false: cut off by maxNew or the model's length). */
+  finished: boolean;
+}
+
+/** Host copy of the weights in the layout the sampler wants (fused q|k|v and gate|up). */
+export interface SamplerWeights {
+  config: ModelConfig;
+  embd: Float32Array; // [V, d]
+  attnNorm: Float32Array[];
+  ffnNorm: Float32Array[];
+  outNorm: Float32Array;
+  qkv: tf.Tensor2D[]; // [d, 3d]
+  wo: tf.Tensor2D[]; // [d, d]
+  gateUp: tf.Tensor2D[]; // [d, 2 ff]
+  down: tf.Tensor2D[]; // [ff, d]
+  out: tf.Tensor2D; // [d, V]
+}
+
+function concatCols(a: Float32Array[], rows: number, cols: number[]): Float32Array {
+  const total = cols.reduce((s, c) => s + c, 0);
+  const out = new Float32Array(rows * total);
+  for (let r = 0; r < rows; r++) {
+    let off = 0;
+    for (let m = 0; m < a.length; m++) {
+      out.set(a[m].subarray(r * cols[m], (r + 1) * cols[m]), r * total + off);
+      off += cols[m];
+    }
+  }
+  return out;
+}
+
+export function samplerWeights(config: ModelConfig, w: Map<string, Float32Array>): SamplerWeights {
+  const d = config.dModel, ff = config.dFF, V = config.vocabSize;
+  const get = (n: string): Float32Array => {
+    const x = w.get(n);
+    if (!x) throw new Error(`missing weight '${n}'`);
+    return x;
+  };
+  const sw: SamplerWeights = {
+    config, embd: get("token_embd.weight"), attnNorm: [], ffnNorm: [], outNorm: get("output_norm.weight"),
+    qkv: [], wo: [], gateUp: [], down: [], out: tf.tensor2d([0], [1, 1]),
+  };
+  sw.out.dispose();
+  for (let l = 0; l < config.nLayers; l++) {
+    const p = `blk.${l}.`;
+    sw.attnNorm.push(get(p + "attn_norm.weight"));
+    sw.ffnNorm.push(get(p + "ffn_norm.weight"));
+    sw.qkv.push(tf.tensor2d(concatCols([get(p + "attn_q.weight"), get(p + "attn_k.weight"), get(p + "attn_v.weight")], d, [d, d, d]), [d, 3 * d]));
+    sw.wo.push(tf.tensor2d(get(p + "attn_output.weight"), [d, d]));
+    sw.gateUp.push(tf.tensor2d(concatCols([get(p + "ffn_gate.weight"), get(p + "ffn_up.weight")], d, [ff, ff]), [d, 2 * ff]));
+    sw.down.push(tf.tensor2d(get(p + "ffn_down.weight"), [ff, d]));
+  }
+  if (config.tieEmbeddings) {
+    const e = get("token_embd.weight");
+    const t = new Float32Array(d * V);
+    for (let v = 0; v < V; v++) for (let k = 0; k < d; k++) t[k * V + v] = e[v * d + k];
+    sw.out = tf.tensor2d(t, [d, V]);
+  } else sw.out = tf.tensor2d(get("output.weight"), [d, V]);
+  return sw;
+}
+
+export function disposeSamplerWeights(sw: SamplerWeights): void {
+  tf.dispose([...sw.qkv, ...sw.wo, ...sw.gateUp, ...sw.down, sw.out]);
+}
+
+function mm(x: Float32Array, rows: number, W: tf.Tensor2D): Float32Array {
+  const xt = tf.tensor2d(x.subarray(0, rows * W.shape[0]), [rows, W.shape[0]]);
+  const y = tf.matMul(xt, W);
+  const out = y.dataSync() as Float32Array;
+  xt.dispose();
+  y.dispose();
+  return out;
+}
+
+function rmsNormRows(x: Float32Array, rows: number, d: number, g: Float32Array, eps: number, out: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    const o = r * d;
+    for (let k = 0; k < d; k++) ss += x[o + k] * x[o + k];
+    const inv = 1 / Math.sqrt(ss / d + eps);
+    for (let k = 0; k < d; k++) out[o + k] = x[o + k] * inv * g[k];
+  }
+}
+
+/** Distribution over the vocabulary at temperature T > 0: probabilities, log-probs and entropy. */
+function softmaxT(z: Float32Array, off: number, V: number, T: number, p: Float64Array): { lse: number; entropy: number } {
+  let mx = -Infinity;
+  for (let v = 0; v < V; v++) mx = Math.max(mx, z[off + v] / T);
+  let s = 0;
+  for (let v = 0; v < V; v++) {
+    const e = Math.exp(z[off + v] / T - mx);
+    p[v] = e;
+    s += e;
+  }
+  const lse = mx + Math.log(s);
+  let h = 0;
+  for (let v = 0; v < V; v++) {
+    p[v] /= s;
+    if (p[v] > 0) h -= p[v] * (z[off + v] / T - lse);
+  }
+  return { lse, entropy: h };
+}
+
+/** Samples continuations for every request. */
+export function sample(sw: SamplerWeights, requests: readonly SampleRequest[], opts: SampleOptions, rng: Rng): SampleResult[] {
+  const c = sw.config;
+  const d = c.dModel, H = c.nHeads, hd = d / H, half = hd / 2, ff = c.dFF, V = c.vocabSize, L = c.nLayers, S = c.maxSeqLen;
+  const n = requests.length;
+  const rowRng = requests.map(() => rng.fork());
+  const rope = ropeHost(c);
+  const results: SampleResult[] = requests.map(() => ({ tokens: [], logprobs: [], entropies: [], finished: false }));
+  const kc: Float32Array[][] = [];
+  const vc: Float32Array[][] = [];
+  const pos = new Int32Array(n);
+  const live: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const q = requests[r];
+    if (q.prefix.length < 1) throw new Error("sample: every request needs a non-empty prefix");
+    if (q.prefix.length > S) throw new Error(`sample: prefix of ${q.prefix.length} tokens exceeds model.maxSeqLen ${S}`);
+    kc.push(Array.from({ length: L }, () => new Float32Array(S * d)));
+    vc.push(Array.from({ length: L }, () => new Float32Array(S * d)));
+    if (q.maxNew > 0) live.push(r);
+  }
+  const x = new Float32Array(n * d);
+  const h = new Float32Array(n * d);
+  const att = new Float32Array(n * d);
+  const act = new Float32Array(n * ff);
+  const scores = new Float64Array(S);
+  const prob = new Float64Array(V);
+  const order: number[] = Array.from({ length: V }, (_, v) => v);
+  const scale = 1 / Math.sqrt(hd);
+
+  while (live.length > 0) {
+    const A = live.length;
+    for (let a = 0; a < A; a++) {
+      const r = live[a];
+      const q = requests[r];
+      const tok = pos[r] < q.prefix.length ? q.prefix[pos[r]] : results[r].tokens[results[r].tokens.length - 1];
+      if (tok < 0 || tok >= V) throw new Error(`sample: token ${tok} outside the vocabulary`);
+      x.set(sw.embd.subarray(tok * d, (tok + 1) * d), a * d);
+    }
+    for (let l = 0; l < L; l++) {
+      rmsNormRows(x, A, d, sw.attnNorm[l], c.normEps, h);
+      const qkv = mm(h, A, sw.qkv[l]);
+      for (let a = 0; a < A; a++) {
+        const r = live[a], t = pos[r];
+        const base = a * 3 * d;
+        // rotary positions on q and k (adjacent pairs), then cache k and v at position t
+        for (let hh = 0; hh < H; hh++) {
+          for (let i = 0; i < half; i++) {
+            const cs = rope.cos[t * half + i], sn = rope.sin[t * half + i];
+            const oq = base + hh * hd + 2 * i, ok = oq + d;
+            const q0 = qkv[oq], q1 = qkv[oq + 1], k0 = qkv[ok], k1 = qkv[ok + 1];
+            qkv[oq] = q0 * cs - q1 * sn;
+            qkv[oq + 1] = q0 * sn + q1 * cs;
+            qkv[ok] = k0 * cs - k1 * sn;
+            qkv[ok + 1] = k0 * sn + k1 * cs;
+          }
+        }
+        const K = kc[r][l], Vc = vc[r][l];
+        K.set(qkv.subarray(base + d, base + 2 * d), t * d);
+        Vc.set(qkv.subarray(base + 2 * d, base + 3 * d), t * d);
+        for (let hh = 0; hh < H; hh++) {
+          const qo = base + hh * hd;
+          let mx = -Infinity;
+          for (let j = 0; j <= t; j++) {
+            let s = 0;
+            const ko = j * d + hh * hd;
+            for (let k = 0; k < hd; k++) s += qkv[qo + k] * K[ko + k];
+            s *= scale;
+            scores[j] = s;
+            if (s > mx) mx = s;
+          }
+          let z = 0;
+          for (let j = 0; j <= t; j++) {
+            scores[j] = Math.exp(scores[j] - mx);
+            z += scores[j];
+          }
+          const ao = a * d + hh * hd;
+          for (let k = 0; k < hd; k++) att[ao + k] = 0;
+          for (let j = 0; j <= t; j++) {
+            const w = scores[j] / z;
+            const vo = j * d + hh * hd;
+            for (let k = 0; k < hd; k++) att[ao + k] += w * Vc[vo + k];
+          }
+        }
+      }
+      const o = mm(att, A, sw.wo[l]);
+      for (let k = 0; k < A * d; k++) x[k] += o[k];
+      rmsNormRows(x, A, d, sw.ffnNorm[l], c.normEps, h);
+      const gu = mm(h, A, sw.gateUp[l]);
+      for (let a = 0; a < A; a++) {
+        for (let k = 0; k < ff; k++) {
+          const g = gu[a * 2 * ff + k];
+          act[a * ff + k] = (g / (1 + Math.exp(-g))) * gu[a * 2 * ff + ff + k];
+        }
+      }
+      const dn = mm(act, A, sw.down[l]);
+      for (let k = 0; k < A * d; k++) x[k] += dn[k];
+    }
+    // Logits only for rows whose next token is sampled (the end of their prefix is reached).
+    const emit: number[] = [];
+    for (let a = 0; a < A; a++) {
+      const r = live[a];
+      if (pos[r] >= requests[r].prefix.length - 1) emit.push(a);
+    }
+    let logits: Float32Array | null = null;
+    if (emit.length > 0) {
+      for (let e = 0; e < emit.length; e++) {
+        const a = emit[e];
+        h.set(x.subarray(a * d, (a + 1) * d), e * d);
+      }
+      rmsNormRows(h, emit.length, d, sw.outNorm, c.normEps, h);
+      logits = mm(h, emit.length, sw.out);
+    }
+    const nextLive: number[] = [];
+    let e = 0;
+    for (let a = 0; a < A; a++) {
+      const r = live[a];
+      const q = requests[r];
+      pos[r]++;
+      if (e < emit.length && emit[e] === a) {
+        const off = e * V;
+        e++;
+        const res = results[r];
+        let tok: number, lp: number, ent: number;
+        let T = opts.temperature;
+        if (opts.adaptiveTemperature) T = opts.adaptiveTemperature(softmaxT(logits as Float32Array, off, V, 1, prob).entropy);
+        if (T <= 0) {
+          const st = softmaxT(logits as Float32Array, off, V, 1, prob);
+          tok = 0;
+          for (let v = 1; v < V; v++) if ((logits as Float32Array)[off + v] > (logits as Float32Array)[off + tok]) tok = v;
+          lp = (logits as Float32Array)[off + tok] - st.lse;
+          ent = st.entropy;
+        } else {
+          const st = softmaxT(logits as Float32Array, off, V, T, prob);
+          ent = st.entropy;
+          const u = rowRng[r].next();
+          if (opts.topP < 1) {
+            order.sort((i, j) => prob[j] - prob[i] || i - j);
+            let mass = 0, keep = 0;
+            while (keep < V && mass < opts.topP) mass += prob[order[keep++]];
+            let acc = 0;
+            tok = order[keep - 1];
+            for (let k = 0; k < keep; k++) {
+              acc += prob[order[k]] / mass;
+              if (u < acc) { tok = order[k]; break; }
+            }
+          } else {
+            let acc = 0;
+            tok = V - 1;
+            for (let v = 0; v < V; v++) {
+              acc += prob[v];
+              if (u < acc) { tok = v; break; }
+            }
+          }
+          lp = (logits as Float32Array)[off + tok] / T - st.lse;
+        }
+        res.tokens.push(tok);
+        res.logprobs.push(lp);
+        res.entropies.push(ent);
+        if (tok === opts.eos) {
+          res.finished = true;
+          continue;
+        }
+        if (res.tokens.length >= q.maxNew || pos[r] >= S) continue;
+      }
+      nextLive.push(r);
+    }
+    live.length = 0;
+    live.push(...nextLive);
+  }
+  return results;
+}
