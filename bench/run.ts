@@ -21,8 +21,10 @@ import { knownSignals, listMethods, runMethod } from "../src/core/registry.js";
 import { batchFromObjects, type RolloutRow } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { DEFAULT_SYNTH, mulberry32, synthRows } from "./synth.js";
+import { trieScaling } from "./trie.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+// Compiled to dist/bench/run.js: the checkout is two levels up.
 const ROOT = join(HERE, "..", "..");
 const STANDARD = ["grpo", "dr-grpo", "rloo", "reinforce++", "reinforce++-baseline", "gae", "opo", "grpo-passk", "gpg"];
 
@@ -162,11 +164,8 @@ async function main(): Promise<void> {
   if (cliNote) out.push(cliNote);
 
   if (!args["no-trie"]) {
-    const triePath = join(HERE, "trie.js");
-    if (existsSync(triePath)) {
-      const { trieScaling } = (await import(pathToFileURL(triePath).href)) as { trieScaling: (reps: number) => string };
-      out.push("", trieScaling(reps));
-    }
+    process.stderr.write("bench: prefix trie scaling (1x, 4x, 16x)\n");
+    out.push("", trieScaling(reps, synth.rollouts, synth.tokens));
   }
   const text = out.join("\n") + "\n";
   process.stdout.write(text);

@@ -20,37 +20,51 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * The k-th smallest value (0-based) of values[0, length), found in expected linear time by
- * Hoare-partition quickselect. Reorders `values` in place; callers pass a scratch copy.
+ * The k-th smallest value (0-based) of values[0, length), in expected n + min(k, n - k)
+ * comparisons: Floyd-Rivest selection (the form of mourner/quickselect), which first narrows the
+ * range around k on a sample so a million-token quantile costs about one pass. Reorders `values`
+ * in place; callers pass a scratch copy.
  */
 export function selectKth(values: Float64Array, k: number, length: number = values.length): number {
-  if (!(k >= 0 && k < length)) throw new RangeError(`selectKth: k = ${k} outside [0, ${length})`);
-  let lo = 0;
-  let hi = length - 1;
-  while (hi > lo) {
-    // Median of three keeps sorted and reverse-sorted inputs linear.
-    const mid = (lo + hi) >>> 1;
-    if (values[mid] < values[lo]) swap(values, mid, lo);
-    if (values[hi] < values[lo]) swap(values, hi, lo);
-    if (values[hi] < values[mid]) swap(values, hi, mid);
-    const pivot = values[mid];
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (values[i] < pivot) i++;
-      while (values[j] > pivot) j--;
-      if (i <= j) {
-        swap(values, i, j);
-        i++;
-        j--;
-      }
-    }
-    // Now [lo, j] <= pivot, [i, hi] >= pivot, and (j, i) holds only the pivot value.
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return values[k];
-  }
+  if (!(Number.isInteger(k) && k >= 0 && k < length)) throw new RangeError(`selectKth: k = ${k} outside [0, ${length})`);
+  floydRivest(values, k, 0, length - 1);
   return values[k];
+}
+
+function floydRivest(a: Float64Array, k: number, left: number, right: number): void {
+  while (right > left) {
+    if (right - left > 600) {
+      // Recurse on a sample-sized window that contains the k-th value with high probability.
+      const n = right - left + 1;
+      const m = k - left + 1;
+      const z = Math.log(n);
+      const s = 0.5 * Math.exp((2 * z) / 3);
+      const sd = 0.5 * Math.sqrt((z * s * (n - s)) / n) * (m - n / 2 < 0 ? -1 : 1);
+      const newLeft = Math.max(left, Math.floor(k - (m * s) / n + sd));
+      const newRight = Math.min(right, Math.floor(k + ((n - m) * s) / n + sd));
+      floydRivest(a, k, newLeft, newRight);
+    }
+    const pivot = a[k];
+    let i = left;
+    let j = right;
+    swap(a, left, k);
+    if (a[right] > pivot) swap(a, left, right);
+    while (i < j) {
+      swap(a, i, j);
+      i++;
+      j--;
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+    }
+    if (a[left] === pivot) swap(a, left, j);
+    else {
+      j++;
+      swap(a, j, right);
+    }
+    // a[j] is the pivot in its final place; continue on the side holding k.
+    if (j <= k) left = j + 1;
+    if (k <= j) right = j - 1;
+  }
 }
 
 function swap(a: Float64Array, i: number, j: number): void {
@@ -102,10 +116,10 @@ export function entropyHFromStandardised(h: number, stats: EntropyHStats, sign: 
  * ℓ - med into `deviations` when given. Null when the unit has no valid token.
  */
 function unitStats(
-  H: ArrayLike<number>,
-  mask: ArrayLike<number> | undefined,
-  offsets: ArrayLike<number>,
-  rollouts: ArrayLike<number>,
+  H: Float64Array,
+  mask: Uint8Array | undefined,
+  offsets: Int32Array,
+  rollouts: Int32Array,
   pivot: number,
   scratch: Float64Array,
   deviations: Float64Array | null,
@@ -145,7 +159,10 @@ function unitStats(
  * the next step's sampler (see `adaptiveTemperature` in methods/hapo.ts).
  */
 export function entropyHStats(entropies: ArrayLike<number>, pivot: number, mask?: ArrayLike<number>): EntropyHStats | null {
-  return unitStats(entropies, mask, [0, entropies.length], [0], pivot, new Float64Array(entropies.length), null);
+  // Typed copies keep unitStats' hot loops monomorphic (the batch path passes typed arrays).
+  const H = Float64Array.from(entropies);
+  const valid = mask === undefined ? undefined : Uint8Array.from(mask);
+  return unitStats(H, valid, Int32Array.of(0, H.length), Int32Array.of(0), pivot, new Float64Array(H.length), null);
 }
 
 export interface NormalizedEntropyOptions {

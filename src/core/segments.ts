@@ -50,24 +50,31 @@ export function stepSegments(batch: RolloutBatch, includeTail = false): Segments
   return { segOffsets, start, end };
 }
 
-/** The turns of each rollout: maximal runs of mask-1 tokens, in order. */
+/** The turns of each rollout: maximal runs of mask-1 tokens, in order. One pass over the mask. */
 export function maskRuns(batch: RolloutBatch): Segments {
   const { offsets, mask } = batch;
   const n = batch.n;
   const segOffsets = new Int32Array(n + 1);
+  // A rollout of T tokens has at most ceil(T / 2) runs.
+  const cap = Math.ceil(batch.nTokens / 2) + n;
+  const start = new Int32Array(cap);
+  const end = new Int32Array(cap);
+  let s = 0;
   for (let i = 0; i < n; i++) {
-    let runs = 0;
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1 && (k === offsets[i] || mask[k - 1] === 0)) runs++;
-    segOffsets[i + 1] = segOffsets[i] + runs;
-  }
-  const start = new Int32Array(segOffsets[n]);
-  const end = new Int32Array(segOffsets[n]);
-  for (let i = 0; i < n; i++) {
-    let s = segOffsets[i];
+    let inRun = false;
     for (let k = offsets[i]; k < offsets[i + 1]; k++) {
-      if (mask[k] === 1 && (k === offsets[i] || mask[k - 1] === 0)) start[s] = k;
-      if (mask[k] === 1 && (k === offsets[i + 1] - 1 || mask[k + 1] === 0)) end[s++] = k + 1;
+      if (mask[k] === 1) {
+        if (!inRun) {
+          start[s] = k;
+          inRun = true;
+        }
+      } else if (inRun) {
+        end[s++] = k;
+        inRun = false;
+      }
     }
+    if (inRun) end[s++] = offsets[i + 1];
+    segOffsets[i + 1] = s;
   }
-  return { segOffsets, start, end };
+  return { segOffsets, start: start.slice(0, s), end: end.slice(0, s) };
 }

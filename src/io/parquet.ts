@@ -12,8 +12,10 @@
  * Reading accepts what other writers produce too: INT64 columns (BigInt, converted when exactly
  * representable), typed arrays, structs, and JSON kept as plain strings.
  */
-import { parquetMetadata, parquetReadObjects, type FileMetaData, type SchemaElement } from "hyparquet";
-import { parquetWriteBuffer, type ColumnSource } from "hyparquet-writer";
+import { parquetMetadata, parquetReadObjects, type ColumnChunk, type FileMetaData, type SchemaElement } from "hyparquet";
+import { ByteWriter, ParquetWriter } from "hyparquet-writer";
+import { writeColumn } from "hyparquet-writer/src/column.js";
+import { schemaPathResolver } from "hyparquet-writer/src/schema.js";
 import { InputError } from "../core/errors.js";
 import type { RolloutRow } from "../core/rows.js";
 
@@ -52,6 +54,15 @@ function plain(v: unknown, file: string, line: number, field: string): unknown {
     return Array.from(v as unknown as ArrayLike<number>);
   }
   if (Array.isArray(v)) {
+    // The common case, a decoded list of numbers, is already what JSON.parse gives: no copy.
+    let allNumbers = true;
+    for (let k = 0; k < v.length; k++) {
+      if (typeof v[k] !== "number") {
+        allNumbers = false;
+        break;
+      }
+    }
+    if (allNumbers) return v;
     // Elements keep their positions: a null element stays null, as JSON shows it (validation rejects it).
     return v.map((x) => {
       const p = plain(x, file, line, field);
@@ -124,28 +135,102 @@ export async function readParquetObjects(bytes: Uint8Array, file: string): Promi
 
 // ---------------------------------------------------------------------------------------------
 // Writing
+//
+// hyparquet-writer's generic Dremel encoder walks every list element through a recursive visitor
+// and was most of the write time (about 1.3 s of 1.7 s per million-element column). Rollout
+// lists are one shape only (a list of required numbers), whose levels are simple: so the levels
+// and flat value arrays are built here, and the library's column writer (pages, dictionary,
+// snappy) and file writer (row groups, footer) do the rest. Both packages are pinned.
+
+type WriteColumnArgs = Parameters<typeof writeColumn>[0];
+type PageData = WriteColumnArgs["pageData"];
+type ColumnEncoder = WriteColumnArgs["column"];
+type Encoding = NonNullable<ColumnEncoder["encoding"]>;
 
 type LeafType = "INT32" | "DOUBLE";
+type NumberList = ArrayLike<number>;
 
-function listSchema(name: string, leaf: LeafType, optional: boolean): SchemaElement[] {
-  return [
-    { name, repetition_type: optional ? "OPTIONAL" : "REQUIRED", converted_type: "LIST", num_children: 1 },
-    { name: "list", repetition_type: "REPEATED", num_children: 1 },
-    { name: "element", type: leaf, repetition_type: "REQUIRED" },
-  ];
+/** Rows per row group: large enough that per-group overhead is negligible, small enough to bound level arrays. */
+const ROW_GROUP_ROWS = 16384;
+const PAGE_SIZE = 1 << 20;
+
+interface ColumnPlan {
+  /** Schema path from the top-level column to its leaf. */
+  readonly path: string[];
+  /** Doubles are written PLAIN: a dictionary of measured floats never pays and costs a sampling pass. */
+  readonly encoding?: Encoding;
+  encode(a: number, b: number): PageData;
+}
+
+/** Levels and values of rows [a, b) of a flat column. */
+function flatPage(data: readonly unknown[], optional: boolean, a: number, b: number): PageData {
+  const values = data.slice(a, b);
+  const definitionLevels: number[] = [];
+  if (optional) for (let i = a; i < b; i++) definitionLevels.push(data[i] === null || data[i] === undefined ? 0 : 1);
+  return { values, definitionLevels, repetitionLevels: [], maxDefinitionLevel: optional ? 1 : 0 };
+}
+
+/**
+ * Levels and values of rows [a, b) of a LIST<required number> column, as the Dremel encoding
+ * defines them: a null list has definition 0, an empty list maxDef - 1, an element maxDef; the
+ * first slot of a row has repetition 0, later elements 1. Values are aligned with the levels
+ * (the writer drops the slots of null and empty lists), so they are a typed array unless the
+ * range holds such slots.
+ */
+function listPage(data: readonly (NumberList | null)[], leaf: LeafType, optional: boolean, a: number, b: number): PageData {
+  const maxDef = optional ? 2 : 1;
+  let slots = 0;
+  let holes = false;
+  for (let i = a; i < b; i++) {
+    const l = data[i];
+    if (l === null || l.length === 0) {
+      slots++;
+      holes = true;
+    } else slots += l.length;
+  }
+  // Levels go in byte arrays: the writer only indexes, slices and measures them, and a
+  // million-entry number[] (built by push, or `new Array(n)`, which is a dictionary-mode array in
+  // V8 beyond 100k entries) costs several times the time and memory.
+  const definitionLevels = new Uint8Array(slots);
+  const repetitionLevels = new Uint8Array(slots);
+  const typed = leaf === "DOUBLE" ? new Float64Array(holes ? 0 : slots) : new Int32Array(holes ? 0 : slots);
+  const loose: (number | undefined)[] = [];
+  let s = 0;
+  for (let i = a; i < b; i++) {
+    const l = data[i];
+    if (l === null || l.length === 0) {
+      definitionLevels[s] = l === null ? 0 : maxDef - 1;
+      s++;
+      loose.push(undefined);
+      continue;
+    }
+    const n = l.length;
+    definitionLevels.fill(maxDef, s, s + n);
+    repetitionLevels.fill(1, s + 1, s + n);
+    if (holes) for (let k = 0; k < n; k++) loose.push(l[k]);
+    else for (let k = 0; k < n; k++) typed[s + k] = l[k];
+    s += n;
+  }
+  // The typings say number[]; every use in the writer is indexing, slice and length.
+  return { values: holes ? loose : typed, definitionLevels: definitionLevels as unknown as number[], repetitionLevels: repetitionLevels as unknown as number[], maxDefinitionLevel: maxDef };
 }
 
 class TableBuilder {
-  readonly schema: SchemaElement[] = [{ name: "root", num_children: 0 }];
-  readonly columns: ColumnSource[] = [];
+  private readonly schema: SchemaElement[] = [{ name: "root", num_children: 0 }];
+  private readonly plans: ColumnPlan[] = [];
 
-  private add(elements: SchemaElement[], name: string, data: unknown[]): void {
+  constructor(private readonly nRows: number) {}
+
+  private add(elements: SchemaElement[], plan: ColumnPlan): void {
     this.schema.push(...elements);
-    this.schema[0] = { ...this.schema[0], num_children: this.columns.length + 1 };
-    this.columns.push({ name, data });
+    this.plans.push(plan);
+    this.schema[0] = { ...this.schema[0], num_children: this.plans.length };
   }
   string(name: string, data: (string | null)[], optional: boolean): void {
-    this.add([{ name, type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: optional ? "OPTIONAL" : "REQUIRED" }], name, data);
+    this.add([{ name, type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: optional ? "OPTIONAL" : "REQUIRED" }], {
+      path: [name],
+      encode: (a, b) => flatPage(data, optional, a, b),
+    });
   }
   /**
    * JSON text in a UTF8 column, not hyparquet-writer's JSON type: that type stringifies the value
@@ -155,21 +240,61 @@ class TableBuilder {
     this.string(name, data, true);
   }
   scalar(name: string, type: "DOUBLE" | "INT32" | "BOOLEAN", data: unknown[], optional: boolean): void {
-    this.add([{ name, type, repetition_type: optional ? "OPTIONAL" : "REQUIRED" }], name, data);
+    this.add([{ name, type, repetition_type: optional ? "OPTIONAL" : "REQUIRED" }], {
+      path: [name],
+      encode: (a, b) => flatPage(data, optional, a, b),
+    });
   }
-  list(name: string, leaf: LeafType, data: (number[] | null)[], optional: boolean): void {
-    this.add(listSchema(name, leaf, optional), name, data);
+  list(name: string, leaf: LeafType, data: (NumberList | null)[], optional: boolean): void {
+    this.add(
+      [
+        { name, repetition_type: optional ? "OPTIONAL" : "REQUIRED", converted_type: "LIST", num_children: 1 },
+        { name: "list", repetition_type: "REPEATED", num_children: 1 },
+        { name: "element", type: leaf, repetition_type: "REQUIRED" },
+      ],
+      { path: [name, "list", "element"], encoding: leaf === "DOUBLE" ? "PLAIN" : undefined, encode: (a, b) => listPage(data, leaf, optional, a, b) },
+    );
   }
   write(): Uint8Array {
-    // Statistics (min/max per page) are of no use to a reader of whole rollout files and cost
-    // a pass over every value.
-    return new Uint8Array(parquetWriteBuffer({ columnData: this.columns, schema: this.schema, statistics: false }));
+    const writer = new ByteWriter();
+    // Statistics (min/max per page) are of no use to a reader of whole rollout files and cost a
+    // pass over every value.
+    const pq = new ParquetWriter({ writer, schema: this.schema, codec: "SNAPPY", statistics: false, createdBy: "creditflow" });
+    const resolve = schemaPathResolver(this.schema);
+    const encoders = this.plans.map((plan): ColumnEncoder => {
+      const schemaPath = resolve(plan.path).map((node) => node.element);
+      return {
+        columnName: plan.path.join("."),
+        element: schemaPath[schemaPath.length - 1],
+        schemaPath,
+        codec: "SNAPPY",
+        compressors: pq.compressors,
+        stats: false,
+        pageSize: PAGE_SIZE,
+        columnIndex: false,
+        offsetIndex: true,
+        encoding: plan.encoding,
+      };
+    });
+    for (let a = 0; a < this.nRows; a += ROW_GROUP_ROWS) {
+      const b = Math.min(this.nRows, a + ROW_GROUP_ROWS);
+      const groupStart = writer.offset;
+      const columns: ColumnChunk[] = [];
+      let totalBytes = 0n;
+      for (let c = 0; c < this.plans.length; c++) {
+        const result = writeColumn({ writer, column: encoders[c], pageData: this.plans[c].encode(a, b) });
+        columns.push(result.chunk);
+        totalBytes += result.chunk.meta_data?.total_uncompressed_size ?? 0n;
+        pq.pendingIndexes.push(result);
+      }
+      pq.num_rows += BigInt(b - a);
+      pq.row_groups.push({ columns, total_byte_size: totalBytes, num_rows: BigInt(b - a), total_compressed_size: BigInt(writer.offset - groupStart) });
+    }
+    void pq.finish(); // synchronous with a ByteWriter
+    return new Uint8Array(writer.getBuffer());
   }
 }
 
-function asArray(v: ArrayLike<number>): number[] {
-  return Array.isArray(v) ? (v as number[]) : Array.from(v);
-}
 
 const INT_LISTS = ["mask", "step_ends"] as const;
 const FLOAT_LISTS = ["token_rewards", "logprobs", "ref_logprobs", "entropies", "values", "step_rewards"] as const;
@@ -179,14 +304,14 @@ const FLOAT_LISTS = ["token_rewards", "logprobs", "ref_logprobs", "entropies", "
  * has it; rows without it hold null there (read back as an absent key).
  */
 export function writeRolloutsParquet(rows: readonly RolloutRow[]): Uint8Array {
-  const t = new TableBuilder();
+  const t = new TableBuilder(rows.length);
   const has = (k: keyof RolloutRow): boolean => rows.some((r) => r[k] !== undefined);
   t.string("id", rows.map((r) => r.id), false);
   t.string("group", rows.map((r) => r.group), false);
-  t.list("tokens", "INT32", rows.map((r) => asArray(r.tokens)), false);
+  t.list("tokens", "INT32", rows.map((r) => r.tokens), false);
   t.scalar("reward", "DOUBLE", rows.map((r) => r.reward), false);
-  for (const k of INT_LISTS) if (has(k)) t.list(k, "INT32", rows.map((r) => (r[k] === undefined ? null : asArray(r[k]))), true);
-  for (const k of FLOAT_LISTS) if (has(k)) t.list(k, "DOUBLE", rows.map((r) => (r[k] === undefined ? null : asArray(r[k]))), true);
+  for (const k of INT_LISTS) if (has(k)) t.list(k, "INT32", rows.map((r) => r[k] ?? null), true);
+  for (const k of FLOAT_LISTS) if (has(k)) t.list(k, "DOUBLE", rows.map((r) => r[k] ?? null), true);
   if (has("finished")) t.scalar("finished", "BOOLEAN", rows.map((r) => r.finished ?? null), true);
   if (has("episode")) t.string("episode", rows.map((r) => r.episode ?? null), true);
   if (has("t")) t.scalar("t", "INT32", rows.map((r) => r.t ?? null), true);
@@ -206,11 +331,11 @@ export interface AdvantageRow {
 
 /** Writes an advantage file (rollouts.md section 2) as Parquet; `diag` is a JSON-text column. */
 export function writeAdvantagesParquet(rows: readonly AdvantageRow[]): Uint8Array {
-  const t = new TableBuilder();
+  const t = new TableBuilder(rows.length);
   t.string("id", rows.map((r) => r.id), false);
-  t.list("advantages", "DOUBLE", rows.map((r) => asArray(r.advantages)), false);
-  if (rows.some((r) => r.returns !== undefined)) t.list("returns", "DOUBLE", rows.map((r) => (r.returns === undefined ? null : asArray(r.returns))), true);
-  if (rows.some((r) => r.weights !== undefined)) t.list("weights", "DOUBLE", rows.map((r) => (r.weights === undefined ? null : asArray(r.weights))), true);
+  t.list("advantages", "DOUBLE", rows.map((r) => r.advantages), false);
+  if (rows.some((r) => r.returns !== undefined)) t.list("returns", "DOUBLE", rows.map((r) => r.returns ?? null), true);
+  if (rows.some((r) => r.weights !== undefined)) t.list("weights", "DOUBLE", rows.map((r) => r.weights ?? null), true);
   if (rows.some((r) => r.diag !== undefined)) t.json("diag", rows.map((r) => (r.diag === undefined ? null : JSON.stringify(r.diag))));
   return t.write();
 }

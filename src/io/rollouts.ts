@@ -25,7 +25,8 @@ export async function readRollouts(path: string | undefined, opts: ValidateOptio
     });
     return packRows(rows, lines, file);
   }
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  // Buffer's native UTF-8 decoder is several times faster than TextDecoder on large inputs.
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
   return parseRolloutsJsonl(text, file, opts);
 }
 

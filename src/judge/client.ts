@@ -9,6 +9,13 @@
  * Answers are cached by the sha256 of the request content (model, messages, sampling settings and
  * the sample index, so the K samples stay distinct), in memory and optionally in a directory, one
  * JSON file per answer, so re-running a pipeline does not pay for the same critique twice.
+ *
+ * Judging a tokenised rollout, with the step helpers of src/rewards/steps.ts:
+ *
+ *   const { steps, stepEnds, stepOf } = stepEndsFromPieces(tokenTexts);        // "\n\n"-separated steps
+ *   const { critiques } = await client.critique(problem, steps.map((s) => s.text));
+ *   row.step_ends = stepEnds;
+ *   row.signals = { ...row.signals, critiques: remapCritiques(critiques, stepOf) };
  */
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
@@ -36,6 +43,8 @@ export interface JudgeClientOptions {
   maxDelayMs?: number;
   /** Per-attempt timeout (default 120000). */
   timeoutMs?: number;
+  /** Most HTTP requests in flight at once, over all critiques of this client (default 8). */
+  concurrency?: number;
   /** Directory of the on-disk answer cache (created on first write); none by default. */
   cacheDir?: string;
   /** fetch implementation (default: the global fetch). */
@@ -108,6 +117,10 @@ export class JudgeClient {
   readonly stats: JudgeStats = { requests: 0, retries: 0, cacheHits: 0 };
   private readonly url: string;
   private readonly memory = new Map<string, string>();
+  /** Requests under way, so concurrent identical requests share one HTTP call. */
+  private readonly inflight = new Map<string, Promise<string>>();
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
   private readonly opts: Required<Omit<JudgeClientOptions, "apiKey" | "seed" | "cacheDir">> & Pick<JudgeClientOptions, "apiKey" | "seed" | "cacheDir">;
 
   constructor(options: JudgeClientOptions) {
@@ -126,6 +139,7 @@ export class JudgeClient {
       baseDelayMs: options.baseDelayMs ?? 500,
       maxDelayMs: options.maxDelayMs ?? 10000,
       timeoutMs: options.timeoutMs ?? 120000,
+      concurrency: Math.max(1, options.concurrency ?? 8),
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     };
   }
@@ -151,13 +165,33 @@ export class JudgeClient {
   /** One chat answer, from the cache or the server. */
   async chat(messages: readonly ChatMessage[], sample = 0): Promise<string> {
     const key = this.cacheKey(messages, sample);
-    const hit = this.memory.get(key) ?? (await this.readDisk(key));
-    if (hit !== undefined) {
+    const known = this.memory.get(key);
+    if (known !== undefined) {
       this.stats.cacheHits++;
-      this.memory.set(key, hit);
-      return hit;
+      return known;
     }
-    const answer = await this.post(this.requestBody(messages, sample));
+    let pending = this.inflight.get(key);
+    if (pending === undefined) {
+      pending = this.fetchAnswer(key, this.requestBody(messages, sample));
+      this.inflight.set(key, pending);
+      pending.then(
+        () => this.inflight.delete(key),
+        () => this.inflight.delete(key),
+      );
+    } else {
+      this.stats.cacheHits++;
+    }
+    return pending;
+  }
+
+  private async fetchAnswer(key: string, body: Record<string, unknown>): Promise<string> {
+    const onDisk = await this.readDisk(key);
+    if (onDisk !== undefined) {
+      this.stats.cacheHits++;
+      this.memory.set(key, onDisk);
+      return onDisk;
+    }
+    const answer = await this.post(body);
     this.memory.set(key, answer);
     await this.writeDisk(key, answer);
     return answer;
@@ -199,6 +233,19 @@ export class JudgeClient {
   }
 
   private async attempt(payload: string): Promise<string> {
+    // A slot is held for one HTTP attempt only, so backoff sleeps do not block other requests.
+    if (this.active >= this.opts.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await this.send(payload);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+
+  private async send(payload: string): Promise<string> {
     this.stats.requests++;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);

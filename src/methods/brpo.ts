@@ -151,41 +151,49 @@ export function summaryAdvantages(scores: readonly (readonly (readonly number[])
   return out;
 }
 
-function readScores(batch: RolloutBatch, i: number): Float64Array {
-  const sig = batch.signals[i];
-  const v = sig === undefined ? undefined : sig.budget_scores;
-  const fail = (what: string): never => {
-    throw new InputError(batch.source, batch.lines[i], "signals.budget_scores", what);
-  };
-  if (v === undefined) fail("required by method 'brpo' but missing (one mean summary score per budget)");
-  if (!Array.isArray(v)) fail("expected an array of finite numbers (one per budget)");
-  const arr = v as unknown[];
-  if (arr.length === 0) fail("expected at least one budget score");
-  const out = new Float64Array(arr.length);
-  for (let k = 0; k < arr.length; k++) {
-    const x = arr[k];
-    if (typeof x !== "number" || !Number.isFinite(x)) fail(`entry ${k} is not a finite number`);
-    out[k] = x as number;
+/** Validates every rollout's signals.budget_scores and packs them: rollout i owns [off[i], off[i+1]). */
+function packScores(batch: RolloutBatch): { off: Int32Array; data: Float64Array } {
+  const { n } = batch;
+  const off = new Int32Array(n + 1);
+  const arrays: unknown[][] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const fail = (what: string): never => {
+      throw new InputError(batch.source, batch.lines[i], "signals.budget_scores", what);
+    };
+    const sig = batch.signals[i];
+    const v = sig === undefined ? undefined : sig.budget_scores;
+    if (v === undefined) fail("required by method 'brpo' but missing (one mean summary score per budget)");
+    if (!Array.isArray(v)) fail("expected an array of finite numbers (one per budget)");
+    const arr = v as unknown[];
+    if (arr.length === 0) fail("expected at least one budget score");
+    for (let k = 0; k < arr.length; k++) {
+      const x = arr[k];
+      if (typeof x !== "number" || !Number.isFinite(x)) fail(`entry ${k} is not a finite number`);
+    }
+    const nSteps = batch.stepOffsets[i + 1] - batch.stepOffsets[i];
+    if (nSteps > arr.length) fail(`has ${arr.length} entries but the rollout has ${nSteps} step_ends (at most one segment per budget)`);
+    arrays[i] = arr;
+    off[i + 1] = off[i] + arr.length;
   }
-  const nSteps = batch.stepOffsets[i + 1] - batch.stepOffsets[i];
-  if (nSteps > arr.length) fail(`has ${arr.length} entries but the rollout has ${nSteps} step_ends (at most one segment per budget)`);
-  return out;
+  const data = new Float64Array(off[n]);
+  for (let i = 0; i < n; i++) data.set(arrays[i] as number[], off[i]);
+  return { off, data };
 }
 
 export function brpo(batch: RolloutBatch, opts: BrpoOptions): Assignment {
   const { n, mask, stepOffsets, stepEnds, groupOffsets, groupMembers } = batch;
-  const scoresOf: Float64Array[] = new Array(n);
-  for (let i = 0; i < n; i++) scoresOf[i] = readScores(batch, i);
+  const scores = packScores(batch);
+  const lenOf = (i: number): number => scores.off[i + 1] - scores.off[i];
   const segAdv = new Float64Array(stepOffsets[n]);
   for (let g = 0; g + 1 < groupOffsets.length; g++) {
     const ga = groupOffsets[g], gb = groupOffsets[g + 1];
     const G = gb - ga;
     const first = groupMembers[ga];
-    const S = scoresOf[first].length;
+    const S = lenOf(first);
     for (let m = ga; m < gb; m++) {
       const i = groupMembers[m];
-      if (scoresOf[i].length !== S) {
-        throw new InputError(batch.source, batch.lines[i], "signals.budget_scores", `has ${scoresOf[i].length} entries but rollout '${batch.ids[first]}' of the same group has ${S} (S must be equal within a group)`);
+      if (lenOf(i) !== S) {
+        throw new InputError(batch.source, batch.lines[i], "signals.budget_scores", `has ${lenOf(i)} entries but rollout '${batch.ids[first]}' of the same group has ${S} (S must be equal within a group)`);
       }
     }
     let budgets: ArrayLike<number> | null = null;
@@ -209,7 +217,10 @@ export function brpo(batch: RolloutBatch, opts: BrpoOptions): Assignment {
     }
     const p = budgetPrior(opts.prior, S, budgets);
     const flat = new Float64Array(G * S);
-    for (let m = 0; m < G; m++) flat.set(scoresOf[groupMembers[ga + m]], m * S);
+    for (let m = 0; m < G; m++) {
+      const i = groupMembers[ga + m];
+      flat.set(scores.data.subarray(scores.off[i], scores.off[i + 1]), m * S);
+    }
     const adv = cotAdvantages(flat, G, S, p, opts.variance);
     for (let m = 0; m < G; m++) {
       const i = groupMembers[ga + m];

@@ -94,7 +94,8 @@ export function d3s(batch: RolloutBatch, opts: D3sOptions): Assignment {
     largestGroupTokens = Math.max(largestGroupTokens, tokens);
   }
   const groupAdvantages = new Float64Array(largestGroup);
-  let scores: Float64Array | null = null; // scratch for the token ranking, only when tokens are dropped
+  const scores = new Float64Array(largestGroupTokens); // [group's candidates] |A| H in token order
+  let work: Float64Array | null = null; // selection scratch, only when tokens are dropped
   for (let g = 0; g < batch.groupNames.length; g++) {
     const a = groupOffsets[g], b = groupOffsets[g + 1];
     for (let m = a; m < b; m++) groupAdvantages[m - a] = seq[groupMembers[m]];
@@ -104,43 +105,33 @@ export function d3s(batch: RolloutBatch, opts: D3sOptions): Assignment {
       const i = groupMembers[m];
       if (!selected[m - a]) continue;
       kept[i] = 1;
-      for (let k = offsets[i]; k < offsets[i + 1]; k++) candidates += mask[k];
+      const scale = Math.abs(seq[i]);
+      for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1) scores[candidates++] = scale * H[k];
     }
     const quota = Math.min(roundHalfEven(tokenKeep * candidates), candidates);
     if (quota === 0) continue;
     // The quota-th largest score; everything above it is kept, ties at it fill up in token order.
     let threshold = -Infinity;
-    let aboveQuota = quota;
+    let tiesKept = quota;
     if (quota < candidates) {
-      scores ??= new Float64Array(largestGroupTokens);
-      let c = 0;
-      for (let m = a; m < b; m++) {
-        const i = groupMembers[m];
-        if (!kept[i]) continue;
-        const scale = Math.abs(seq[i]);
-        for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1) scores[c++] = scale * H[k];
-      }
-      threshold = selectKth(scores, candidates - quota, candidates);
+      work ??= new Float64Array(largestGroupTokens);
+      work.set(scores.subarray(0, candidates));
+      threshold = selectKth(work, candidates - quota, candidates);
       let above = 0;
-      for (let m = a; m < b; m++) {
-        const i = groupMembers[m];
-        if (!kept[i]) continue;
-        const scale = Math.abs(seq[i]);
-        for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1 && scale * H[k] > threshold) above++;
-      }
-      aboveQuota = quota - above; // how many tokens scoring exactly the threshold are kept
+      for (let c = 0; c < candidates; c++) if (scores[c] > threshold) above++;
+      tiesKept = quota - above;
     }
+    let c = 0;
     for (let m = a; m < b; m++) {
       const i = groupMembers[m];
       if (!kept[i]) continue;
-      const scale = Math.abs(seq[i]);
       for (let k = offsets[i]; k < offsets[i + 1]; k++) {
         if (mask[k] === 0) continue;
-        const score = scale * H[k];
+        const score = scores[c++];
         if (score > threshold) weights[k] = 1;
-        else if (score === threshold && aboveQuota > 0) {
+        else if (score === threshold && tiesKept > 0) {
           weights[k] = 1;
-          aboveQuota--;
+          tiesKept--;
         }
       }
     }

@@ -42,6 +42,8 @@ interface GramNode {
   terminal: boolean;
 }
 
+const ROOT_FILTER_SIZE = 1 << 16;
+
 function buildGramTrie(grams: readonly (readonly number[])[]): GramNode {
   const root: GramNode = { next: new Map(), terminal: false };
   for (const gram of grams) {
@@ -86,12 +88,19 @@ export function planningMask(batch: RolloutBatch, grams: readonly (readonly numb
   for (let i = 0; i < batch.n; i++) readPlanningSignal(batch, i, planning);
   if (grams.length === 0) return planning;
   const trie = buildGramTrie(grams);
+  // Most tokens start no gram: a bitmap over the low bits of first ids skips their Map lookup.
+  const mayStart = new Uint8Array(ROOT_FILTER_SIZE);
+  for (const id of trie.next.keys()) mayStart[id & (ROOT_FILTER_SIZE - 1)] = 1;
   const { offsets, tokens, mask } = batch;
   for (let i = 0; i < batch.n; i++) {
     const end = offsets[i + 1];
     // Token k is covered when some match starting at or before k ends after it.
     let coveredUntil = offsets[i];
     for (let start = offsets[i]; start < end; start++) {
+      if (mayStart[tokens[start] & (ROOT_FILTER_SIZE - 1)] === 0) {
+        if (start < coveredUntil) planning[start] = 1;
+        continue;
+      }
       let node: GramNode | undefined = trie;
       for (let k = start; k < end && mask[k] === 1; k++) {
         node = node.next.get(tokens[k]);
@@ -126,7 +135,7 @@ export function hicra(batch: RolloutBatch, opts: HicraOptions): Assignment {
       const boosted = a + alpha * Math.abs(a);
       for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1) advantages[k] = planning[k] === 1 ? boosted : a;
     }
-    return { advantages, diag: { tokens: { planning: Float64Array.from(planning) } } };
+    return { advantages, diag: { tokens: { planning: new Float64Array(planning) } } };
   }
 
   const H = entropiesForVerl(batch);
@@ -160,7 +169,7 @@ export function hicra(batch: RolloutBatch, opts: HicraOptions): Assignment {
       advantages[k] = selected ? boosted : a;
     }
   }
-  return { advantages, diag: { tokens: { planning: Float64Array.from(planning) } } };
+  return { advantages, diag: { tokens: { planning: new Float64Array(planning) } } };
 }
 
 function checkGrams(v: unknown): string | null {

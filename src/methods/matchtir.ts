@@ -1,6 +1,7 @@
 /**
  * MatchTIR: dual-level (trajectory + turn) advantages for tool-integrated reasoning, with turn
- * rewards from bipartite matching of tool calls (Qu et al., 2026, "MatchTIR"; reference code
+ * rewards from bipartite matching of tool calls (Qu et al., 2026, "MatchTIR: Fine-Grained Supervision
+ * for Tool-Integrated Reasoning via Bipartite Matching", arXiv 2601.10712; reference code
  * quchangle1/MatchTIR @f614ce1135dc, `Code/verl/trainer/ppo/core_algos.py::
  * compute_grpo_outcome_advantage`). Status: reference code.
  *
@@ -99,7 +100,7 @@ export function matchtir(batch: RolloutBatch, opts: MatchtirOptions): Assignment
 export const matchtirSpec = registerMethod<MatchtirOptions>({
   name: "matchtir",
   summary: "Dual-level MatchTIR advantage: (trajectory GRPO + turn-return GRPO) / 2 per turn, turn rewards from tool-call matching",
-  paper: "MatchTIR (Qu et al., 2026); code quchangle1/MatchTIR @f614ce1 core_algos.compute_grpo_outcome_advantage",
+  paper: "MatchTIR (Qu et al., 2026, arXiv 2601.10712); code quchangle1/MatchTIR @f614ce1 core_algos.compute_grpo_outcome_advantage",
   status: "reference-code",
   example: "tool-turns.jsonl",
   requires: ["step_ends", "step_rewards"],

@@ -118,11 +118,19 @@ export function pureRewards(batch: RolloutBatch, opts: PureOptions): PureRewards
     if (opts.variant === "mean") {
       for (let j = a; j < b; j++) transformed[j] = stepScores[j] / (b - a);
     } else {
+      // Shifted by the largest logit, as torch.softmax; when -r/T overflows (a tiny T), shift
+      // before dividing instead, which is the same softmax without the infinity.
+      const T = opts.temperature;
       let top = -Infinity;
-      for (let j = a; j < b; j++) top = Math.max(top, -stepScores[j] / opts.temperature);
+      let least = Infinity;
+      for (let j = a; j < b; j++) {
+        top = Math.max(top, -stepScores[j] / T);
+        least = Math.min(least, stepScores[j]);
+      }
+      const logit = Number.isFinite(top) ? (j: number) => -stepScores[j] / T - top : (j: number) => (least - stepScores[j]) / T;
       let z = 0;
-      for (let j = a; j < b; j++) z += Math.exp(-stepScores[j] / opts.temperature - top);
-      for (let j = a; j < b; j++) transformed[j] = (Math.exp(-stepScores[j] / opts.temperature - top) / z) * stepScores[j];
+      for (let j = a; j < b; j++) z += Math.exp(logit(j));
+      for (let j = a; j < b; j++) transformed[j] = (Math.exp(logit(j)) / z) * stepScores[j];
     }
     let o = 0;
     for (let j = a; j < b; j++) o += transformed[j];

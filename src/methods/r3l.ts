@@ -34,18 +34,14 @@ export interface R3lOptions {
   eps: number;
 }
 
-/** [n] signals.pivot of each rollout (0 when absent), validated against its number of turns. */
-function readPivots(batch: RolloutBatch, turnOffsets: Int32Array): Int32Array {
-  const pivots = new Int32Array(batch.n);
+/** [n] signals.pivot of each rollout, -1 when absent; the type is checked here, the range against the turns later. */
+function readPivots(batch: RolloutBatch): Int32Array {
+  const pivots = new Int32Array(batch.n).fill(-1);
   for (let i = 0; i < batch.n; i++) {
     const v = batch.signals[i]?.pivot;
     if (v === undefined) continue;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 2147483647) {
       throw new InputError(batch.source, batch.lines[i], "signals.pivot", `expected a non-negative integer (turns to mask), got ${JSON.stringify(v) ?? typeof v}`);
-    }
-    const turns = turnOffsets[i + 1] - turnOffsets[i];
-    if (v >= turns) {
-      throw new InputError(batch.source, batch.lines[i], "signals.pivot", `is ${v} but the rollout has ${turns} turn${turns === 1 ? "" : "s"} (runs of mask 1); the pivot must be smaller`);
     }
     pivots[i] = v;
   }
@@ -71,14 +67,20 @@ export function r3lSequenceAdvantages(batch: RolloutBatch, opts: R3lOptions, sco
 }
 
 export function r3l(batch: RolloutBatch, opts: R3lOptions): Assignment {
-  const turns = maskRuns(batch);
-  const pivots = readPivots(batch, turns.segOffsets);
+  const pivots = readPivots(batch);
   const advantages = broadcastToTokens(batch, r3lSequenceAdvantages(batch, opts));
+  if (!pivots.some((p) => p >= 0)) return { advantages };
+  const turns = maskRuns(batch);
   let weights: Float64Array | undefined;
   for (let i = 0; i < batch.n; i++) {
+    if (pivots[i] < 0) continue;
+    const first = turns.segOffsets[i];
+    const nTurns = turns.segOffsets[i + 1] - first;
+    if (pivots[i] >= nTurns) {
+      throw new InputError(batch.source, batch.lines[i], "signals.pivot", `is ${pivots[i]} but the rollout has ${nTurns} turn${nTurns === 1 ? "" : "s"} (runs of mask 1); the pivot must be smaller`);
+    }
     if (pivots[i] === 0) continue;
     if (!weights) weights = new Float64Array(batch.nTokens).fill(1);
-    const first = turns.segOffsets[i];
     for (let s = first; s < first + pivots[i]; s++) {
       for (let t = turns.start[s]; t < turns.end[s]; t++) {
         advantages[t] = 0;

@@ -1,7 +1,8 @@
 /**
- * Rank-GRPO: rank-level advantages for ranked-list generation (Zhu et al., Netflix 2025,
- * "Rank-GRPO", conversational recommendation; reference code yaochenzhu/Rank-GRPO @0808d82c0807,
- * `libs/reward_funcs.py`, `libs/trl/rank_grpo_trainer.py`). Status: reference code.
+ * Rank-GRPO: rank-level advantages for ranked-list generation (Zhu et al., Netflix 2025, "Rank-GRPO:
+ * Training LLM-based Conversational Recommender Systems with Reinforcement Learning"; reference
+ * code yaochenzhu/Rank-GRPO @0808d82c0807, `libs/reward_funcs.py`, `libs/trl/rank_grpo_trainer.py`).
+ * Status: reference code.
  *
  * A completion is a list of items; item k of rollout i covers tokens (step_ends[k-1], step_ends[k]]
  * and `step_rewards[k]` is its relevance rel_k (0/1 per rank, from `src/rewards/ranking.ts`). With
@@ -18,9 +19,9 @@
  * token of a finished rollout) belongs to no item and gets 0. Length shaping (default on) adds
  * `overflowPenalty` (-0.1) to every overflow token, and on EOS `eosBonus` (+0.1) with exactly N
  * items, `earlyStopPenalty` (-0.1) with fewer, `overflowPenalty` with more (methods.md Part 0).
- * Tokens after the last item end other than EOS get 0. A one-member group gets rank advantages 0
- * (the reference's torch.std of one value is NaN); its length shaping still applies. `reward` is
- * not used.
+ * Tokens after the last item end other than EOS get 0. A one-member group gets 0 on every token,
+ * length shaping included (Part 0; in the reference torch.std of one value is NaN, which spreads
+ * to every token, EOS too). `reward` is not used.
  *
  * QUIRKs and deviations from the reference:
  * - In the reference, EOS carries an item index, so a list whose 20th line ends in a newline counts
@@ -50,39 +51,38 @@ export interface RankGrpoOptions {
   overflowPenalty: number;
 }
 
-/** Item layout of rollout i: which step ends count as items once EOS is set apart. */
-interface Layout {
-  /** index of the EOS token within the rollout, or -1 */
-  eos: number;
-  /** number of step_ends entries that are items (an EOS-only last step is dropped) */
-  items: number;
-}
-
-function layoutOf(batch: RolloutBatch, i: number): Layout {
-  const T = batch.offsets[i + 1] - batch.offsets[i];
-  const eos = batch.finished[i] === 1 && T > 0 ? T - 1 : -1;
-  const a = batch.stepOffsets[i], b = batch.stepOffsets[i + 1];
-  let items = b - a;
-  if (eos >= 0 && items > 0 && batch.stepEnds[b - 1] === eos) {
-    const prev = items > 1 ? batch.stepEnds[b - 2] : -1;
-    if (prev === eos - 1) items--;
+/**
+ * Fills eos[i] (index of the EOS token within rollout i, or -1) and items[i] (number of step_ends
+ * entries that are items: a last step holding only EOS is none).
+ */
+function itemLayout(batch: RolloutBatch, eos: Int32Array, items: Int32Array): void {
+  for (let i = 0; i < batch.n; i++) {
+    const T = batch.offsets[i + 1] - batch.offsets[i];
+    const e = batch.finished[i] === 1 && T > 0 ? T - 1 : -1;
+    const a = batch.stepOffsets[i], b = batch.stepOffsets[i + 1];
+    let m = b - a;
+    if (e >= 0 && m > 0 && batch.stepEnds[b - 1] === e) {
+      const prev = m > 1 ? batch.stepEnds[b - 2] : -1;
+      if (prev === e - 1) m--;
+    }
+    eos[i] = e;
+    items[i] = m;
   }
-  return { eos, items };
 }
 
 export function rankGrpo(batch: RolloutBatch, opts: RankGrpoOptions): Assignment {
   const { n, offsets, stepOffsets, stepEnds } = batch;
   const N = opts.ranks;
   const steps = batch.stepRewards ? batch.stepRewards.data : new Float64Array(stepOffsets[n]);
-  const layouts: Layout[] = new Array(n);
+  const eosAt = new Int32Array(n);
+  const itemCount = new Int32Array(n);
+  itemLayout(batch, eosAt, itemCount);
   // Rank rewards [n * N], rollout-major.
   const r = new Float64Array(n * N);
   const rel = new Float64Array(N);
   for (let i = 0; i < n; i++) {
-    const lay = layoutOf(batch, i);
-    layouts[i] = lay;
     rel.fill(0);
-    const m = Math.min(lay.items, N);
+    const m = Math.min(itemCount[i], N);
     for (let k = 0; k < m; k++) rel[k] = steps[stepOffsets[i] + k];
     rankRewards(rel, opts.reward, r.subarray(i * N, (i + 1) * N));
   }
@@ -104,16 +104,18 @@ export function rankGrpo(batch: RolloutBatch, opts: RankGrpoOptions): Assignment
   const advantages = new Float64Array(batch.nTokens);
   for (let i = 0; i < n; i++) {
     const o = offsets[i];
-    const { eos, items } = layouts[i];
+    const eos = eosAt[i], items = itemCount[i];
+    const g = batch.group[i];
+    const solo = batch.groupOffsets[g + 1] - batch.groupOffsets[g] < 2;
     let prev = -1;
     for (let k = 0; k < items; k++) {
       const end = stepEnds[stepOffsets[i] + k];
       const last = end === eos ? end - 1 : end;
-      const value = k < N ? adv[i * N + k] : opts.lengthShaping ? opts.overflowPenalty : 0;
+      const value = k < N ? adv[i * N + k] : opts.lengthShaping && !solo ? opts.overflowPenalty : 0;
       for (let t = prev + 1; t <= last; t++) advantages[o + t] = value;
       prev = end;
     }
-    if (eos >= 0 && opts.lengthShaping) {
+    if (eos >= 0 && opts.lengthShaping && !solo) {
       advantages[o + eos] = items === N ? opts.eosBonus : items < N ? opts.earlyStopPenalty : opts.overflowPenalty;
     }
   }

@@ -51,26 +51,26 @@ const WHITEN_EPS = 1e-8;
 
 /**
  * Writes the cutpoints of tokens [from, to) into `out` (within-rollout indices, -1 = the prompt
- * state) and returns how many there are.
+ * state) and returns how many there are. `low[k]` is 1 for mask-1 tokens with p < threshold.
  */
-function findCutpoints(
-  logprobs: ArrayLike<number>,
-  mask: ArrayLike<number> | null,
-  from: number,
-  to: number,
-  opts: SpoCutpointOptions,
-  out: Int32Array,
-): number {
+function findCutpoints(low: ArrayLike<number>, from: number, to: number, interval: number, out: Int32Array): number {
   let candidates = 0;
   let count = 0;
   for (let k = from; k < to; k++) {
-    if (mask !== null && mask[k] !== 1) continue;
-    if (Math.exp(logprobs[k]) < opts.threshold) {
-      if (candidates % opts.interval === 0) out[count++] = k - from - 1;
-      candidates++;
-    }
+    if (low[k] !== 1) continue;
+    if (candidates % interval === 0) out[count++] = k - from - 1;
+    candidates++;
   }
   return count;
+}
+
+/** [len] 1 where the token is the policy's (mask 1) and p = exp(logprob) < threshold. */
+function lowProbability(logprobs: ArrayLike<number>, mask: ArrayLike<number> | null, len: number, threshold: number): Uint8Array {
+  const low = new Uint8Array(len);
+  for (let k = 0; k < len; k++) {
+    if ((mask === null || mask[k] === 1) && Math.exp(logprobs[k]) < threshold) low[k] = 1;
+  }
+  return low;
 }
 
 /**
@@ -83,7 +83,8 @@ export function spoChainCutpoints(logprobs: ArrayLike<number>, mask: ArrayLike<n
     throw new RangeError(`spoChainCutpoints: mask has ${mask.length} entries, logprobs ${logprobs.length}`);
   }
   const out = new Int32Array(logprobs.length);
-  const count = findCutpoints(logprobs, mask ?? null, 0, logprobs.length, opts, out);
+  const low = lowProbability(logprobs, mask ?? null, logprobs.length, opts.threshold);
+  const count = findCutpoints(low, 0, logprobs.length, opts.interval, out);
   return Array.from(out.subarray(0, count));
 }
 
@@ -137,11 +138,12 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
   let maxLen = 0;
   for (let i = 0; i < batch.n; i++) maxLen = Math.max(maxLen, offsets[i + 1] - offsets[i]);
   const cuts = new Int32Array(maxLen + 1); // + the final segment end
+  const low = lowProbability(logprobs, mask, batch.nTokens, opts.threshold);
 
   for (let i = 0; i < batch.n; i++) {
     const from = offsets[i], to = offsets[i + 1];
     const { cutValues, startValue } = valueSignals(batch, i);
-    let count = findCutpoints(logprobs, mask, from, to, opts, cuts);
+    let count = findCutpoints(low, from, to, opts.interval, cuts);
     nCutpoints[i] = count;
     if (count === 0) continue;
     let first = 0;
@@ -168,21 +170,12 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
     }
   }
 
-  // Token classes: 1 = low-probability (p < rho), 0 otherwise; only mask-1 tokens count.
-  const low = new Uint8Array(batch.nTokens);
+  // Probability mask: p > threshold loses its advantage; p = threshold keeps it (strict, as the reference).
   let nLow = 0;
   for (let k = 0; k < batch.nTokens; k++) {
-    if (mask[k] !== 1) {
-      advantages[k] = 0;
-      continue;
-    }
-    const p = Math.exp(logprobs[k]);
-    if (p < opts.threshold) {
-      low[k] = 1;
-      nLow++;
-    } else if (opts.probMask && p > opts.threshold) {
-      advantages[k] = 0;
-    }
+    if (mask[k] !== 1) advantages[k] = 0;
+    else if (low[k] === 1) nLow++;
+    else if (opts.probMask && advantages[k] !== 0 && Math.exp(logprobs[k]) > opts.threshold) advantages[k] = 0;
   }
 
   let out: Float64Array = advantages;

@@ -139,3 +139,28 @@ export function voteWrongSteps(critiques: readonly (readonly number[])[], nSteps
   }
   return votes;
 }
+
+/**
+ * CAPO's token rewards of one rollout of T tokens: (solved ? wOutcome : 0) - penalty[s] * wProcess
+ * on every token of step s (steps end at `stepEnds`), 0 on tokens after the last step end and on
+ * mask-0 tokens. `penalty` is `voteWrongSteps`' output.
+ */
+export function judgedTokenRewards(
+  T: number,
+  stepEnds: readonly number[],
+  penalty: ArrayLike<number>,
+  solved: boolean,
+  wOutcome: number,
+  wProcess: number,
+  mask?: ArrayLike<number>,
+): Float64Array {
+  const out = new Float64Array(T);
+  const base = solved ? wOutcome : 0;
+  let start = 0;
+  for (let s = 0; s < stepEnds.length; s++) {
+    const r = base - penalty[s] * wProcess;
+    for (let t = start; t <= stepEnds[s] && t < T; t++) if (mask === undefined || mask[t] === 1) out[t] = r;
+    start = stepEnds[s] + 1;
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 /**
- * Tool-call matching rewards for MatchTIR (Qu et al., 2026; reference code quchangle1/MatchTIR
+ * Tool-call matching rewards for MatchTIR (Qu et al., 2026, arXiv 2601.10712; reference code quchangle1/MatchTIR
  * @f614ce1135dc, `Code/verl/utils/reward_score/tool.py`). Produces the per-turn rewards that the
  * `matchtir` method reads as `step_rewards`.
  *
@@ -64,9 +64,9 @@ function tryJson(text: string): { ok: true; value: unknown } | { ok: false } {
 /**
  * Parses a tool call, predicted or ground truth, or returns null when it is malformed. Accepted
  * shapes: `{name, arguments}` (arguments an object or a JSON string of one, as models emit them),
- * `{name, parameters}` (the reference's ground-truth form), the OpenAI form
- * `{type: "function", function: {name, arguments}}`, or a JSON string of any of these. Missing
- * arguments mean `{}` (as `parse_qwen` and `gt.get('parameters', {})`).
+ * `{name, parameters}` (the reference's ground-truth form), `{name, args}` (a parsed ToolCall),
+ * the OpenAI form `{type: "function", function: {name, arguments}}`, or a JSON string of any of
+ * these. Missing arguments mean `{}` (as `parse_qwen` and `gt.get('parameters', {})`).
  */
 export function parseToolCall(x: unknown): ToolCall | null {
   let v = x;
@@ -79,7 +79,7 @@ export function parseToolCall(x: unknown): ToolCall | null {
   if (isPlainObject(v.function) && v.name === undefined) v = v.function;
   const o = v as Record<string, unknown>;
   if (typeof o.name !== "string") return null;
-  let args: unknown = o.arguments !== undefined ? o.arguments : o.parameters !== undefined ? o.parameters : {};
+  let args: unknown = o.arguments !== undefined ? o.arguments : o.parameters !== undefined ? o.parameters : o.args !== undefined ? o.args : {};
   if (typeof args === "string") {
     const parsed = tryJson(args);
     if (!parsed.ok) return null;
@@ -127,17 +127,10 @@ export function keyJaccard(a: readonly string[], b: readonly string[]): number {
   return union > 0 ? inter / union : 0;
 }
 
-function asCall(x: unknown): ToolCall | null {
-  if (isPlainObject(x) && typeof x.name === "string" && isPlainObject(x.args) && x.arguments === undefined && x.parameters === undefined) {
-    return x as unknown as ToolCall;
-  }
-  return parseToolCall(x);
-}
-
 /** sim(pred, gt) in [0, 1]; 0 when either call is malformed. Accepts raw or parsed calls. */
 export function toolSimilarity(pred: unknown, gt: unknown): number {
-  const p = asCall(pred);
-  const g = asCall(gt);
+  const p = parseToolCall(pred);
+  const g = parseToolCall(gt);
   if (p === null || g === null) return 0;
   if (p.name.toLowerCase() !== g.name.toLowerCase()) return 0;
   const gKeys = Object.keys(g.args);
@@ -150,8 +143,8 @@ export function toolSimilarity(pred: unknown, gt: unknown): number {
 /** The P x G similarity matrix, row-major (entry i*G + j = sim(preds[i], gts[j])). */
 export function similarityMatrix(preds: readonly unknown[], gts: readonly unknown[]): Float64Array {
   const P = preds.length, G = gts.length;
-  const pc = preds.map(asCall);
-  const gc = gts.map(asCall);
+  const pc = preds.map(parseToolCall);
+  const gc = gts.map(parseToolCall);
   const S = new Float64Array(P * G);
   for (let i = 0; i < P; i++) for (let j = 0; j < G; j++) S[i * G + j] = pc[i] === null || gc[j] === null ? 0 : toolSimilarity(pc[i], gc[j]);
   return S;
@@ -301,14 +294,14 @@ export function sinkhorn(S: ArrayLike<number>, P: number, G: number, opts: Sinkh
   if (P === 0 || G === 0) return { plan, iterations: 0, err: 0 };
   const a = 1 / P, b = 1 / G;
   const K = new Float64Array(P * G);
-  const Kp = new Float64Array(P * G); // diag(1/a) K, as POT
   const KT = new Float64Array(G * P); // K transposed: both half-steps become contiguous dot products
+  // POT scales K by 1/a before the product (Kp); scaling the product instead differs by rounding
+  // only and keeps one matrix fewer in cache.
   const invA = 1 / a;
   for (let i = 0; i < P; i++) {
     for (let j = 0; j < G; j++) {
       const k = Math.exp(S[i * G + j] / reg);
       K[i * G + j] = k;
-      Kp[i * G + j] = invA * k;
       KT[j * P + i] = k;
     }
   }
@@ -330,8 +323,8 @@ export function sinkhorn(S: ArrayLike<number>, P: number, G: number, opts: Sinkh
       if (ktu[j] === 0) bad = true;
       vNext[j] = b / ktu[j];
     }
-    dotRows(Kp, vNext, uNext, P, G);
-    for (let i = 0; i < P; i++) uNext[i] = 1 / uNext[i];
+    dotRows(K, vNext, uNext, P, G);
+    for (let i = 0; i < P; i++) uNext[i] = 1 / (invA * uNext[i]);
     if (!bad) {
       for (let j = 0; j < G; j++) if (!Number.isFinite(vNext[j])) bad = true;
       for (let i = 0; i < P; i++) if (!Number.isFinite(uNext[i])) bad = true;

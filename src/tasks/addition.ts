@@ -1,17 +1,20 @@
 /**
  * `addition`: multi-digit addition written out column by column with carries.
  *
- * Prompt "47+85=" (operands uniform in [0, 10^digits), no leading zeros). Response: one step per
- * column, least significant first, each "a+b+c=s" where a and b are the column's digits (0 past
- * the end of the shorter operand), c is the carry in and s the two-digit column sum (carry out,
- * then digit), each step closed by ";"; then the sum and eos:
- *   "47+85="  ->  "7+5+0=12;4+8+1=13;132$"
- * Reward 1 iff the response parses (exactly max(len a, len b) column steps of the form
- * d+d+d=dd, then the answer as decimal digits) and the answer equals a+b written without
- * leading zeros. The column contents are only checked for form: the reward is the outcome, so
- * credit assignment has to discover which column went wrong. Malformed -> 0.
+ * Prompt: the operands (uniform in [0, 10^digits)) zero-padded to `digits` ("047+085=" for
+ * digits 3; unpadded "47+85=" with pad: false). Response: one step per column, least
+ * significant first, each "a+b+c=s" where a and b are the column's digits, c is the carry in
+ * and s the two-digit column sum (carry out, then digit), each closed by ";"; then the sum
+ * without leading zeros, then eos:
+ *   "047+085="  ->  "7+5+0=12;4+8+1=13;0+0+1=01;132$"
+ * There are `digits` columns when padded, max(len a, len b) otherwise (a missing digit is 0).
+ * Reward 1 iff the response parses (exactly that many column steps of the form d+d+d=dd, then
+ * the answer as decimal digits) and the answer equals a+b written without leading zeros. The
+ * column contents are only checked for form: the reward is the outcome, so credit assignment
+ * has to discover which column went wrong. Malformed -> 0.
  * Steps: each column (ends at its ";"), then the answer with the eos as the last step.
- * Eval split: hash of the unordered operand pair (see common.isEvalKey).
+ * Eval split: hash of the unordered operand pair (see common.isEvalKey), the same for padded
+ * and unpadded variants.
  */
 import { delimiterStepEnds, digitCount, drawEval, drawTrain, isEvalKey, makePrompt, randInt, responseText } from "./common.js";
 import type { Rng, Task, TaskPrompt, Verdict } from "./types.js";
@@ -20,7 +23,13 @@ import { VOCAB } from "./vocab.js";
 export interface AdditionOptions {
   /** Maximum operand length in digits (operands are uniform in [0, 10^digits)). Default 3. */
   digits?: number;
-  /** Registry name; defaults to "addition" for 3 digits, "addition-<d>d" otherwise. */
+  /**
+   * Write both operands zero-padded to `digits` in the prompt ("047+085=") and always write
+   * `digits` columns. Default true: every digit then sits at a fixed position, which a tiny
+   * transformer with relative positions learns far faster than variable-length alignment.
+   */
+  pad?: boolean;
+  /** Registry name; defaults to "addition" for the defaults, "addition-<d>d" (unpadded: "-u") otherwise. */
   name?: string;
 }
 
@@ -45,9 +54,12 @@ function splitKey({ a, b }: AdditionAnswer): string {
   return `${Math.min(a, b)}+${Math.max(a, b)}`;
 }
 
-/** The column steps and final answer of a correct response, as text (without eos). */
-export function additionSolution(a: number, b: number): string {
-  const cols = Math.max(digitCount(a), digitCount(b));
+/**
+ * The column steps and final answer of a correct response, as text (without eos). `columns`
+ * is the operand width of the prompt (at least the longer operand's length).
+ */
+export function additionSolution(a: number, b: number, columns = 0): string {
+  const cols = Math.max(columns, digitCount(a), digitCount(b));
   let carry = 0;
   let text = "";
   for (let i = 0, x = a, y = b; i < cols; i++, x = Math.floor(x / 10), y = Math.floor(y / 10)) {
@@ -63,20 +75,24 @@ export function makeAdditionTask(opts: AdditionOptions = {}): Task {
   const digits = opts.digits ?? ADDITION_DEFAULT_DIGITS;
   // 7 digits keeps every sum an exact small integer and the response under ~80 tokens.
   if (!Number.isInteger(digits) || digits < 1 || digits > 7) throw new Error(`addition: digits must be an integer in [1, 7], got ${digits}`);
-  const name = opts.name ?? (digits === ADDITION_DEFAULT_DIGITS ? FAMILY : `${FAMILY}-${digits}d`);
+  const pad = opts.pad ?? true;
+  const name = opts.name ?? (digits === ADDITION_DEFAULT_DIGITS && pad ? FAMILY : `${FAMILY}-${digits}d${pad ? "" : "-u"}`);
+  const width = pad ? digits : 0;
+  const show = (x: number): string => String(x).padStart(width, "0");
   const limit = 10 ** digits;
 
   const draw = (rng: Rng): TaskPrompt => {
     const a = randInt(rng, 0, limit - 1);
     const b = randInt(rng, 0, limit - 1);
     const answer: AdditionAnswer = { a, b };
-    return makePrompt(`${FAMILY}:${a}+${b}`, `${a}+${b}=`, answer);
+    const text = `${show(a)}+${show(b)}=`;
+    return makePrompt(`${FAMILY}:${text.slice(0, -1)}`, text, answer);
   };
   const isEval = (p: TaskPrompt): boolean => isEvalKey(FAMILY, splitKey(answerOf(p)));
 
   return {
     name,
-    description: `add two numbers of up to ${digits} digits column by column with carries ("47+85=" -> "7+5+0=12;4+8+1=13;132"); reward 1 iff the answer is right`,
+    description: `add two numbers of up to ${digits} digits column by column with carries (${pad ? '"047+085=" -> "7+5+0=12;4+8+1=13;0+0+1=01;132"' : '"47+85=" -> "7+5+0=12;4+8+1=13;132"'}); reward 1 iff the answer is right`,
     vocab: VOCAB,
     // digits columns of 9 tokens, an answer of up to digits+1 digits, eos.
     maxResponseTokens: 9 * digits + digits + 2,
@@ -89,7 +105,7 @@ export function makeAdditionTask(opts: AdditionOptions = {}): Task {
       const wrong: Verdict = { reward: 0, correct: false, stepEnds };
       if (text === null) return wrong;
       const parts = text.split(";");
-      const cols = Math.max(digitCount(a), digitCount(b));
+      const cols = Math.max(width, digitCount(a), digitCount(b));
       if (parts.length !== cols + 1) return wrong;
       for (let i = 0; i < cols; i++) if (!COLUMN.test(parts[i])) return wrong;
       const final = parts[cols];
@@ -98,10 +114,10 @@ export function makeAdditionTask(opts: AdditionOptions = {}): Task {
     },
     demonstration(prompt: TaskPrompt, _rng: Rng): number[] {
       const { a, b } = answerOf(prompt);
-      return [...VOCAB.encode(additionSolution(a, b)), VOCAB.eos];
+      return [...VOCAB.encode(additionSolution(a, b, width)), VOCAB.eos];
     },
   };
 }
 
-/** The registered default: 3-digit operands, 32-token responses at most. */
+/** The registered default: padded 3-digit operands, 32-token responses at most. */
 export const addition: Task = makeAdditionTask();

@@ -5,6 +5,7 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import type { ModelConfig } from "./model.js";
 
 export function encodeF32(a: Float32Array): string {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
@@ -45,4 +46,25 @@ export function writeAtomic(path: string, text: string): void {
 
 export function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, "utf8"));
+}
+
+/** A policy file: the model configuration and weights (what `creditflow sft` writes). */
+export interface PolicyFile {
+  format: "creditflow-policy";
+  version: 1;
+  model: ModelConfig;
+  weights: Record<string, string>;
+  /** Where it came from (task, steps, seed, accuracy, ...). */
+  info: Record<string, unknown>;
+}
+
+export function writePolicyFile(path: string, model: ModelConfig, weights: Map<string, Float32Array>, info: Record<string, unknown>): void {
+  const f: PolicyFile = { format: "creditflow-policy", version: 1, model, weights: encodeMap(weights), info };
+  writeAtomic(path, JSON.stringify(f));
+}
+
+export function readPolicyFile(path: string): { model: ModelConfig; weights: Map<string, Float32Array>; info: Record<string, unknown> } {
+  const f = readJson(path) as Partial<PolicyFile>;
+  if (!f || f.format !== "creditflow-policy" || !f.model || !f.weights) throw new Error(`${path}: not a creditflow policy file`);
+  return { model: f.model, weights: decodeMap(f.weights), info: f.info ?? {} };
 }

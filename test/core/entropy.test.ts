@@ -46,6 +46,24 @@ describe("selectKth / nearestQuantile", () => {
     ));
   });
 
+  it("selectKth on large arrays (the sampling branch, > 600 entries), with many ties or none", () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 601, max: 5000 }),
+      fc.integer({ min: 1, max: 1_000_000 }),
+      fc.nat(),
+      fc.integer({ min: 1, max: 1 << 30 }),
+      (n, distinct, kSeed, seed) => {
+        let state = seed;
+        const xs = Array.from({ length: n }, () => {
+          state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+          return (state % distinct) / 7;
+        });
+        const sorted = [...xs].sort((a, b) => a - b);
+        for (const k of [0, n - 1, kSeed % n, Math.floor(0.8 * (n - 1))]) assert.equal(selectKth(Float64Array.from(xs), k), sorted[k]);
+      },
+    ), { numRuns: 40 });
+  });
+
   it("selectKth only looks at the first `length` entries and rejects k outside them", () => {
     const a = Float64Array.from([5, 1, 4, -100, -200]);
     assert.equal(selectKth(a, 0, 3), 1);

@@ -143,6 +143,23 @@ test("parquet: other writers' files: INT64 columns become numbers, unsafe ones a
   assert.deepStrictEqual(await readParquetObjects(ok, "i64.parquet"), [{ id: "a", t: Number.MAX_SAFE_INTEGER, signals: { self_reward: 0.5, x: [1, 2] } }]);
 });
 
+test("parquet: LIST<INT64> tokens (pyarrow's type for Python ints) read back as numbers", async () => {
+  const bytes = toUint8(parquetWriteBuffer({
+    columnData: [
+      { name: "id", data: ["a", "b"] },
+      { name: "tokens", data: [[1n, 2n, 2147483647n], []] },
+    ],
+    schema: [
+      { name: "root", num_children: 2 },
+      { name: "id", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "REQUIRED" },
+      { name: "tokens", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
+      { name: "list", repetition_type: "REPEATED", num_children: 1 },
+      { name: "element", type: "INT64", repetition_type: "OPTIONAL" },
+    ],
+  }));
+  assert.deepStrictEqual(await readParquetObjects(bytes, "i64.parquet"), [{ id: "a", tokens: [1, 2, 2147483647] }, { id: "b", tokens: [] }]);
+});
+
 test("parquet: invalid JSON text in signals is an InputError naming the row", async () => {
   const bytes = toUint8(parquetWriteBuffer({
     columnData: [

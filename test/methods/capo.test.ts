@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { runMethod } from "../../src/core/registry.js";
+import { getMethod, runMethod } from "../../src/core/registry.js";
 import { InputError } from "../../src/core/errors.js";
 import { assertClose, makeBatch, rowOf, seqTokens } from "../helpers.js";
 
@@ -142,4 +143,18 @@ test("property: group-normalised token rewards (mean 0, population variance 1 or
       for (let k = 0; k < inter.length; k++) assert.ok(inter[k] >= maj[k]);
     }),
   );
+});
+
+test("spec and examples/judged.jsonl: labelled NOT FOUND; token rewards follow the majority vote", () => {
+  const spec = getMethod("capo");
+  assert.equal(spec.status, "not-found");
+  assert.deepEqual([...spec.signals!].sort(), ["critiques", "solved"]);
+  assert.equal(spec.example, "judged.jsonl");
+  const rows = readFileSync("examples/judged.jsonl", "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as { tokens: number[] });
+  const batch = makeBatch(rows);
+  const out = runMethod("capo", batch);
+  const R = [[2, 2, 2, 2, 2, 2], [1, 1, 2, 2, 2], [0, 0, -1, -1, -1, -1], [0, 0, 0, 0], [2, 2, 2, 2, 2], [-1, -1, 0, 0]];
+  R.forEach((r, i) => assert.deepEqual(rowOf(batch, out.diag!.tokens!.tokenReward, i), r));
+  assertClose(Array.from(out.advantages.subarray(0, batch.offsets[4])), normalise(R.slice(0, 4).flat()), 1e-12);
+  assertClose(Array.from(out.advantages.subarray(batch.offsets[4])), normalise(R.slice(4).flat()), 1e-12);
 });

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { runMethod } from "../../src/core/registry.js";
+import { getMethod, runMethod } from "../../src/core/registry.js";
 import { ConfigError, InputError } from "../../src/core/errors.js";
 import { assertClose, makeBatch, rowOf, seqTokens } from "../helpers.js";
 
@@ -176,4 +177,21 @@ test("property: fixed n-gram blocks share one advantage, returns - advantages = 
       });
     }),
   );
+});
+
+test("spec and examples/plain.jsonl: reference-code defaults (fixed, n 5, lambda 0.95, klCoef 0.05); 5-token blocks share one advantage", () => {
+  const spec = getMethod("ma-rlhf");
+  assert.equal(spec.status, "reference-code");
+  const defaults = Object.fromEntries(Object.entries(spec.options).map(([k, o]) => [k, (o as { default: unknown }).default]));
+  assert.deepEqual(defaults, { termination: "fixed", n: 5, seed: null, repeatTimes: 1, aggregate: "equal", gamma: 1, lambda: 0.95, klCoef: 0.05, rewardClip: 2.5, keepEmptyMacro: true });
+  const rows = readFileSync(`examples/${spec.example as string}`, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as { tokens: number[]; mask?: number[] });
+  const batch = makeBatch(rows);
+  const out = runMethod("ma-rlhf", batch);
+  rows.forEach((r, i) => {
+    const adv = rowOf(batch, out.advantages, i);
+    const idx = r.tokens.flatMap((_, k) => (r.mask === undefined || r.mask[k] === 1 ? [k] : []));
+    // every trainable token before the sentinel shares the advantage of its block's first token
+    for (let j = 0; j < idx.length - 1; j++) assert.equal(adv[idx[j]], adv[idx[j - (j % 5)]]);
+    for (const x of adv) assert.ok(Number.isFinite(x));
+  });
 });

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { runMethod } from "../../src/core/registry.js";
+import { getMethod, runMethod } from "../../src/core/registry.js";
 import { InputError } from "../../src/core/errors.js";
 import { implicitStepReward, implicitStepRewards, prmDpoLoss } from "../../src/methods/oprl.js";
 import { assertClose, makeBatch, rowOf, seqTokens } from "../helpers.js";
@@ -139,4 +140,17 @@ test("property: per group, token advantages are constant per step and match the 
       assertClose(runMethod("oprl", shifted, { alpha }).advantages, out.advantages, 1e-6, 1e-6);
     }),
   );
+});
+
+test("spec and examples/implicit-steps.jsonl: labelled PAPER; group shop1 is the §14 vector with tool spans", () => {
+  const spec = getMethod("oprl");
+  assert.equal(spec.status, "paper");
+  assert.deepEqual(spec.requires, ["step_ends", "step_rewards"]);
+  const rows = readFileSync("examples/implicit-steps.jsonl", "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as { tokens: number[] });
+  const batch = makeBatch(rows);
+  const out = runMethod("oprl", batch);
+  const [a, b, c, d] = [2.087644, 1.320679, -1.627465, -0.8605];
+  assertClose(rowOf(batch, out.advantages, 0), [a, a, a, a, 0, 0, b, b, b], 1e-6);
+  assertClose(rowOf(batch, out.advantages, 1), [c, c, c, c, 0, 0, c, c, 0, d, d], 1e-6);
+  for (const x of out.advantages) assert.ok(Number.isFinite(x));
 });

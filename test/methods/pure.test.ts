@@ -294,3 +294,10 @@ test("pure: property: inserting mask-0 tokens inside steps leaves every mask-1 t
     { numRuns: 200 },
   );
 });
+
+test("pure: a temperature so small that -r/T overflows still gives the hard minimum, not NaN", () => {
+  const batch = makeBatch([{ tokens: [1, 2, 3], step_ends: [0, 2], step_rewards: [0.5, -0.5], reward: 1 }]);
+  const parts = pureRewards(batch, { ...DEFAULTS, temperature: 1e-310 });
+  assertClose(parts.transformed, [0, -0.5], 0, 0);
+  for (const x of runMethod("pure", batch, { temperature: 1e-310 }).advantages) assert.ok(Number.isFinite(x));
+});

@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { remapCritiques, splitSteps, stepEndsFromPieces, voteWrongSteps } from "../../src/rewards/steps.js";
+import { judgedTokenRewards, remapCritiques, splitSteps, stepEndsFromPieces, voteWrongSteps } from "../../src/rewards/steps.js";
+import { runMethod } from "../../src/core/registry.js";
+import { makeBatch, rowOf, seqTokens } from "../helpers.js";
 
 test("splitSteps on blank lines: separators stay with the step before, ranges tile the text", () => {
   const text = "  Let x = 2.\n\nThen x^2 = 4.\n\n\n   \nSo the answer is 4.\n";
@@ -88,5 +90,37 @@ test("property: votes are fractions in [0, 1]; intersection implies majority imp
         if (all[s]) assert.equal(maj[s], 1);
       }
     }),
+  );
+});
+
+test("judgedTokenRewards: methods.md §12 rows, tail and masked tokens 0", () => {
+  assert.deepEqual(Array.from(judgedTokenRewards(4, [1, 3], [0, 0], true, 2, 1)), [2, 2, 2, 2]);
+  assert.deepEqual(Array.from(judgedTokenRewards(4, [1, 3], [0, 1], true, 2, 1)), [2, 2, 1, 1]);
+  assert.deepEqual(Array.from(judgedTokenRewards(4, [1, 3], [0, 0], false, 2, 1)), [0, 0, 0, 0]);
+  assert.deepEqual(Array.from(judgedTokenRewards(4, [1, 3], [1, 0], false, 2, 1)), [-1, -1, 0, 0]);
+  assert.deepEqual(Array.from(judgedTokenRewards(6, [1, 3], [0.5, 0], true, 2, 1, [1, 0, 1, 1, 1, 1])), [1.5, 0, 2, 2, 0, 0]);
+});
+
+test("property: judgedTokenRewards agrees with the capo method's token rewards", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 12 }).chain((T) =>
+        fc.record({
+          T: fc.constant(T),
+          ends: fc.uniqueArray(fc.integer({ min: 0, max: T - 1 }), { minLength: 1, maxLength: T }).map((xs) => xs.sort((a, b) => a - b)),
+          mask: fc.array(fc.constantFrom(0, 1), { minLength: T, maxLength: T }),
+          flags: fc.array(fc.array(fc.nat(), { maxLength: 3 }), { maxLength: 4 }),
+          solved: fc.boolean(),
+        }),
+      ),
+      fc.constantFrom("majority", "intersection", "average"),
+      (r, vote) => {
+        const critiques = r.flags.map((f) => f.map((x) => x % r.ends.length));
+        const batch = makeBatch([{ tokens: seqTokens(r.T), mask: r.mask, step_ends: r.ends, signals: { critiques, solved: r.solved } }]);
+        const fromMethod = rowOf(batch, runMethod("capo", batch, { vote, wOutcome: 3, wProcess: 2 }).diag!.tokens!.tokenReward, 0);
+        const direct = judgedTokenRewards(r.T, r.ends, voteWrongSteps(critiques, r.ends.length, vote), r.solved, 3, 2, r.mask);
+        assert.deepEqual(fromMethod, Array.from(direct));
+      },
+    ),
   );
 });

@@ -7,9 +7,12 @@ import type { TaskPrompt } from "../../src/tasks/index.js";
 const task = getTask("addition");
 const enc = (s: string): number[] => VOCAB.encode(s);
 
+const unpadded = makeAdditionTask({ pad: false });
+
 /** A prompt for given operands, built the way the task builds it (the verifier reads `answer`). */
-function promptFor(a: number, b: number): TaskPrompt {
-  return { id: `addition:${a}+${b}`, text: `${a}+${b}=`, tokens: [VOCAB.bos, ...enc(`${a}+${b}=`)], answer: { a, b } };
+function promptFor(a: number, b: number, width = 3): TaskPrompt {
+  const text = `${String(a).padStart(width, "0")}+${String(b).padStart(width, "0")}=`;
+  return { id: `addition:${text.slice(0, -1)}`, text, tokens: [VOCAB.bos, ...enc(text)], answer: { a, b } };
 }
 
 describe("addition", () => {
@@ -18,32 +21,50 @@ describe("addition", () => {
     assert.equal(additionSolution(5, 123), "5+3+0=08;0+2+0=02;0+1+0=01;128");
     assert.equal(additionSolution(0, 0), "0+0+0=00;0");
     assert.equal(additionSolution(999, 1), "9+1+0=10;9+0+1=10;9+0+1=10;1000");
+    assert.equal(additionSolution(47, 85, 3), "7+5+0=12;4+8+1=13;0+0+1=01;132");
+    assert.equal(additionSolution(0, 3, 3), "0+3+0=03;0+0+0=00;0+0+0=00;3");
+  });
+
+  it("pads operands by default and writes digits columns; the unpadded variant aligns by length", () => {
+    const rng = mulberry32(4);
+    const p = task.samplePrompt(rng);
+    assert.match(p.text, /^\d{3}\+\d{3}=$/);
+    assert.equal(task.verify(promptFor(47, 85), [...enc("7+5+0=12;4+8+1=13;0+0+1=01;132"), VOCAB.eos]).reward, 1);
+    // Two columns are too few when padded...
+    assert.equal(task.verify(promptFor(47, 85), [...enc("7+5+0=12;4+8+1=13;132"), VOCAB.eos]).reward, 0);
+    // ...and exactly right unpadded, where three would be one too many.
+    assert.equal(unpadded.name, "addition-3d-u");
+    const u = promptFor(47, 85, 0);
+    assert.equal(u.text, "47+85=");
+    assert.equal(unpadded.verify(u, [...enc("7+5+0=12;4+8+1=13;132"), VOCAB.eos]).reward, 1);
+    assert.equal(unpadded.verify(u, [...enc("7+5+0=12;4+8+1=13;0+0+1=01;132"), VOCAB.eos]).reward, 0);
+    for (const q of unpadded.evalSet(50, 1)) assert.doesNotMatch(q.text, /^0\d|\+0\d/);
   });
 
   it("has 3-digit defaults and a 32-token bound", () => {
     assert.equal(task.maxResponseTokens, 32);
-    assert.equal(task.verify(promptFor(999, 999), [...enc(additionSolution(999, 999)), VOCAB.eos]).reward, 1);
-    assert.equal([...enc(additionSolution(999, 999)), VOCAB.eos].length, 32);
+    assert.equal(task.verify(promptFor(999, 999), [...enc(additionSolution(999, 999, 3)), VOCAB.eos]).reward, 1);
+    assert.equal([...enc(additionSolution(999, 999, 3)), VOCAB.eos].length, 32);
     const rng = mulberry32(1);
     for (let k = 0; k < 500; k++) {
       const p = task.samplePrompt(rng);
       const { a, b } = p.answer as { a: number; b: number };
       assert.ok(a >= 0 && a < 1000 && b >= 0 && b < 1000);
-      assert.equal(p.text, `${a}+${b}=`);
+      assert.equal(p.text, `${String(a).padStart(3, "0")}+${String(b).padStart(3, "0")}=`);
     }
   });
 
   it("step ends are the column semicolons, then the last token (answer + eos)", () => {
-    const resp = [...enc("7+5+0=12;4+8+1=13;132"), VOCAB.eos];
+    const resp = [...enc("7+5+0=12;4+8+1=13;0+0+1=01;132"), VOCAB.eos];
     const v = task.verify(promptFor(47, 85), resp);
-    assert.deepEqual(v.stepEnds, [8, 17, 21]);
-    assert.equal(resp[v.stepEnds![2]], VOCAB.eos);
+    assert.deepEqual(v.stepEnds, [8, 17, 26, 30]);
+    assert.equal(resp[v.stepEnds![3]], VOCAB.eos);
   });
 
   it("flipping an answer digit gives reward 0 (property over operands)", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 0, max: 999 }), fc.nat(), fc.integer({ min: 1, max: 9 }), (a, b, pos, delta) => {
-        const sol = additionSolution(a, b);
+        const sol = additionSolution(a, b, 3);
         const ansStart = sol.lastIndexOf(";") + 1;
         const k = ansStart + (pos % (sol.length - ansStart));
         const flipped = sol.slice(0, k) + String((Number(sol[k]) + delta) % 10) + sol.slice(k + 1);
@@ -56,11 +77,12 @@ describe("addition", () => {
   });
 
   it("judges the outcome only: a wrong column digit with the right answer still scores 1", () => {
-    assert.equal(task.verify(promptFor(47, 85), [...enc("7+5+0=13;4+8+1=13;132"), VOCAB.eos]).reward, 1);
+    assert.equal(task.verify(promptFor(47, 85), [...enc("7+5+0=13;4+8+1=13;0+0+1=01;132"), VOCAB.eos]).reward, 1);
   });
 
   it("rejects malformed responses", () => {
-    const p = promptFor(47, 85);
+    const p = promptFor(47, 85, 0);
+    const task = unpadded;
     for (const bad of [
       "",
       "132",
@@ -92,8 +114,8 @@ describe("addition", () => {
   });
 
   it("splits the whole 1-digit prompt space exactly: eval and train are complementary and disjoint", () => {
-    const small = makeAdditionTask({ digits: 1 });
-    assert.equal(small.name, "addition-1d");
+    const small = makeAdditionTask({ digits: 1, pad: false });
+    assert.equal(small.name, "addition-1d-u");
     const trainIds = new Set<string>();
     const rng = mulberry32(3);
     for (let k = 0; k < 20_000; k++) trainIds.add(small.samplePrompt(rng).id);
@@ -121,6 +143,7 @@ describe("addition", () => {
     assert.throws(() => makeAdditionTask({ digits: 0 }));
     assert.throws(() => makeAdditionTask({ digits: 2.5 }));
     assert.equal(makeAdditionTask({ digits: 2 }).maxResponseTokens, 22);
+    assert.equal(makeAdditionTask({ digits: 2 }).name, "addition-2d");
     assert.equal(makeAdditionTask({ digits: 2, name: "add2" }).name, "add2");
   });
 });

@@ -1,0 +1,33 @@
+/** Held-out accuracy: greedy decoding on the task's evaluation set, scored by its verifier. */
+import type { Task, TaskPrompt } from "../tasks/types.js";
+import { Rng } from "./rng.js";
+import { sample, samplerWeights, disposeSamplerWeights } from "./sampler.js";
+import type { ModelConfig } from "./model.js";
+
+export interface EvalResult {
+  accuracy: number;
+  rewardMean: number;
+  n: number;
+}
+
+/** Evaluates in chunks of `batch` prompts (greedy: no randomness is consumed). */
+export function evaluate(task: Task, config: ModelConfig, weights: Map<string, Float32Array>, prompts: readonly TaskPrompt[], batch = 128): EvalResult {
+  const sw = samplerWeights(config, weights);
+  let correct = 0, reward = 0;
+  try {
+    for (let a = 0; a < prompts.length; a += batch) {
+      const chunk = prompts.slice(a, a + batch);
+      const maxNew = (p: TaskPrompt) => Math.min(task.maxResponseTokens, config.maxSeqLen - p.tokens.length);
+      const res = sample(sw, chunk.map((p) => ({ prefix: p.tokens, maxNew: maxNew(p) })), { temperature: 0, topP: 1, eos: task.vocab.eos }, new Rng(0));
+      for (let k = 0; k < chunk.length; k++) {
+        const v = task.verify(chunk[k], res[k].tokens);
+        if (v.correct) correct++;
+        reward += v.reward;
+      }
+    }
+  } finally {
+    disposeSamplerWeights(sw);
+  }
+  const n = prompts.length;
+  return { accuracy: n ? correct / n : 0, rewardMean: n ? reward / n : 0, n };
+}

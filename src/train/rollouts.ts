@@ -1,0 +1,204 @@
+/**
+ * Rollout generation: groups of G responses per prompt, SPO-tree's segment-level trees, and
+ * extra continuations from prefixes (Monte Carlo values). Every sampled token is counted, the
+ * extra ones included, so methods are compared at equal sampling cost.
+ */
+import type { Task, TaskPrompt, Verdict } from "../tasks/types.js";
+import type { RolloutRow } from "../core/rows.js";
+import type { Rng } from "./rng.js";
+import { sample, type SampleOptions, type SampleRequest, type SampleResult, type SamplerWeights } from "./sampler.js";
+
+export interface Rollout {
+  id: string;
+  group: string;
+  prompt: TaskPrompt;
+  tokens: number[];
+  logprobs: number[];
+  entropies: number[];
+  finished: boolean;
+  verdict: Verdict;
+  /** Segment boundaries for tree rollouts (token index of each segment's last token). */
+  segmentEnds?: number[];
+  signals?: Record<string, unknown>;
+}
+
+export interface Generated {
+  rollouts: Rollout[];
+  sampledTokens: number;
+}
+
+/** Room for a response after `prefixLen` tokens. */
+export function roomFor(task: Task, maxSeqLen: number, prefixLen: number): number {
+  return Math.max(0, Math.min(task.maxResponseTokens, maxSeqLen - prefixLen));
+}
+
+/** G independent responses per prompt. */
+export function sampleGroups(task: Task, sw: SamplerWeights, prompts: readonly TaskPrompt[], G: number, opts: SampleOptions, rng: Rng, step: number): Generated {
+  const reqs: SampleRequest[] = [];
+  for (const p of prompts) for (let j = 0; j < G; j++) reqs.push({ prefix: p.tokens, maxNew: roomFor(task, sw.config.maxSeqLen, p.tokens.length) });
+  const res = sample(sw, reqs, opts, rng);
+  const rollouts: Rollout[] = [];
+  let sampledTokens = 0;
+  prompts.forEach((p, pi) => {
+    for (let j = 0; j < G; j++) {
+      const r = res[pi * G + j];
+      sampledTokens += r.tokens.length;
+      rollouts.push({
+        id: `s${step}-p${pi}-r${j}`, group: `s${step}-p${pi}`, prompt: p, tokens: r.tokens, logprobs: r.logprobs, entropies: r.entropies,
+        finished: r.finished, verdict: task.verify(p, r.tokens),
+      });
+    }
+  });
+  return { rollouts, sampledTokens };
+}
+
+/**
+ * Monte Carlo values of response prefixes: for each (prompt, prefix) the mean reward of
+ * `samples` continuations. Identical (prompt, prefix) pairs are estimated once (as SPO's
+ * reference code de-duplicates them). Unfinished continuations score their verifier's reward
+ * (0 for a cut-off answer on these tasks, SPO's unfinished_response_penalty of 0).
+ */
+export function monteCarloValues(task: Task, sw: SamplerWeights, queries: readonly { prompt: TaskPrompt; prefix: readonly number[] }[], samples: number, opts: SampleOptions, rng: Rng): { values: number[]; sampledTokens: number } {
+  const keyOf = (q: { prompt: TaskPrompt; prefix: readonly number[] }) => `${q.prompt.id}|${q.prefix.join(",")}`;
+  const unique = new Map<string, number>();
+  const uq: { prompt: TaskPrompt; prefix: readonly number[] }[] = [];
+  for (const q of queries) {
+    const k = keyOf(q);
+    if (!unique.has(k)) {
+      unique.set(k, uq.length);
+      uq.push(q);
+    }
+  }
+  const reqs: SampleRequest[] = [];
+  for (const q of uq) {
+    const full = [...q.prompt.tokens, ...q.prefix];
+    const room = Math.max(0, Math.min(task.maxResponseTokens - q.prefix.length, sw.config.maxSeqLen - full.length));
+    for (let s = 0; s < samples; s++) reqs.push({ prefix: full, maxNew: room });
+  }
+  const res: SampleResult[] = reqs.length ? sample(sw, reqs, opts, rng) : [];
+  let sampledTokens = 0;
+  const uVal = uq.map((q, u) => {
+    let acc = 0;
+    for (let s = 0; s < samples; s++) {
+      const r = res[u * samples + s];
+      sampledTokens += r.tokens.length;
+      acc += task.verify(q.prompt, [...q.prefix, ...r.tokens]).reward;
+    }
+    return acc / samples;
+  });
+  return { values: queries.map((q) => uVal[unique.get(keyOf(q)) as number]), sampledTokens };
+}
+
+interface TreeNode {
+  tokens: number[]; // this segment
+  logprobs: number[];
+  entropies: number[];
+  finished: boolean;
+  children: TreeNode[];
+}
+
+/**
+ * SPO-tree sampling: from each prompt, branching[0] segments of at most `segmentTokens`
+ * tokens; every segment that did not finish branches again (branching[d] children) until the
+ * last depth, whose segments run to the end of the response. Rows are the root-to-leaf paths
+ * with `segmentEnds` at segment boundaries; the group is the prompt's tree. Tokens shared by
+ * several paths were sampled once and are counted once.
+ */
+export function sampleTrees(task: Task, sw: SamplerWeights, prompts: readonly TaskPrompt[], branching: readonly number[], segmentTokens: number, opts: SampleOptions, rng: Rng, step: number): Generated {
+  const D = branching.length;
+  let sampledTokens = 0;
+  const roots: TreeNode[] = prompts.map(() => ({ tokens: [], logprobs: [], entropies: [], finished: false, children: [] }));
+  // frontier: (prompt index, path of nodes from the root's first child)
+  let frontier: { pi: number; path: TreeNode[]; parent: TreeNode }[] = roots.map((r, pi) => ({ pi, path: [], parent: r }));
+  for (let depth = 0; depth < D && frontier.length > 0; depth++) {
+    const reqs: SampleRequest[] = [];
+    const owners: { pi: number; path: TreeNode[]; parent: TreeNode }[] = [];
+    for (const f of frontier) {
+      const prefix = [...prompts[f.pi].tokens, ...f.path.flatMap((n) => n.tokens)];
+      const used = prefix.length - prompts[f.pi].tokens.length;
+      const room = Math.max(0, Math.min(task.maxResponseTokens - used, sw.config.maxSeqLen - prefix.length));
+      const maxNew = depth === D - 1 ? room : Math.min(segmentTokens, room);
+      if (maxNew <= 0) continue;
+      for (let b = 0; b < branching[depth]; b++) {
+        reqs.push({ prefix, maxNew });
+        owners.push(f);
+      }
+    }
+    const res = reqs.length ? sample(sw, reqs, opts, rng) : [];
+    const next: typeof frontier = [];
+    res.forEach((r, k) => {
+      sampledTokens += r.tokens.length;
+      const f = owners[k];
+      const node: TreeNode = { tokens: r.tokens, logprobs: r.logprobs, entropies: r.entropies, finished: r.finished, children: [] };
+      f.parent.children.push(node);
+      const used = f.path.reduce((s, n) => s + n.tokens.length, 0) + r.tokens.length;
+      const room = Math.min(task.maxResponseTokens - used, sw.config.maxSeqLen - prompts[f.pi].tokens.length - used);
+      if (!r.finished && depth < D - 1 && room > 0) next.push({ pi: f.pi, path: [...f.path, node], parent: node });
+    });
+    frontier = next;
+  }
+  const rollouts: Rollout[] = [];
+  roots.forEach((root, pi) => {
+    let leaf = 0;
+    const walk = (node: TreeNode, path: TreeNode[]) => {
+      if (node.children.length === 0) {
+        if (path.length === 0) return;
+        const tokens = path.flatMap((n) => n.tokens);
+        const segmentEnds: number[] = [];
+        let acc = 0;
+        for (const n of path) {
+          acc += n.tokens.length;
+          if (n.tokens.length > 0) segmentEnds.push(acc - 1);
+        }
+        rollouts.push({
+          id: `s${step}-p${pi}-l${leaf++}`, group: `s${step}-p${pi}`, prompt: prompts[pi], tokens,
+          logprobs: path.flatMap((n) => n.logprobs), entropies: path.flatMap((n) => n.entropies),
+          finished: path[path.length - 1].finished, verdict: task.verify(prompts[pi], tokens), segmentEnds,
+        });
+        return;
+      }
+      for (const ch of node.children) walk(ch, [...path, ch]);
+    };
+    walk(root, []);
+  });
+  return { rollouts, sampledTokens };
+}
+
+/** Valid step ends for a row: strictly increasing indices inside the response. */
+export function cleanStepEnds(ends: readonly number[] | undefined, T: number): number[] {
+  const out: number[] = [];
+  for (const e of ends ?? []) if (Number.isInteger(e) && e >= 0 && e < T && (out.length === 0 || e > out[out.length - 1])) out.push(e);
+  return out;
+}
+
+export interface RowExtras {
+  stepEnds: boolean;
+  episodes: boolean;
+  refLogprobs?: number[][];
+  tokenRewards?: number[][];
+}
+
+/** The rollout rows `runMethod` takes (rollouts.md): response tokens only, mask all 1. */
+export function toRows(rollouts: readonly Rollout[], x: RowExtras): RolloutRow[] {
+  return rollouts.map((r, i) => {
+    const row: RolloutRow = {
+      id: r.id, group: r.group, tokens: r.tokens, reward: r.verdict.reward,
+      logprobs: r.logprobs, entropies: r.entropies, finished: r.finished,
+    };
+    if (x.stepEnds) {
+      let ends = cleanStepEnds(r.segmentEnds ?? r.verdict.stepEnds, r.tokens.length);
+      if (ends.length === 0 && r.tokens.length > 0) ends = [r.tokens.length - 1];
+      row.step_ends = ends;
+    }
+    if (x.episodes) {
+      // One-step episodes: the state is the prompt, so GiGPO's anchor groups are the prompt groups.
+      row.episode = r.id;
+      row.t = 0;
+      row.anchor = r.prompt.id;
+    }
+    if (x.refLogprobs) row.ref_logprobs = x.refLogprobs[i];
+    if (x.tokenRewards) row.token_rewards = x.tokenRewards[i];
+    if (r.signals) row.signals = r.signals;
+    return row;
+  });
+}
