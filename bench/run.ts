@@ -22,6 +22,7 @@ import { batchFromObjects, type RolloutRow } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { DEFAULT_SYNTH, mulberry32, synthRows } from "./synth.js";
 import { trieScaling } from "./trie.js";
+import { benchSinkhorn } from "./toolcalls.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // Compiled to dist/bench/run.js: the checkout is two levels up.
@@ -167,6 +168,15 @@ async function main(): Promise<void> {
     process.stderr.write("bench: prefix trie scaling (1x, 4x, 16x)\n");
     out.push("", trieScaling(reps, synth.rollouts, synth.tokens));
   }
+  const sk = benchSinkhorn();
+  out.push(
+    "",
+    "## MatchTIR soft matching (Sinkhorn, 64 predicted x 64 ground-truth tool calls)",
+    "",
+    "| similarity matrix ms | Sinkhorn ms (converged) | iterations | Sinkhorn ms (all 1000 iterations) |",
+    "|---:|---:|---:|---:|",
+    `| ${fmt(sk.similarityMs, 3)} | ${fmt(sk.ms, 3)} | ${sk.iterations} | ${fmt(sk.fullMs, 3)} |`,
+  );
   const text = out.join("\n") + "\n";
   process.stdout.write(text);
   mkdirSync(join(ROOT, "bench", "out"), { recursive: true });

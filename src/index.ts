@@ -4,3 +4,9 @@
  */
 export * from "./core/index.js";
 import "./methods/index.js";
+
+// Reward helpers that produce method inputs (browser-safe).
+export * as toolcalls from "./rewards/toolcalls.js";
+export * as ranking from "./rewards/ranking.js";
+export * as macro from "./rewards/macro.js";
+export * as steps from "./rewards/steps.js";

@@ -110,24 +110,26 @@ export function entropyHFromStandardised(h: number, stats: EntropyHStats, sign: 
 }
 
 /**
- * `compute_entropy_h` statistics of one unit: the valid tokens (mask 1; every token without a
- * mask) of the given rollouts. With ℓ = ln(max(H, 1e-8)): med = nearest quantile of ℓ at `pivot`,
+ * `compute_entropy_h` statistics of one unit: the mask-1 tokens of the token ranges
+ * [starts[r], ends[r]). With ℓ = ln(max(H, 1e-8)): med = nearest quantile of ℓ at `pivot`,
  * std = sqrt(max(mean (ℓ - med)², 1e-8)), scales from the extreme h = (ℓ - med) / std. Writes
- * ℓ - med into `deviations` when given. Null when the unit has no valid token.
+ * ℓ - med into `deviations` (and 0 on the ranges' mask-0 tokens) when given. `scratch` may be
+ * `deviations` itself when the ranges cover it from index 0 (the compacted copy never overtakes
+ * the read position, and every position in the ranges is rewritten). Null when the unit has no
+ * mask-1 token.
  */
 function unitStats(
   H: Float64Array,
-  mask: Uint8Array | undefined,
-  offsets: Int32Array,
-  rollouts: Int32Array,
+  mask: Uint8Array,
+  starts: Int32Array,
+  ends: Int32Array,
   pivot: number,
   scratch: Float64Array,
   deviations: Float64Array | null,
 ): EntropyHStats | null {
   let count = 0;
-  for (let r = 0; r < rollouts.length; r++) {
-    const i = rollouts[r];
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask === undefined || mask[k] === 1) scratch[count++] = Math.max(H[k], ENTROPY_FLOOR);
+  for (let r = 0; r < starts.length; r++) {
+    for (let k = starts[r]; k < ends[r]; k++) if (mask[k] === 1) scratch[count++] = Math.max(H[k], ENTROPY_FLOOR);
   }
   if (count === 0) return null;
   // ln is monotone, so the quantile of ln H is ln of the quantile of H: one log instead of n.
@@ -135,10 +137,12 @@ function unitStats(
   let sumSq = 0;
   let maxDev = -Infinity;
   let minDev = Infinity;
-  for (let r = 0; r < rollouts.length; r++) {
-    const i = rollouts[r];
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
-      if (mask !== undefined && mask[k] !== 1) continue;
+  for (let r = 0; r < starts.length; r++) {
+    for (let k = starts[r]; k < ends[r]; k++) {
+      if (mask[k] === 0) {
+        if (deviations !== null) deviations[k] = 0; // clears leftovers when deviations doubles as scratch
+        continue;
+      }
       const d = Math.log(Math.max(H[k], ENTROPY_FLOOR)) - med;
       if (deviations !== null) deviations[k] = d;
       sumSq += d * d;
@@ -159,10 +163,9 @@ function unitStats(
  * the next step's sampler (see `adaptiveTemperature` in methods/hapo.ts).
  */
 export function entropyHStats(entropies: ArrayLike<number>, pivot: number, mask?: ArrayLike<number>): EntropyHStats | null {
-  // Typed copies keep unitStats' hot loops monomorphic (the batch path passes typed arrays).
   const H = Float64Array.from(entropies);
-  const valid = mask === undefined ? undefined : Uint8Array.from(mask);
-  return unitStats(H, valid, Int32Array.of(0, H.length), Int32Array.of(0), pivot, new Float64Array(H.length), null);
+  const valid = mask === undefined ? new Uint8Array(H.length).fill(1) : Uint8Array.from(mask);
+  return unitStats(H, valid, Int32Array.of(0), Int32Array.of(H.length), pivot, new Float64Array(H.length), null);
 }
 
 export interface NormalizedEntropyOptions {
@@ -190,28 +193,33 @@ export function normalizedEntropy(batch: RolloutBatch, opts: NormalizedEntropyOp
   if (column === null) throw new Error("normalizedEntropy: the batch carries no entropies");
   const H = column.data;
   const { mask, offsets } = batch;
-  const units: Int32Array[] = [];
+  // Each unit is a list of token ranges: the whole batch is one, a group is one per member.
+  const units: { starts: Int32Array; ends: Int32Array }[] = [];
   if (opts.scope === "batch") {
-    units.push(Int32Array.from({ length: batch.n }, (_, i) => i));
+    units.push({ starts: Int32Array.of(0), ends: Int32Array.of(batch.nTokens) });
   } else {
-    for (let g = 0; g < batch.groupNames.length; g++) units.push(batch.groupMembers.subarray(batch.groupOffsets[g], batch.groupOffsets[g + 1]));
+    for (let g = 0; g < batch.groupNames.length; g++) {
+      const members = batch.groupMembers.subarray(batch.groupOffsets[g], batch.groupOffsets[g + 1]);
+      units.push({ starts: members.map((i) => offsets[i]), ends: members.map((i) => offsets[i + 1]) });
+    }
   }
   let largestUnit = 0;
-  for (const rollouts of units) {
+  for (const { starts, ends } of units) {
     let tokens = 0;
-    for (const i of rollouts) tokens += offsets[i + 1] - offsets[i];
+    for (let r = 0; r < starts.length; r++) tokens += ends[r] - starts[r];
     largestUnit = Math.max(largestUnit, tokens);
   }
 
   const hHat = new Float64Array(batch.nTokens); // holds ln H - med until the unit's last pass
-  const scratch = new Float64Array(largestUnit);
+  // The batch is one unit covering hHat from 0, so hHat can be its scratch; groups interleave.
+  const scratch = opts.scope === "batch" ? hHat : new Float64Array(largestUnit);
   const stats: (EntropyHStats | null)[] = [];
-  for (const rollouts of units) {
-    const unit = unitStats(H, mask, offsets, rollouts, opts.pivot, scratch, hHat);
+  for (const { starts, ends } of units) {
+    const unit = unitStats(H, mask, starts, ends, opts.pivot, scratch, hHat);
     stats.push(unit);
     if (unit === null) continue;
-    for (const i of rollouts) {
-      for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+    for (let r = 0; r < starts.length; r++) {
+      for (let k = starts[r]; k < ends[r]; k++) {
         if (mask[k] === 1) hHat[k] = entropyHFromStandardised(hHat[k] / unit.std, unit, opts.sign);
       }
     }

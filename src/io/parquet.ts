@@ -2,7 +2,7 @@
  * Parquet rollout and advantage files (rollouts.md: "the same columns in a Parquet file, lists
  * for arrays"). Reading turns each Parquet row into exactly the object JSON.parse would give for
  * the equivalent JSONL line, so one validator (validateRow) serves both formats; writing uses
- * typed list columns so other tools (pyarrow, DuckDB, pandas) read the files natively.
+ * typed list columns that standard Parquet readers load as such (checked against arrow-rs).
  *
  * Column types written: strings for id/group/episode/anchor; LIST<INT32> for tokens, mask and
  * step_ends (token ids are at most 2^31 - 1 by the contract); LIST<DOUBLE> for float arrays;
@@ -27,7 +27,10 @@ const textDecoder = new TextDecoder();
 /** Parquet reads through ArrayBuffer slices; a Node Buffer may be a view into a larger pool. */
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-  return bytes.slice().buffer as ArrayBuffer;
+  // A copy through the Uint8Array constructor: Buffer#slice is a view, not a copy.
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy.buffer;
 }
 
 function describeError(e: unknown): string {
@@ -44,7 +47,7 @@ function plain(v: unknown, file: string, line: number, field: string): unknown {
   if (v === null || v === undefined) return undefined;
   if (typeof v === "bigint") {
     const n = Number(v);
-    if (!Number.isSafeInteger(n)) throw new InputError(file, line, field, `integer ${v} is too large to represent exactly (limit 2^53 - 1)`);
+    if (!Number.isSafeInteger(n)) throw new InputError(file, line, field, `integer ${v} cannot be represented exactly as a number (beyond +-(2^53 - 1))`);
     return n;
   }
   if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v;

@@ -15,7 +15,9 @@
  *   baseline = (s V1 + (S - s) V2) / S       ("brpo"; "v1only": V1, "v2only": V2, "none": 0)
  *   A_{g,s}  = R_{g,s} - baseline            on every mask-1 token of segment s
  *
- * No std normalisation. Tokens after the last step end get 0. `reward` is not used.
+ * No std normalisation. Tokens after the last step end get 0. `reward` is not used. The reference
+ * computes in float32; here everything is float64 (differences ~1e-7). Its debugging variance
+ * "notrain" (baseline = R) is not offered.
  *
  * Budgets and the prior: every rollout of a group has the same number S of budget scores; a
  * rollout whose chain of thought ended before the last budget has fewer step ends (its last segment

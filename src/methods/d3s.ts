@@ -157,7 +157,7 @@ function checkScheduled(v: unknown, what: string, ok: (x: number) => boolean, in
 
 export const d3sSpec = registerMethod<D3sOptions>({
   name: "d3s",
-  summary: "D3S (SECONDARY): GRPO advantages; weights keep the max-variance N rollouts per group and their top-K |A|*H tokens",
+  summary: "D3S: GRPO advantages; weights keep the max-variance N rollouts per group and their top-K |A|*H tokens",
   paper: "D3S, Wang et al., ICLR 2026, arXiv 2509.22115 (code not public; from secondary notes)",
   status: "secondary",
   example: "plain.jsonl",

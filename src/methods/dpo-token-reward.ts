@@ -32,13 +32,16 @@ function describe(v: unknown): string {
 }
 
 /**
- * [nTokens] `signals.dpo_logprobs` of every rollout, packed like the batch's token columns.
- * Shared with `rto`. Every rollout must carry it, one finite number per token (mask-0 entries
- * included, as for `logprobs`); otherwise an input error naming the row.
+ * [nTokens] beta (dpo_logprobs - ref_logprobs) on mask-1 tokens, 0 elsewhere, read straight from
+ * each rollout's `signals.dpo_logprobs` (one pass, no packed copy). Shared with `rto`.
+ * Every rollout must carry the signal, one finite number per token (mask-0 entries included, as
+ * for `logprobs`), else an input error naming the row; so is a product that leaves float range
+ * (the inputs are not log-probs), never an Infinity in the output.
  */
-export function packDpoLogprobs(batch: RolloutBatch, method: string): Float64Array {
+export function implicitTokenRewards(batch: RolloutBatch, beta: number, method: string): Float64Array {
   const out = new Float64Array(batch.nTokens);
-  const { offsets } = batch;
+  const { offsets, mask } = batch;
+  const ref = batch.refLogprobs!.data; // presence checked by the runner (requires: ref_logprobs)
   for (let i = 0; i < batch.n; i++) {
     const sig = batch.signals[i];
     const v = sig === undefined ? undefined : sig.dpo_logprobs;
@@ -46,49 +49,31 @@ export function packDpoLogprobs(batch: RolloutBatch, method: string): Float64Arr
       throw new InputError(batch.source, batch.lines[i], "signals.dpo_logprobs", detail);
     };
     if (v === undefined) fail(`required by method '${method}' but missing`);
-    const T = offsets[i + 1] - offsets[i];
-    if (!Array.isArray(v)) fail(`expected an array of ${T} finite numbers (one per token), got ${describe(v)}`);
-    const arr = v as unknown[];
-    if (arr.length !== T) fail(`expected ${T} entries (one per token), got ${arr.length}`);
     const o = offsets[i];
-    for (let k = 0; k < T; k++) {
-      const x = arr[k];
-      if (typeof x !== "number" || !Number.isFinite(x)) fail(`entry ${k} is not a finite number (${describe(x)})`);
-      out[o + k] = x as number;
-    }
-  }
-  return out;
-}
-
-/**
- * [nTokens] beta (dpo - ref) on mask-1 tokens, 0 elsewhere. A product that leaves float range is
- * an input error (the log-probs are not log-probs), never an Infinity in the output.
- */
-export function implicitTokenRewards(batch: RolloutBatch, dpo: Float64Array, ref: Float64Array, beta: number, method: string): Float64Array {
-  const out = new Float64Array(batch.nTokens);
-  const { offsets, mask } = batch;
-  for (let i = 0; i < batch.n; i++) {
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
-      if (mask[k] === 0) continue;
-      const r = beta * (dpo[k] - ref[k]);
-      if (!Number.isFinite(r)) {
-        throw new InputError(batch.source, batch.lines[i], "signals.dpo_logprobs", `method '${method}': beta * (dpo_logprobs - ref_logprobs) at token ${k - offsets[i]} is not finite (inputs too large)`);
-      }
-      out[k] = r;
+    const T = offsets[i + 1] - o;
+    if (!Array.isArray(v)) fail(`expected an array of ${T} finite numbers (one per token), got ${describe(v)}`);
+    const dpo = v as unknown[];
+    if (dpo.length !== T) fail(`expected ${T} entries (one per token), got ${dpo.length}`);
+    for (let t = 0; t < T; t++) {
+      const x = dpo[t];
+      if (typeof x !== "number" || !Number.isFinite(x)) fail(`entry ${t} is not a finite number (${describe(x)})`);
+      if (mask[o + t] === 0) continue;
+      const r = beta * ((x as number) - ref[o + t]);
+      if (!Number.isFinite(r)) fail(`method '${method}': beta * (dpo_logprobs - ref_logprobs) at token ${t} is not finite (inputs too large)`);
+      out[o + t] = r;
     }
   }
   return out;
 }
 
 export function dpoTokenReward(batch: RolloutBatch, opts: DpoTokenRewardOptions): Assignment {
-  const dpo = packDpoLogprobs(batch, "dpo-token-reward");
-  const ref = batch.refLogprobs!.data; // presence checked by the runner (requires: ref_logprobs)
-  const advantages = implicitTokenRewards(batch, dpo, ref, opts.beta, "dpo-token-reward");
+  const advantages = implicitTokenRewards(batch, opts.beta, "dpo-token-reward");
   const total = new Float64Array(batch.n);
   const { offsets } = batch;
   for (let i = 0; i < batch.n; i++) {
     let s = 0;
     for (let k = offsets[i]; k < offsets[i + 1]; k++) s += advantages[k];
+    if (!Number.isFinite(s)) throw new InputError(batch.source, batch.lines[i], "signals.dpo_logprobs", "the per-response sum of beta * (dpo_logprobs - ref_logprobs) is not finite (inputs too large)");
     total[i] = s;
   }
   return { advantages, diag: { rollouts: { implicit_reward: total } } };

@@ -18,8 +18,10 @@
  *
  * QUIRK: the quoted VeRL code writes through chained boolean indexing (`adv[group][mask] *= ...`),
  * which in PyTorch updates a temporary copy, so amplification never happens there. Following the
- * TRL port's fix (methods.md Part 0), the "verl" variant here does amplify. The official VeRL code
- * is not public, so this variant is reconstructed from the TRL port.
+ * TRL port's fix (methods.md Part 0), the "verl" variant here does amplify.
+ *
+ * Status "paper": the authors' code is not public (TIGER-AI-Lab/Hierarchical-Reasoner holds no
+ * code), so the default follows the paper's formula and the "verl" variant the TRL port.
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { rolloutEntropyThresholds } from "../core/entropy.js";

@@ -22,7 +22,7 @@ import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { gae } from "../core/returns.js";
 import { lastTrainableIndex } from "../core/rewards.js";
-import { implicitTokenRewards, packDpoLogprobs } from "./dpo-token-reward.js";
+import { implicitTokenRewards } from "./dpo-token-reward.js";
 
 export interface RtoOptions {
   beta: number;
@@ -37,18 +37,25 @@ const RM_CLAMP = 10;
 
 /** [nTokens] RTO's token rewards r_t (0 on mask-0 tokens) and the clipped DPO part d_t. */
 export function rtoTokenRewards(batch: RolloutBatch, opts: RtoOptions): { r: Float64Array; d: Float64Array } {
-  const d = implicitTokenRewards(batch, packDpoLogprobs(batch, "rto"), batch.refLogprobs!.data, opts.beta, "rto");
+  const d = implicitTokenRewards(batch, opts.beta, "rto");
   const c = opts.clip;
+  const kl = opts.klCoef;
   const lp = batch.logprobs!.data; // presence of every input column is checked by the runner (requires)
   const ref = batch.refLogprobs!.data;
-  const tr = batch.tokenRewards;
+  const tr = batch.tokenRewards ? batch.tokenRewards.data : null;
   const { mask } = batch;
   const r = new Float64Array(batch.nTokens);
-  for (let k = 0; k < batch.nTokens; k++) {
+  const nTokens = batch.nTokens;
+  for (let k = 0; k < nTokens; k++) {
     if (mask[k] === 0) continue;
-    if (c > 0) d[k] = d[k] < -c ? -c : d[k] > c ? c : d[k];
-    r[k] = d[k] - opts.klCoef * (lp[k] - ref[k]) + (tr ? tr.data[k] : 0);
+    let dk = d[k];
+    if (c > 0) {
+      dk = dk < -c ? -c : dk > c ? c : dk;
+      d[k] = dk;
+    }
+    r[k] = dk - kl * (lp[k] - ref[k]);
   }
+  if (tr) for (let k = 0; k < nTokens; k++) if (mask[k] === 1) r[k] += tr[k];
   const last = lastTrainableIndex(batch);
   for (let i = 0; i < batch.n; i++) {
     if (last[i] < 0) continue;

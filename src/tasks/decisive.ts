@@ -6,7 +6,7 @@
  *   "4827:"  ->  "key:4827,sum:1,gt:n,key:4827,end$"      (33 tokens for the default keyLength 4)
  * The two decisive tokens are
  *   - the checksum digit after "sum:" (response index keyLength+9, 13 by default): the sum of
- *     the key's digits mod 10 (4+8+2+7 = 21 -> "1");
+ *     the key's first and last digits mod 10 (4+7 = 11 -> "1");
  *   - the answer letter after "gt:" (index keyLength+14, 18 by default): "y" if the first key
  *     digit is greater than the last, else "n" (4 > 7 is false -> "n"; "7824" -> "y").
  * Reward rule (exact): 1 iff the response, cut at its first eos, reaches the gt position and
@@ -16,9 +16,12 @@
  * outcome, by construction. Positions are fixed by the layout, not found by parsing.
  * Why this shape: demonstrations are determined by the prompt everywhere (copies and constant
  * text a tiny model learns almost at once) except at the two decisive tokens, which need a rule
- * (a digit sum mod 10, a comparison). A warm-started model is therefore confident on the ~31
- * filler tokens and uncertain at exactly the decisive ones: the case where sequence-level
- * credit spreads the advantage over 33 tokens and fine-grained methods should concentrate it.
+ * (a sum mod 10 and a comparison of the key's first and last digits; the middle digits are
+ * only copied). A warm-started model is therefore confident on the ~31 filler tokens and
+ * uncertain at exactly the decisive ones: the case where sequence-level credit spreads the
+ * advantage over 33 tokens and fine-grained methods should concentrate it. (A checksum over
+ * all digits was tried first: the default 0.5M model, warm-started for 300 steps, stayed at
+ * chance on it, ~10% reward, too sparse for RL to show progress in minutes.)
  * Steps: the record's fields, at fixed positions (ends at each field's "," and at the last
  * token), so the decisive tokens lie in steps 2 and 3.
  * Eval split: hash of the key.
@@ -47,11 +50,9 @@ function answerOf(prompt: TaskPrompt): DecisiveAnswer {
   return { key: ans.key };
 }
 
-/** The checksum digit: sum of the key's digits mod 10. */
+/** The checksum digit: (first digit + last digit) mod 10. */
 export function checksumDigit(key: string): string {
-  let s = 0;
-  for (const c of key) s += Number(c);
-  return String(s % 10);
+  return String((Number(key[0]) + Number(key[key.length - 1])) % 10);
 }
 
 /** The answer letter: "y" iff the first digit of the key is greater than the last. */
@@ -89,7 +90,7 @@ export function makeDecisiveTask(opts: DecisiveOptions = {}): Task {
 
   return {
     name,
-    description: `copy a ${length}-token record of a ${L}-digit key; only the checksum digit (index ${sumAt}) and the first>last letter (index ${gtAt}) decide the reward`,
+    description: `copy a ${length}-token record of a ${L}-digit key; only the (first+last) mod 10 digit (index ${sumAt}) and the first>last letter (index ${gtAt}) decide the reward`,
     vocab: VOCAB,
     maxResponseTokens: length,
     samplePrompt: (rng) => drawTrain(rng, draw, isEval, name),

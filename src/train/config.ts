@@ -36,6 +36,8 @@ export interface TrainConfig {
   methodOptions: Record<string, unknown>;
   seed: number;
   steps: number;
+  /** Stop once this many tokens have been sampled in all (0 = no budget): equal-cost comparisons. */
+  tokenBudget: number;
   /** Responses per prompt (G). */
   group: number;
   promptsPerStep: number;
@@ -45,6 +47,8 @@ export interface TrainConfig {
   loss: LossConfig;
   eval: { every: number; n: number; seed: number };
   checkpointEvery: number;
+  /** Sampling threads: 1 samples in the training thread; n > 1 uses n worker threads (same results). */
+  workers: number;
   /** A policy file (from `creditflow sft`) to start from; null = run the SFT below first. */
   warmStart: string | null;
   sft: SftConfig;
@@ -61,6 +65,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   methodOptions: {},
   seed: 0,
   steps: 40,
+  tokenBudget: 0,
   group: 8,
   promptsPerStep: 8,
   model: { ...DEFAULT_MODEL, dModel: 64, dFF: 256, nHeads: 4 },
@@ -72,6 +77,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   },
   eval: { every: 10, n: 200, seed: 12345 },
   checkpointEvery: 10,
+  workers: 1,
   warmStart: null,
   sft: { steps: 150, batch: 32, lr: 3e-3, warmupSteps: 10, seed: 0 },
   spoChain: { samples: 4 },
@@ -106,6 +112,7 @@ function num(path: string, v: unknown, lo: number, hi = Infinity, int = false): 
 
 export function validateConfig(c: TrainConfig): void {
   num("steps", c.steps, 0, Infinity, true);
+  num("tokenBudget", c.tokenBudget, 0, Infinity, true);
   num("group", c.group, 1, 1024, true);
   num("promptsPerStep", c.promptsPerStep, 1, 4096, true);
   num("seed", c.seed, 0, 2 ** 31 - 1, true);
@@ -126,6 +133,7 @@ export function validateConfig(c: TrainConfig): void {
   num("eval.every", c.eval.every, 0, Infinity, true);
   num("eval.n", c.eval.n, 0, 100000, true);
   num("checkpointEvery", c.checkpointEvery, 0, Infinity, true);
+  num("workers", c.workers, 1, 64, true);
   num("sft.steps", c.sft.steps, 0, Infinity, true);
   num("sft.batch", c.sft.batch, 1, 4096, true);
   num("spoChain.samples", c.spoChain.samples, 1, 1024, true);

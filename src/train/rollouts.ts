@@ -6,7 +6,16 @@
 import type { Task, TaskPrompt, Verdict } from "../tasks/types.js";
 import type { RolloutRow } from "../core/rows.js";
 import type { Rng } from "./rng.js";
-import { sample, type SampleOptions, type SampleRequest, type SampleResult, type SamplerWeights } from "./sampler.js";
+import type { SampleOptions, SampleRequest, SampleResult } from "./sampler.js";
+
+/**
+ * Whatever samples a batch: the in-thread sampler or the worker pool (both fork one generator
+ * per row from `rng` in row order, so they return the same results).
+ */
+export interface BatchSampler {
+  readonly maxSeqLen: number;
+  sample(requests: readonly SampleRequest[], opts: SampleOptions, rng: Rng): Promise<SampleResult[]>;
+}
 
 export interface Rollout {
   id: string;
@@ -33,10 +42,10 @@ export function roomFor(task: Task, maxSeqLen: number, prefixLen: number): numbe
 }
 
 /** G independent responses per prompt. */
-export function sampleGroups(task: Task, sw: SamplerWeights, prompts: readonly TaskPrompt[], G: number, opts: SampleOptions, rng: Rng, step: number): Generated {
+export async function sampleGroups(task: Task, sw: BatchSampler, prompts: readonly TaskPrompt[], G: number, opts: SampleOptions, rng: Rng, step: number): Promise<Generated> {
   const reqs: SampleRequest[] = [];
-  for (const p of prompts) for (let j = 0; j < G; j++) reqs.push({ prefix: p.tokens, maxNew: roomFor(task, sw.config.maxSeqLen, p.tokens.length) });
-  const res = sample(sw, reqs, opts, rng);
+  for (const p of prompts) for (let j = 0; j < G; j++) reqs.push({ prefix: p.tokens, maxNew: roomFor(task, sw.maxSeqLen, p.tokens.length) });
+  const res = await sw.sample(reqs, opts, rng);
   const rollouts: Rollout[] = [];
   let sampledTokens = 0;
   prompts.forEach((p, pi) => {
@@ -58,7 +67,7 @@ export function sampleGroups(task: Task, sw: SamplerWeights, prompts: readonly T
  * reference code de-duplicates them). Unfinished continuations score their verifier's reward
  * (0 for a cut-off answer on these tasks, SPO's unfinished_response_penalty of 0).
  */
-export function monteCarloValues(task: Task, sw: SamplerWeights, queries: readonly { prompt: TaskPrompt; prefix: readonly number[] }[], samples: number, opts: SampleOptions, rng: Rng): { values: number[]; sampledTokens: number } {
+export async function monteCarloValues(task: Task, sw: BatchSampler, queries: readonly { prompt: TaskPrompt; prefix: readonly number[] }[], samples: number, opts: SampleOptions, rng: Rng): Promise<{ values: number[]; sampledTokens: number }> {
   const keyOf = (q: { prompt: TaskPrompt; prefix: readonly number[] }) => `${q.prompt.id}|${q.prefix.join(",")}`;
   const unique = new Map<string, number>();
   const uq: { prompt: TaskPrompt; prefix: readonly number[] }[] = [];
@@ -72,10 +81,10 @@ export function monteCarloValues(task: Task, sw: SamplerWeights, queries: readon
   const reqs: SampleRequest[] = [];
   for (const q of uq) {
     const full = [...q.prompt.tokens, ...q.prefix];
-    const room = Math.max(0, Math.min(task.maxResponseTokens - q.prefix.length, sw.config.maxSeqLen - full.length));
+    const room = Math.max(0, Math.min(task.maxResponseTokens - q.prefix.length, sw.maxSeqLen - full.length));
     for (let s = 0; s < samples; s++) reqs.push({ prefix: full, maxNew: room });
   }
-  const res: SampleResult[] = reqs.length ? sample(sw, reqs, opts, rng) : [];
+  const res: SampleResult[] = reqs.length ? await sw.sample(reqs, opts, rng) : [];
   let sampledTokens = 0;
   const uVal = uq.map((q, u) => {
     let acc = 0;
@@ -104,7 +113,7 @@ interface TreeNode {
  * with `segmentEnds` at segment boundaries; the group is the prompt's tree. Tokens shared by
  * several paths were sampled once and are counted once.
  */
-export function sampleTrees(task: Task, sw: SamplerWeights, prompts: readonly TaskPrompt[], branching: readonly number[], segmentTokens: number, opts: SampleOptions, rng: Rng, step: number): Generated {
+export async function sampleTrees(task: Task, sw: BatchSampler, prompts: readonly TaskPrompt[], branching: readonly number[], segmentTokens: number, opts: SampleOptions, rng: Rng, step: number): Promise<Generated> {
   const D = branching.length;
   let sampledTokens = 0;
   const roots: TreeNode[] = prompts.map(() => ({ tokens: [], logprobs: [], entropies: [], finished: false, children: [] }));
@@ -116,7 +125,7 @@ export function sampleTrees(task: Task, sw: SamplerWeights, prompts: readonly Ta
     for (const f of frontier) {
       const prefix = [...prompts[f.pi].tokens, ...f.path.flatMap((n) => n.tokens)];
       const used = prefix.length - prompts[f.pi].tokens.length;
-      const room = Math.max(0, Math.min(task.maxResponseTokens - used, sw.config.maxSeqLen - prefix.length));
+      const room = Math.max(0, Math.min(task.maxResponseTokens - used, sw.maxSeqLen - prefix.length));
       const maxNew = depth === D - 1 ? room : Math.min(segmentTokens, room);
       if (maxNew <= 0) continue;
       for (let b = 0; b < branching[depth]; b++) {
@@ -124,7 +133,7 @@ export function sampleTrees(task: Task, sw: SamplerWeights, prompts: readonly Ta
         owners.push(f);
       }
     }
-    const res = reqs.length ? sample(sw, reqs, opts, rng) : [];
+    const res = reqs.length ? await sw.sample(reqs, opts, rng) : [];
     const next: typeof frontier = [];
     res.forEach((r, k) => {
       sampledTokens += r.tokens.length;
@@ -132,7 +141,7 @@ export function sampleTrees(task: Task, sw: SamplerWeights, prompts: readonly Ta
       const node: TreeNode = { tokens: r.tokens, logprobs: r.logprobs, entropies: r.entropies, finished: r.finished, children: [] };
       f.parent.children.push(node);
       const used = f.path.reduce((s, n) => s + n.tokens.length, 0) + r.tokens.length;
-      const room = Math.min(task.maxResponseTokens - used, sw.config.maxSeqLen - prompts[f.pi].tokens.length - used);
+      const room = Math.min(task.maxResponseTokens - used, sw.maxSeqLen - prompts[f.pi].tokens.length - used);
       if (!r.finished && depth < D - 1 && room > 0) next.push({ pi: f.pi, path: [...f.path, node], parent: node });
     });
     frontier = next;

@@ -146,12 +146,17 @@ function softmaxT(z: Float32Array, off: number, V: number, T: number, p: Float64
   return { lse, entropy: h };
 }
 
-/** Samples continuations for every request. */
+/** Samples continuations for every request (row generators forked from `rng` in row order). */
 export function sample(sw: SamplerWeights, requests: readonly SampleRequest[], opts: SampleOptions, rng: Rng): SampleResult[] {
+  return sampleRows(sw, requests, opts, requests.map(() => rng.fork()));
+}
+
+/** Samples with one generator per row: how a worker pool splits a batch without changing any result. */
+export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[], opts: SampleOptions, rowRng: readonly Rng[]): SampleResult[] {
   const c = sw.config;
   const d = c.dModel, H = c.nHeads, hd = d / H, half = hd / 2, ff = c.dFF, V = c.vocabSize, L = c.nLayers, S = c.maxSeqLen;
   const n = requests.length;
-  const rowRng = requests.map(() => rng.fork());
+  if (rowRng.length !== n) throw new Error("sampleRows: one generator per request");
   const rope = ropeHost(c);
   const results: SampleResult[] = requests.map(() => ({ tokens: [], logprobs: [], entropies: [], finished: false }));
   const kc: Float32Array[][] = [];

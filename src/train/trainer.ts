@@ -26,12 +26,13 @@ import { tf } from "./tf.js";
 import { Policy, type ModelConfig } from "./model.js";
 import { Adam, lrAt, type AdamState } from "./optim.js";
 import { Rng } from "./rng.js";
-import { samplerWeights, disposeSamplerWeights, type SampleOptions, type SamplerWeights } from "./sampler.js";
+import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "./sampler.js";
+import { SamplerPool } from "./pool.js";
 import { packPairs, scatter, type PackedBatch } from "./batching.js";
 import { entropyFromLogits, selectLogProbs } from "./ops.js";
 import { aggLoss, cispoLoss, geoMeanLoss, gspoLoss, klPenalty, klPenaltyHost, ppoClipLoss, ratioOf, weightLoss, type Bound } from "./losses.js";
 import { evaluate } from "./evaluate.js";
-import { monteCarloValues, sampleGroups, sampleTrees, toRows, type Generated, type Rollout } from "./rollouts.js";
+import { monteCarloValues, sampleGroups, sampleTrees, toRows, type BatchSampler, type Generated, type Rollout } from "./rollouts.js";
 import { asymmetricClipBounds, redistributeAdvantage } from "../methods/hapo.js";
 import { twGrpoAdvantages, twGrpoGroupWeights } from "./twgrpo.js";
 import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolicyFile } from "./checkpoint.js";
@@ -147,6 +148,8 @@ export class Trainer {
   sampledTokens = 0;
   hapoStats: HapoStats | null = null;
   private evalPrompts: TaskPrompt[];
+  /** Sampling worker threads (config.workers > 1). */
+  pool: SamplerPool | null = null;
   private byVarName: Map<string, string>;
 
   constructor(readonly config: TrainConfig, task: Task, init: Map<string, Float32Array>, ref: Map<string, Float32Array> | null, state: TrainState | null) {
@@ -164,6 +167,11 @@ export class Trainer {
     }
     this.evalPrompts = config.eval.n > 0 ? task.evalSet(config.eval.n, config.eval.seed) : [];
     this.byVarName = new Map([...this.policy.params].map(([n, v]) => [v.name, n]));
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = null;
   }
 
   dispose(): void {
@@ -192,11 +200,11 @@ export class Trainer {
   }
 
   /** Step 2: rollouts for this step's prompts (method-specific sampling). */
-  private generate(sw: SamplerWeights, prompts: TaskPrompt[]): Generated {
+  private async generate(sw: BatchSampler, prompts: TaskPrompt[]): Promise<Generated> {
     const c = this.config;
     const opts = this.sampleOptions();
     if (c.method === "spo-tree") return sampleTrees(this.task, sw, prompts, c.spoTree.branching, c.spoTree.segmentTokens, opts, this.rng, this.step);
-    const gen = sampleGroups(this.task, sw, prompts, c.group, opts, this.rng, this.step);
+    const gen = await sampleGroups(this.task, sw, prompts, c.group, opts, this.rng, this.step);
     if (c.method === "spo-chain") {
       // Monte Carlo values at SPO-chain's cutpoints, from continuations of each response prefix.
       const plans: SpoChainPlan[] = gen.rollouts.map((r) => spoChainPlan(r.logprobs, c.methodOptions));
@@ -204,7 +212,7 @@ export class Trainer {
       gen.rollouts.forEach((r, i) => {
         for (const cut of plans[i].cutpoints) queries.push({ prompt: r.prompt, prefix: r.tokens.slice(0, cut + 1) });
       });
-      const mc = monteCarloValues(this.task, sw, queries, c.spoChain.samples, { ...opts, adaptiveTemperature: undefined }, this.rng);
+      const mc = await monteCarloValues(this.task, sw, queries, c.spoChain.samples, { ...opts, adaptiveTemperature: undefined }, this.rng);
       gen.sampledTokens += mc.sampledTokens;
       let q = 0;
       gen.rollouts.forEach((r, i) => {
@@ -372,17 +380,25 @@ export class Trainer {
   }
 
   /** Runs one training step and returns its metrics (without eval_accuracy). */
-  trainStep(): StepMetrics {
+  async trainStep(): Promise<StepMetrics> {
     const c = this.config;
     const t0 = performance.now();
     const prompts: TaskPrompt[] = [];
     for (let k = 0; k < c.promptsPerStep; k++) prompts.push(this.task.samplePrompt(this.rng.fn()));
-    const sw = samplerWeights(this.modelConfig, this.policy.weights());
+    const current = this.policy.weights();
     let gen: Generated;
-    try {
-      gen = this.generate(sw, prompts);
-    } finally {
-      disposeSamplerWeights(sw);
+    // Workers cannot run HAPO's adaptive temperature (a closure): it samples in this thread.
+    const pool = this.pool && !this.sampleOptions().adaptiveTemperature ? this.pool : null;
+    if (pool) {
+      await pool.setWeights(this.modelConfig, current);
+      gen = await this.generate({ maxSeqLen: this.modelConfig.maxSeqLen, sample: (r, o, g) => pool.sample(r, o, g) }, prompts);
+    } else {
+      const sw = samplerWeights(this.modelConfig, current);
+      try {
+        gen = await this.generate({ maxSeqLen: this.modelConfig.maxSeqLen, sample: async (r, o, g) => sample(sw, r, o, g) }, prompts);
+      } finally {
+        disposeSamplerWeights(sw);
+      }
     }
     const { rollouts } = gen;
     this.sampledTokens += gen.sampledTokens;
@@ -578,6 +594,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     writePolicyFile(refPath, modelConfig, init, { task: task.name, from: config.warmStart ?? "sft" });
   }
   const trainer = new Trainer(config, task, init, config.loss.klCoef > 0 ? init : null, state);
+  if (config.workers > 1) trainer.pool = new SamplerPool(config.workers);
   const started = performance.now() - (state ? state.elapsed * 1000 : 0);
   try {
     if (!state && config.eval.n > 0) {
@@ -589,16 +606,18 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     let lastEval: number | null = warmEval;
     let done = 0;
     const stepTimes: number[] = [];
-    while (trainer.step < config.steps) {
+    const overBudget = () => config.tokenBudget > 0 && trainer.sampledTokens >= config.tokenBudget;
+    while (trainer.step < config.steps && !overBudget()) {
       if (o.stopAfter !== undefined && done >= o.stopAfter) break;
       const t0 = performance.now();
-      const m = trainer.trainStep();
-      if (config.eval.every > 0 && config.eval.n > 0 && (trainer.step % config.eval.every === 0 || trainer.step === config.steps)) {
+      const m = await trainer.trainStep();
+      const last = trainer.step === config.steps || overBudget();
+      if (config.eval.every > 0 && config.eval.n > 0 && (trainer.step % config.eval.every === 0 || last)) {
         m.eval_accuracy = trainer.evaluate();
         lastEval = m.eval_accuracy;
       }
       appendFileSync(metricsPath, JSON.stringify(m) + "\n");
-      if (config.checkpointEvery > 0 && (trainer.step % config.checkpointEvery === 0 || trainer.step === config.steps)) {
+      if (config.checkpointEvery > 0 && (trainer.step % config.checkpointEvery === 0 || last)) {
         saveCheckpoint(ckptPath, trainer.state((performance.now() - started) / 1000), config);
       }
       done++;
@@ -606,7 +625,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
       const recent = stepTimes.slice(-10);
       o.onProgress?.({ step: trainer.step, steps: config.steps, metrics: m, evalAccuracy: lastEval, etaSeconds: mean(recent) * (config.steps - trainer.step) });
     }
-    const finished = trainer.step >= config.steps;
+    const finished = trainer.step >= config.steps || overBudget();
     const summary: RunSummary = {
       warmStartEvalAccuracy: warmEval, finalEvalAccuracy: finished ? lastEval : null, steps: trainer.step, sampledTokens: trainer.sampledTokens,
       seconds: (performance.now() - started) / 1000,
@@ -617,6 +636,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     }, null, 2) + "\n");
     return summary;
   } finally {
+    await trainer.close();
     trainer.dispose();
   }
 }

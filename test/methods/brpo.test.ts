@@ -139,3 +139,21 @@ test("examples/budgets.jsonl runs with defaults: finite, 0 after the last budget
   for (const a of out.advantages) assert.ok(Number.isFinite(a));
   assert.ok(out.advantages.some((a) => a !== 0));
 });
+
+test("property: any JSON as budget_scores gives finite advantages or an InputError, never a crash", () => {
+  fc.assert(fc.property(fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 4 }), fc.constantFrom("linear", "uniform", "base"), (values, prior) => {
+    const rows = values.map((v) => ({ tokens: seqTokens(4), step_ends: [1, 3], signals: { budget_scores: v } }));
+    let batch;
+    try {
+      batch = makeBatch(rows);
+    } catch (e) {
+      return e instanceof InputError; // rejected by row validation
+    }
+    try {
+      const out = runMethod("brpo", batch, { prior });
+      return out.advantages.every((a) => Number.isFinite(a));
+    } catch (e) {
+      return e instanceof InputError && e.line > 0;
+    }
+  }));
+});

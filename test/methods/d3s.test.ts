@@ -5,6 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { roundHalfEven } from "../../src/core/entropy.js";
 import { ConfigError, InputError } from "../../src/core/errors.js";
@@ -217,5 +218,25 @@ describe("d3s: input and option errors", () => {
     ];
     for (const opts of bad) assert.throws(() => runMethod("d3s", b, opts), ConfigError, JSON.stringify(opts));
     assert.equal(getMethod("d3s").status, "secondary");
+  });
+});
+
+describe("d3s: examples/plain.jsonl", () => {
+  it("keeps everything by default and selects round(K n) tokens per group with options", () => {
+    const rows = readFileSync("examples/plain.jsonl", "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as PartialRow);
+    const b = makeBatch(rows);
+    assertClose(runMethod("d3s", b).weights!, Array.from(b.mask), 0, 0);
+    const out = runMethod("d3s", b, { sampleKeep: 2, tokenKeep: 0.25 });
+    for (let g = 0; g < b.groupNames.length; g++) {
+      let candidates = 0, kept = 0;
+      for (let m = b.groupOffsets[g]; m < b.groupOffsets[g + 1]; m++) {
+        const i = b.groupMembers[m];
+        for (let k = b.offsets[i]; k < b.offsets[i + 1]; k++) {
+          if (out.diag!.rollouts!.kept[i] === 1) candidates += b.mask[k];
+          kept += out.weights![k];
+        }
+      }
+      assert.equal(kept, roundHalfEven(0.25 * candidates));
+    }
   });
 });

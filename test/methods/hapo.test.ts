@@ -5,6 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { entropyHStats } from "../../src/core/entropy.js";
 import { InputError } from "../../src/core/errors.js";
@@ -244,5 +245,19 @@ describe("hapo: properties", () => {
       assert.equal(out.diag!.rollouts!.fallback[0], fellBack ? 1 : 0);
       g.forEach((r, j) => assertClose(rowOf(b, out.advantages, j), Array(r.len).fill(expected[j]), 1e-9, 1e-9));
     }));
+  });
+});
+
+describe("hapo: examples/plain.jsonl", () => {
+  it("runs with the entropy diag on every mask-1 token; rewards {0, 1} with similar lengths need no fallback", () => {
+    const rows = readFileSync("examples/plain.jsonl", "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as PartialRow);
+    const b = makeBatch(rows);
+    const out = runMethod("hapo", b);
+    assertClose(out.diag!.rollouts!.fallback, Array(b.n).fill(0), 0, 0);
+    const hHat = out.diag!.tokens!.entropy_h;
+    for (let k = 0; k < b.nTokens; k++) {
+      if (b.mask[k] === 0) assert.equal(hHat[k], 0);
+      else assert.ok(hHat[k] >= 0 && hHat[k] <= 1);
+    }
   });
 });

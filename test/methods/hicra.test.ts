@@ -5,6 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { ConfigError, InputError } from "../../src/core/errors.js";
 import { runMethod } from "../../src/core/registry.js";
@@ -185,5 +186,24 @@ describe("hicra: properties", () => {
         }
       }
     }));
+  });
+});
+
+describe("hicra: examples/planning.jsonl", () => {
+  it("validates and runs both variants; the paper variant scales exactly the mask-1 planning tokens", () => {
+    const rows = readFileSync("examples/planning.jsonl", "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as PartialRow);
+    const b = makeBatch(rows);
+    const grpo = runMethod("grpo", b).advantages;
+    const out = runMethod("hicra", b);
+    for (let i = 0; i < b.n; i++) {
+      const planning = (rows[i].signals as { planning?: number[] } | undefined)?.planning ?? [];
+      const expected = rowOf(b, grpo, i).map((a, t) => (planning[t] === 1 && b.mask[b.offsets[i] + t] === 1 ? a + 0.2 * Math.abs(a) : a));
+      assertClose(rowOf(b, out.advantages, i), expected, 1e-12, 1e-12, rows[i].id as string);
+    }
+    // p1-1 holds the gram 7 8 9 across a tool span: with the gram configured it still matches only in p1-0 and p2-0.
+    const withGram = runMethod("hicra", b, { grams: [[7, 8, 9]] });
+    assertClose(withGram.diag!.tokens!.planning, out.diag!.tokens!.planning, 0, 0);
+    const verl = runMethod("hicra", b, { variant: "verl" });
+    assert.ok(verl.advantages.every(Number.isFinite));
   });
 });

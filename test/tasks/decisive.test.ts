@@ -16,7 +16,8 @@ describe("decisive", () => {
     assert.equal(decisiveSolution("4827"), "key:4827,sum:1,gt:n,key:4827,end");
     assert.equal(decisiveSolution("7824"), "key:7824,sum:1,gt:y,key:7824,end");
     assert.equal(gtLetter("5005"), "n", "ties are not greater");
-    assert.equal(checksumDigit("9999"), "6");
+    assert.equal(checksumDigit("9999"), "8");
+    assert.equal(checksumDigit("1230"), "1", "middle digits do not count");
     assert.equal(task.maxResponseTokens, 33);
     const demo = task.demonstration(promptFor("4827"), mulberry32(0));
     assert.equal(demo.length, 33);
