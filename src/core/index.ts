@@ -12,3 +12,5 @@ export * from "./stats.js";
 export * from "./whiten.js";
 export * from "./returns.js";
 export * from "./segments.js";
+export * from "./entropy.js";
+export * from "./trie.js";
