@@ -50,7 +50,7 @@ export const grpoPasskSpec = registerMethod<GrpoPasskOptions>({
   summary: "Pass@k credit: only the group's best response gets (r_max - r_2nd) / std",
   paper: "Pass@k training, arXiv 2503.19595; verl compute_grpo_passk_outcome_advantage",
   status: "standard",
-  example: "plain.jsonl",
+  example: "graded.jsonl",
   options: {
     eps: { type: "number", default: 1e-6, min: 0, doc: "added to the group std" },
     normByStd: { type: "boolean", default: true, doc: "divide by the group std" },

@@ -1,12 +1,13 @@
 /**
  * `addition`: multi-digit addition written out column by column with carries.
  *
- * Prompt: the operands (uniform in [0, 10^digits)) zero-padded to `digits` ("047+085=" for
- * digits 3; unpadded "47+85=" with pad: false). Response: one step per column, least
+ * Prompt: the operands (uniform in [0, 10^digits), default digits 2) zero-padded to `digits`
+ * ("05+85="; unpadded "5+85=" with pad: false). Response: one step per column, least
  * significant first, each "a+b+c=s" where a and b are the column's digits, c is the carry in
  * and s the two-digit column sum (carry out, then digit), each closed by ";"; then the sum
  * without leading zeros, then eos:
- *   "047+085="  ->  "7+5+0=12;4+8+1=13;0+0+1=01;132$"
+ *   "47+85="    ->  "7+5+0=12;4+8+1=13;132$"                 (default, 2 digits)
+ *   "047+085="  ->  "7+5+0=12;4+8+1=13;0+0+1=01;132$"        (addition-3d)
  * There are `digits` columns when padded, max(len a, len b) otherwise (a missing digit is 0).
  * Reward 1 iff the response parses (exactly that many column steps of the form d+d+d=dd, then
  * the answer as decimal digits) and the answer equals a+b written without leading zeros. The
@@ -21,7 +22,7 @@ import type { Rng, Task, TaskPrompt, Verdict } from "./types.js";
 import { VOCAB } from "./vocab.js";
 
 export interface AdditionOptions {
-  /** Maximum operand length in digits (operands are uniform in [0, 10^digits)). Default 3. */
+  /** Maximum operand length in digits (operands are uniform in [0, 10^digits)). Default 2. */
   digits?: number;
   /**
    * Write both operands zero-padded to `digits` in the prompt ("047+085=") and always write
@@ -38,7 +39,12 @@ export interface AdditionAnswer {
   readonly b: number;
 }
 
-export const ADDITION_DEFAULT_DIGITS = 3;
+/**
+ * 2 digits: measured with the trainer's default 0.5M model (SFT batch 32, lr 3e-3), greedy
+ * eval accuracy was 10% after 200 steps, 41% after 300, 68% after 500 (about a minute on two
+ * cores), the range where RL has room to show progress. 3 digits was still at 4% after 500.
+ */
+export const ADDITION_DEFAULT_DIGITS = 2;
 const FAMILY = "addition";
 const STEP = VOCAB.encode(";")[0];
 const COLUMN = /^(\d)\+(\d)\+(\d)=(\d)(\d)$/;
@@ -80,6 +86,8 @@ export function makeAdditionTask(opts: AdditionOptions = {}): Task {
   const width = pad ? digits : 0;
   const show = (x: number): string => String(x).padStart(width, "0");
   const limit = 10 ** digits;
+  const [ea, eb] = [47 % limit, 85 % limit];
+  const example = `"${show(ea)}+${show(eb)}=" -> "${additionSolution(ea, eb, width)}"`;
 
   const draw = (rng: Rng): TaskPrompt => {
     const a = randInt(rng, 0, limit - 1);
@@ -92,7 +100,7 @@ export function makeAdditionTask(opts: AdditionOptions = {}): Task {
 
   return {
     name,
-    description: `add two numbers of up to ${digits} digits column by column with carries (${pad ? '"047+085=" -> "7+5+0=12;4+8+1=13;0+0+1=01;132"' : '"47+85=" -> "7+5+0=12;4+8+1=13;132"'}); reward 1 iff the answer is right`,
+    description: `add two numbers of up to ${digits} digits column by column with carries (${example}); reward 1 iff the answer is right`,
     vocab: VOCAB,
     // digits columns of 9 tokens, an answer of up to digits+1 digits, eos.
     maxResponseTokens: 9 * digits + digits + 2,
@@ -119,5 +127,8 @@ export function makeAdditionTask(opts: AdditionOptions = {}): Task {
   };
 }
 
-/** The registered default: padded 3-digit operands, 32-token responses at most. */
+/** The registered default: padded 2-digit operands ("47+85="), 22-token responses at most. */
 export const addition: Task = makeAdditionTask();
+
+/** The harder registered variant: padded 3-digit operands, 32-token responses at most. */
+export const addition3: Task = makeAdditionTask({ digits: 3 });

@@ -3,7 +3,7 @@
  * seeded generator and the warm-start dataset helper. Browser-safe (no Node built-ins).
  */
 import { ConfigError } from "../core/errors.js";
-import { addition } from "./addition.js";
+import { addition, addition3 } from "./addition.js";
 import { countdown } from "./countdown.js";
 import { decisive } from "./decisive.js";
 import type { Task } from "./types.js";
@@ -20,7 +20,7 @@ export type { CountdownOptions, CountdownAnswer, CountdownStep, CountdownOp } fr
 export { makeDecisiveTask, decisiveSolution, decisivePositions, checksumDigit, gtLetter, DECISIVE_DEFAULT_KEY_LENGTH } from "./decisive.js";
 export type { DecisiveOptions, DecisiveAnswer } from "./decisive.js";
 
-const TASKS: readonly Task[] = [addition, countdown, decisive];
+const TASKS: readonly Task[] = [addition, addition3, countdown, decisive];
 const BY_NAME = new Map(TASKS.map((t) => [t.name, t]));
 
 /** A built-in task by name; an unknown name is a ConfigError listing the valid ones. */

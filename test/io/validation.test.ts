@@ -90,3 +90,14 @@ describe("rollout validation", () => {
     assert.deepEqual(Array.from(b.groupMembers), [0, 2, 1]);
   });
 });
+
+describe("error messages stay on one line", () => {
+  it("a signals key with a newline is escaped", () => {
+    assert.throws(() => parse(JSON.stringify({ ...ok, signals: { "bad\nkey": 1 } })), (e: unknown) => {
+      assert.ok(e instanceof InputError);
+      assert.doesNotMatch(e.message, /\n/);
+      assert.match(e.message, /signals\.bad\\nkey/);
+      return true;
+    });
+  });
+});

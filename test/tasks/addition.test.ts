@@ -4,10 +4,10 @@ import fc from "fast-check";
 import { additionSolution, getTask, makeAdditionTask, mulberry32, VOCAB } from "../../src/tasks/index.js";
 import type { TaskPrompt } from "../../src/tasks/index.js";
 
-const task = getTask("addition");
+const task = getTask("addition-3d");
 const enc = (s: string): number[] => VOCAB.encode(s);
 
-const unpadded = makeAdditionTask({ pad: false });
+const unpadded = makeAdditionTask({ digits: 3, pad: false });
 
 /** A prompt for given operands, built the way the task builds it (the verifier reads `answer`). */
 function promptFor(a: number, b: number, width = 3): TaskPrompt {
@@ -41,7 +41,17 @@ describe("addition", () => {
     for (const q of unpadded.evalSet(50, 1)) assert.doesNotMatch(q.text, /^0\d|\+0\d/);
   });
 
-  it("has 3-digit defaults and a 32-token bound", () => {
+  it("registers 2 digits as the default and 3 digits as addition-3d", () => {
+    const def = getTask("addition");
+    assert.equal(def.maxResponseTokens, 22);
+    assert.match(def.samplePrompt(mulberry32(1)).text, /^\d\d\+\d\d=$/);
+    assert.match(def.description, /"47\+85=" -> "7\+5\+0=12;4\+8\+1=13;132"/);
+    assert.equal(def.verify(promptFor(47, 85, 2), [...enc("7+5+0=12;4+8+1=13;132"), VOCAB.eos]).reward, 1);
+    assert.equal(def.verify(promptFor(5, 85, 2), [...enc("5+5+0=10;0+8+1=09;90"), VOCAB.eos]).reward, 1);
+    assert.equal(promptFor(5, 85, 2).text, "05+85=");
+  });
+
+  it("addition-3d has a 32-token bound", () => {
     assert.equal(task.maxResponseTokens, 32);
     assert.equal(task.verify(promptFor(999, 999), [...enc(additionSolution(999, 999, 3)), VOCAB.eos]).reward, 1);
     assert.equal([...enc(additionSolution(999, 999, 3)), VOCAB.eos].length, 32);
@@ -143,7 +153,8 @@ describe("addition", () => {
     assert.throws(() => makeAdditionTask({ digits: 0 }));
     assert.throws(() => makeAdditionTask({ digits: 2.5 }));
     assert.equal(makeAdditionTask({ digits: 2 }).maxResponseTokens, 22);
-    assert.equal(makeAdditionTask({ digits: 2 }).name, "addition-2d");
+    assert.equal(makeAdditionTask({ digits: 2 }).name, "addition");
+    assert.equal(makeAdditionTask({ digits: 4 }).name, "addition-4d");
     assert.equal(makeAdditionTask({ digits: 2, name: "add2" }).name, "add2");
   });
 });

@@ -14,7 +14,7 @@ const RUNS = 200;
 // Non-default configurations get the same checks as the registered tasks.
 const VARIANTS = [
   makeAdditionTask({ pad: false }),
-  makeAdditionTask({ digits: 2 }),
+  makeAdditionTask({ digits: 2, pad: false }),
   makeCountdownTask({ count: 4, maxNumber: 12 }),
   makeDecisiveTask({ keyLength: 6 }),
 ];
