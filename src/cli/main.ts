@@ -27,6 +27,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   methods: async () => (await import("./methods.js")).runMethods,
   demo: async () => (await import("./demo.js")).runDemo,
   convert: async () => (await import("./convert.js")).runConvert,
+  train: async () => (await import("./train.js")).runTrainCommand,
+  sft: async () => (await import("./sft.js")).runSftCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,10 +3,10 @@
  *
  * Prompt: a key of keyLength decimal digits and ":" ("4827:"). Response, a fixed record that
  * copies the key twice around two computed fields, then eos:
- *   "4827:"  ->  "key:4827,sum:1,gt:n,key:4827,end$"      (33 tokens for the default keyLength 4)
+ *   "4827:"  ->  "key:4827,max:7,gt:n,key:4827,end$"      (33 tokens for the default keyLength 4)
  * The two decisive tokens are
- *   - the checksum digit after "sum:" (response index keyLength+9, 13 by default): the sum of
- *     the key's first and last digits mod 10 (4+7 = 11 -> "1");
+ *   - the digit after "max:" (response index keyLength+9, 13 by default): the larger of the
+ *     key's first and last digits (max(4, 7) -> "7");
  *   - the answer letter after "gt:" (index keyLength+14, 18 by default): "y" if the first key
  *     digit is greater than the last, else "n" (4 > 7 is false -> "n"; "7824" -> "y").
  * Reward rule (exact): 1 iff the response, cut at its first eos, reaches the gt position and
@@ -16,12 +16,15 @@
  * outcome, by construction. Positions are fixed by the layout, not found by parsing.
  * Why this shape: demonstrations are determined by the prompt everywhere (copies and constant
  * text a tiny model learns almost at once) except at the two decisive tokens, which need a rule
- * (a sum mod 10 and a comparison of the key's first and last digits; the middle digits are
- * only copied). A warm-started model is therefore confident on the ~31 filler tokens and
- * uncertain at exactly the decisive ones: the case where sequence-level credit spreads the
- * advantage over 33 tokens and fine-grained methods should concentrate it. (A checksum over
- * all digits was tried first: the default 0.5M model, warm-started for 300 steps, stayed at
- * chance on it, ~10% reward, too sparse for RL to show progress in minutes.)
+ * (both compare the key's first and last digits; the middle digits are only copied). A
+ * warm-started model is therefore confident on the ~31 filler tokens and uncertain at exactly
+ * the decisive ones: the case where sequence-level credit spreads the advantage over 33 tokens
+ * and fine-grained methods should concentrate it. (Checksums were
+ * tried first, the sum of all digits and of the first and last digits mod 10: the default
+ * 0.5M model, warm-started for 300-500 steps, stayed near chance on both, 4-10% reward, too
+ * sparse for RL to show progress in minutes. With this rule the same model, SFT batch 32 at
+ * lr 2e-3, reaches 47% greedy / 34% sampled reward after 100 steps and 96% after 200: stop the
+ * warm start around 100 steps to leave RL room.)
  * Steps: the record's fields, at fixed positions (ends at each field's "," and at the last
  * token), so the decisive tokens lie in steps 2 and 3.
  * Eval split: hash of the key.
@@ -50,9 +53,9 @@ function answerOf(prompt: TaskPrompt): DecisiveAnswer {
   return { key: ans.key };
 }
 
-/** The checksum digit: (first digit + last digit) mod 10. */
-export function checksumDigit(key: string): string {
-  return String((Number(key[0]) + Number(key[key.length - 1])) % 10);
+/** The max digit: the larger of the key's first and last digits. */
+export function maxDigit(key: string): string {
+  return String(Math.max(Number(key[0]), Number(key[key.length - 1])));
 }
 
 /** The answer letter: "y" iff the first digit of the key is greater than the last. */
@@ -62,10 +65,10 @@ export function gtLetter(key: string): string {
 
 /** The full correct response text (without eos). */
 export function decisiveSolution(key: string): string {
-  return `key:${key},sum:${checksumDigit(key)},gt:${gtLetter(key)},key:${key},end`;
+  return `key:${key},max:${maxDigit(key)},gt:${gtLetter(key)},key:${key},end`;
 }
 
-/** Response indices of the checksum digit and the gt letter for a key of length L. */
+/** Response indices of the max digit and the gt letter for a key of length L. */
 export function decisivePositions(keyLength: number): [number, number] {
   return [keyLength + 9, keyLength + 14];
 }
@@ -75,9 +78,9 @@ export function makeDecisiveTask(opts: DecisiveOptions = {}): Task {
   // At least 2 digits so "first vs last" compares two positions; at most 8 keeps it short.
   if (!Number.isInteger(L) || L < 2 || L > 8) throw new Error(`decisive: keyLength must be an integer in [2, 8], got ${L}`);
   const name = opts.name ?? (L === DECISIVE_DEFAULT_KEY_LENGTH ? FAMILY : `${FAMILY}-${L}`);
-  const [sumAt, gtAt] = decisivePositions(L);
+  const [maxAt, gtAt] = decisivePositions(L);
   const length = decisiveSolution("0".repeat(L)).length + 1;
-  // Field ends of the layout: "key:K," "sum:d," "gt:y," "key:K," then "end" + eos.
+  // Field ends of the layout: "key:K," "max:d," "gt:y," "key:K," then "end" + eos.
   const fieldEnds = [L + 4, L + 10, L + 15, 2 * L + 20];
 
   const draw = (rng: Rng): TaskPrompt => {
@@ -90,7 +93,7 @@ export function makeDecisiveTask(opts: DecisiveOptions = {}): Task {
 
   return {
     name,
-    description: `copy a ${length}-token record of a ${L}-digit key; only the (first+last) mod 10 digit (index ${sumAt}) and the first>last letter (index ${gtAt}) decide the reward`,
+    description: `copy a ${length}-token record of a ${L}-digit key; only the max(first, last) digit (index ${maxAt}) and the first>last letter (index ${gtAt}) decide the reward`,
     vocab: VOCAB,
     maxResponseTokens: length,
     samplePrompt: (rng) => drawTrain(rng, draw, isEval, name),
@@ -104,10 +107,10 @@ export function makeDecisiveTask(opts: DecisiveOptions = {}): Task {
       if (end < 0) end = T;
       const correct =
         end > gtAt &&
-        response[sumAt] === VOCAB.encode(checksumDigit(key))[0] &&
+        response[maxAt] === VOCAB.encode(maxDigit(key))[0] &&
         response[gtAt] === VOCAB.encode(gtLetter(key))[0];
       // Only indices that exist: a response cut short was decided by where it stopped.
-      const decisive = [sumAt, gtAt].filter((k) => k < T);
+      const decisive = [maxAt, gtAt].filter((k) => k < T);
       return { reward: correct ? 1 : 0, correct, stepEnds, decisive };
     },
     demonstration(prompt: TaskPrompt, _rng: Rng): number[] {

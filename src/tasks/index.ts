@@ -17,7 +17,7 @@ export { makeAdditionTask, additionSolution, ADDITION_DEFAULT_DIGITS } from "./a
 export type { AdditionOptions, AdditionAnswer } from "./addition.js";
 export { makeCountdownTask, countdownSolutions, checkSteps, formatSteps, applyOp } from "./countdown.js";
 export type { CountdownOptions, CountdownAnswer, CountdownStep, CountdownOp } from "./countdown.js";
-export { makeDecisiveTask, decisiveSolution, decisivePositions, checksumDigit, gtLetter, DECISIVE_DEFAULT_KEY_LENGTH } from "./decisive.js";
+export { makeDecisiveTask, decisiveSolution, decisivePositions, maxDigit, gtLetter, DECISIVE_DEFAULT_KEY_LENGTH } from "./decisive.js";
 export type { DecisiveOptions, DecisiveAnswer } from "./decisive.js";
 
 const TASKS: readonly Task[] = [addition, addition3, countdown, decisive];

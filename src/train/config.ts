@@ -6,7 +6,7 @@ import { ConfigError } from "../core/errors.js";
 import { DEFAULT_MODEL, type ModelConfig } from "./model.js";
 import { DEFAULT_OPTIM, type OptimConfig } from "./optim.js";
 import { AGG_MODES, KL_KINDS, POLICY_LOSSES, type AggMode, type KlKind, type PolicyLossKind } from "./losses.js";
-import type { SftConfig } from "./sft.js";
+import { DEFAULT_SFT, type SftConfig } from "./sft.js";
 
 export interface LossConfig {
   policyLoss: PolicyLossKind;
@@ -64,13 +64,15 @@ export const DEFAULT_TRAIN: TrainConfig = {
   method: "grpo",
   methodOptions: {},
   seed: 0,
-  steps: 40,
+  steps: 60,
   tokenBudget: 0,
-  group: 8,
+  group: 16,
   promptsPerStep: 8,
   model: { ...DEFAULT_MODEL, dModel: 64, dFF: 256, nHeads: 4 },
   sampling: { temperature: 1, topP: 1 },
-  optim: { ...DEFAULT_OPTIM, lr: 1e-3, gradClip: 1 },
+  // A small RL learning rate: Adam's first updates move every parameter by about lr, and a
+  // warm-started model this small loses held-out accuracy at 1e-4 and above (measured).
+  optim: { ...DEFAULT_OPTIM, lr: 5e-5, warmupSteps: 4, gradClip: 1 },
   loss: {
     policyLoss: "ppo", aggMode: "token-mean", epsLow: 0.2, epsHigh: 0.28, clipC: 3, epochs: 1, minibatches: 2,
     klCoef: 0, klKind: "k3", klInReward: false, entropyCoef: 0, oldLogprobs: "sampler",
@@ -79,7 +81,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   checkpointEvery: 10,
   workers: 1,
   warmStart: null,
-  sft: { steps: 150, batch: 32, lr: 3e-3, warmupSteps: 10, seed: 0 },
+  sft: { ...DEFAULT_SFT },
   spoChain: { samples: 4 },
   spoTree: { branching: [4, 2, 2], segmentTokens: 8 },
   hapo: { tau: 0.05, clipAlpha: 1, advBeta: 1, entropyPivot: 0.8, signConvention: "code" },

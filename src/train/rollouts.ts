@@ -28,6 +28,11 @@ export interface Rollout {
   verdict: Verdict;
   /** Segment boundaries for tree rollouts (token index of each segment's last token). */
   segmentEnds?: number[];
+  /**
+   * Tree rollouts: 1 on the tokens this path owns, 0 on segments an earlier path (in depth-first
+   * order) already carries, so each tree edge is trained once, as in SPO's edge episodes.
+   */
+  trainMask?: number[];
   signals?: Record<string, unknown>;
 }
 
@@ -147,12 +152,18 @@ export async function sampleTrees(task: Task, sw: BatchSampler, prompts: readonl
     frontier = next;
   }
   const rollouts: Rollout[] = [];
+  const owned = new Set<TreeNode>();
   roots.forEach((root, pi) => {
     let leaf = 0;
     const walk = (node: TreeNode, path: TreeNode[]) => {
       if (node.children.length === 0) {
         if (path.length === 0) return;
         const tokens = path.flatMap((n) => n.tokens);
+        const trainMask = path.flatMap((n) => {
+          const mine = !owned.has(n);
+          owned.add(n);
+          return n.tokens.map(() => (mine ? 1 : 0));
+        });
         const segmentEnds: number[] = [];
         let acc = 0;
         for (const n of path) {
@@ -162,7 +173,7 @@ export async function sampleTrees(task: Task, sw: BatchSampler, prompts: readonl
         rollouts.push({
           id: `s${step}-p${pi}-l${leaf++}`, group: `s${step}-p${pi}`, prompt: prompts[pi], tokens,
           logprobs: path.flatMap((n) => n.logprobs), entropies: path.flatMap((n) => n.entropies),
-          finished: path[path.length - 1].finished, verdict: task.verify(prompts[pi], tokens), segmentEnds,
+          finished: path[path.length - 1].finished, verdict: task.verify(prompts[pi], tokens), segmentEnds, trainMask,
         });
         return;
       }

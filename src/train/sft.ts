@@ -19,7 +19,7 @@ export interface SftConfig {
   seed: number;
 }
 
-export const DEFAULT_SFT: SftConfig = { steps: 150, batch: 32, lr: 3e-3, warmupSteps: 10, seed: 0 };
+export const DEFAULT_SFT: SftConfig = { steps: 400, batch: 32, lr: 3e-3, warmupSteps: 10, seed: 0 };
 
 export interface SftStep {
   step: number;

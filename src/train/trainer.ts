@@ -406,7 +406,17 @@ export class Trainer {
     const scored = needRecompute ? this.score(this.policy, rollouts, false) : null;
     const oldLogp = scored ? scored.logp : rollouts.map((r) => r.logprobs);
     const refLogp = this.ref && c.loss.klCoef > 0 ? this.score(this.ref, rollouts, false).logp : null;
-    const { adv, weights } = this.assign(rollouts, refLogp);
+    const assigned = this.assign(rollouts, refLogp);
+    const { adv } = assigned;
+    let { weights } = assigned;
+    if (rollouts.some((r) => r.trainMask)) {
+      // Tree paths share segments: train each edge once (weight 0 on the copies).
+      weights = rollouts.map((r, i) => {
+        const w = weights ? Float64Array.from(weights[i]) : new Float64Array(r.tokens.length).fill(1);
+        if (r.trainMask) for (let k = 0; k < w.length; k++) w[k] *= r.trainMask[k];
+        return w;
+      });
+    }
     // HAPO: normalised entropies of this batch (clip bounds now, sampling temperature next step).
     let hhat: Float64Array[] | null = null;
     if (c.method === "hapo" && scored) {

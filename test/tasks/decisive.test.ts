@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { checksumDigit, decisivePositions, decisiveSolution, getTask, gtLetter, makeDecisiveTask, mulberry32, VOCAB } from "../../src/tasks/index.js";
+import { decisivePositions, maxDigit, decisiveSolution, getTask, gtLetter, makeDecisiveTask, mulberry32, VOCAB } from "../../src/tasks/index.js";
 import type { DecisiveAnswer, TaskPrompt } from "../../src/tasks/index.js";
 
 const task = getTask("decisive");
@@ -13,11 +13,12 @@ function promptFor(key: string): TaskPrompt {
 
 describe("decisive", () => {
   it("writes the documented record, 33 tokens with eos, decisive tokens at 13 and 18", () => {
-    assert.equal(decisiveSolution("4827"), "key:4827,sum:1,gt:n,key:4827,end");
-    assert.equal(decisiveSolution("7824"), "key:7824,sum:1,gt:y,key:7824,end");
+    assert.equal(decisiveSolution("4827"), "key:4827,max:7,gt:n,key:4827,end");
+    assert.equal(decisiveSolution("7824"), "key:7824,max:7,gt:y,key:7824,end");
     assert.equal(gtLetter("5005"), "n", "ties are not greater");
-    assert.equal(checksumDigit("9999"), "8");
-    assert.equal(checksumDigit("1230"), "1", "middle digits do not count");
+    assert.equal(maxDigit("9999"), "9");
+    assert.equal(maxDigit("1930"), "1", "middle digits do not count");
+    assert.equal(maxDigit("0193"), "3");
     assert.equal(task.maxResponseTokens, 33);
     const demo = task.demonstration(promptFor("4827"), mulberry32(0));
     assert.equal(demo.length, 33);
@@ -26,7 +27,7 @@ describe("decisive", () => {
     assert.deepEqual(v.stepEnds, [8, 14, 19, 28, 32]);
   });
 
-  it("decisive indices point at the checksum digit and the gt letter (property over keys and lengths)", () => {
+  it("decisive indices point at the max digit and the gt letter (property over keys and lengths)", () => {
     fc.assert(
       fc.property(fc.integer({ min: 2, max: 8 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (L, seed) => {
         const t = makeDecisiveTask({ keyLength: L });
@@ -38,7 +39,7 @@ describe("decisive", () => {
         const v = t.verify(prompt, demo);
         assert.deepEqual(v.decisive, decisivePositions(L));
         const [s, g] = v.decisive!;
-        assert.equal(VOCAB.decode(demo.slice(s - 4, s + 1)), `sum:${checksumDigit(key)}`);
+        assert.equal(VOCAB.decode(demo.slice(s - 4, s + 1)), `max:${maxDigit(key)}`);
         assert.equal(VOCAB.decode(demo.slice(g - 3, g + 1)), `gt:${gtLetter(key)}`);
         // The demonstration is the same for every key except at the copies and the decisive tokens.
         const other = t.demonstration({ ...prompt, answer: { key: "0".repeat(L) } }, rng);
@@ -88,9 +89,9 @@ describe("decisive", () => {
       { numRuns: 500 },
     );
     // Concretely: a misspelt field and a wrong key copy still score 1 when both decisive tokens are right.
-    assert.equal(task.verify(promptFor("4827"), [...enc("kex:4828,sum:1,gq:n,kkk:0000,enx"), VOCAB.eos]).reward, 1);
+    assert.equal(task.verify(promptFor("4827"), [...enc("kex:4828,sum:7,gq:n,kkk:0000,enx"), VOCAB.eos]).reward, 1);
     // The response may stop right after the gt letter (no eos: a truncated sample).
-    assert.equal(task.verify(promptFor("4827"), enc("key:4827,sum:1,gt:n")).reward, 1);
+    assert.equal(task.verify(promptFor("4827"), enc("key:4827,max:7,gt:n")).reward, 1);
   });
 
   it("a response that ends (eos) or stops before the decisive tokens scores 0", () => {
