@@ -2,12 +2,12 @@
  * `creditflow train`: RL on a verifiable task with any registered credit-assignment method.
  * Exports runTrainCommand(argv) -> exit code (the dispatcher in main.ts calls it).
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, isUserError } from "../core/errors.js";
+import { parseConfigArg } from "./args.js";
 import { useBackend } from "../train/tf.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
-import { runTraining, TRAINER_METHODS, type ProgressInfo } from "../train/trainer.js";
+import { checkTrainable, runTraining, TRAINER_METHODS, type ProgressInfo } from "../train/trainer.js";
 
 export const TRAIN_HELP = `usage: creditflow train [options]
 
@@ -17,12 +17,13 @@ the default: a short deterministic SFT warm start, then GRPO on ${DEFAULT_TRAIN.
 printing held-out accuracy before and after.
 
 options:
-  --task NAME          task (addition, countdown, decisive, addition-<d>d; default ${DEFAULT_TRAIN.task})
+  --task NAME          task (addition, addition-3d, countdown, decisive, or addition-<d>d[-u]; default ${DEFAULT_TRAIN.task})
   --method NAME        credit-assignment method (default ${DEFAULT_TRAIN.method}); any registered method whose
                        inputs the trainer can produce, plus trainer-only: ${TRAINER_METHODS.join(", ")}
-  --config FILE        JSON trainer configuration, deep-merged over the defaults (see DIR/config.json
-                       of any run for every key); its "methodOptions" are the method's options
-  --method-config FILE the method's options alone, exactly as \`creditflow assign --config\` takes them
+  --config JSON|FILE   trainer configuration (inline JSON or a file), deep-merged over the defaults
+                       (DIR/config.json of any run lists every key); "methodOptions" holds the method's
+  --method-config JSON|FILE
+                       the method's options alone, exactly as \`creditflow assign --config\` takes them
   --steps N            RL steps (default ${DEFAULT_TRAIN.steps})
   --group G            responses per prompt (default ${DEFAULT_TRAIN.group})
   --prompts N          prompts per step (default ${DEFAULT_TRAIN.promptsPerStep})
@@ -49,11 +50,13 @@ interface Parsed {
   help: boolean;
 }
 
-function readJsonFile(path: string, what: string): unknown {
+/** Inline JSON or a JSON file, as `creditflow assign --config` reads them; errors name `flag`. */
+function jsonArg(flag: string, value: string): unknown {
   try {
-    return JSON.parse(readFileSync(path, "utf8"));
+    return parseConfigArg(value);
   } catch (e) {
-    throw new ConfigError(`${what} ${path}: ${(e as Error).message}`);
+    if (e instanceof ConfigError) throw new ConfigError(e.message.replace(/^--config/, flag));
+    throw e;
   }
 }
 
@@ -98,8 +101,12 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
         throw new ConfigError(`unknown option '${a}' (see creditflow train --help)`);
     }
   }
-  if (configFile) config = mergeConfig(config, readJsonFile(configFile, "--config"));
-  if (methodConfig) config.methodOptions = readJsonFile(methodConfig, "--method-config") as Record<string, unknown>;
+  if (configFile) config = mergeConfig(config, jsonArg("--config", configFile));
+  if (methodConfig) {
+    const o = jsonArg("--method-config", methodConfig);
+    if (typeof o !== "object" || o === null || Array.isArray(o)) throw new ConfigError("--method-config must be a JSON object");
+    config.methodOptions = o as Record<string, unknown>;
+  }
   if (flags["--task"]) config.task = flags["--task"];
   if (flags["--method"]) config.method = flags["--method"];
   if (flags["--steps"] !== undefined) config.steps = intArg("--steps", flags["--steps"]);
@@ -143,7 +150,10 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       process.stdout.write(TRAIN_HELP);
       return 0;
     }
-    if (!a.resume) validateConfig(a.config);
+    if (!a.resume) {
+      validateConfig(a.config);
+      checkTrainable(a.config.method);
+    }
     const out = a.out ?? join("runs", `${a.config.task}-${a.config.method}-${a.config.seed}`);
     await useBackend(a.backend);
     const log = (s: string) => {

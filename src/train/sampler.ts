@@ -51,14 +51,15 @@ export interface SampleResult {
 export interface SamplerWeights {
   config: ModelConfig;
   embd: Float32Array; // [V, d]
-  attnNorm: Float32Array[];
-  ffnNorm: Float32Array[];
-  outNorm: Float32Array;
   qkv: tf.Tensor2D[]; // [d, 3d]
   wo: tf.Tensor2D[]; // [d, d]
   gateUp: tf.Tensor2D[]; // [d, 2 ff]
   down: tf.Tensor2D[]; // [ff, d]
   out: tf.Tensor2D; // [d, V]
+  /** The norm gains again as tensors, for the blocks that run on the backend. */
+  attnNormT: tf.Tensor1D[];
+  ffnNormT: tf.Tensor1D[];
+  outNormT: tf.Tensor1D;
 }
 
 function concatCols(a: Float32Array[], rows: number, cols: number[]): Float32Array {
@@ -82,14 +83,15 @@ export function samplerWeights(config: ModelConfig, w: Map<string, Float32Array>
     return x;
   };
   const sw: SamplerWeights = {
-    config, embd: get("token_embd.weight"), attnNorm: [], ffnNorm: [], outNorm: get("output_norm.weight"),
+    config, embd: get("token_embd.weight"),
     qkv: [], wo: [], gateUp: [], down: [], out: tf.tensor2d([0], [1, 1]),
+    attnNormT: [], ffnNormT: [], outNormT: tf.tensor1d(get("output_norm.weight")),
   };
   sw.out.dispose();
   for (let l = 0; l < config.nLayers; l++) {
     const p = `blk.${l}.`;
-    sw.attnNorm.push(get(p + "attn_norm.weight"));
-    sw.ffnNorm.push(get(p + "ffn_norm.weight"));
+    sw.attnNormT.push(tf.tensor1d(get(p + "attn_norm.weight")));
+    sw.ffnNormT.push(tf.tensor1d(get(p + "ffn_norm.weight")));
     sw.qkv.push(tf.tensor2d(concatCols([get(p + "attn_q.weight"), get(p + "attn_k.weight"), get(p + "attn_v.weight")], d, [d, d, d]), [d, 3 * d]));
     sw.wo.push(tf.tensor2d(get(p + "attn_output.weight"), [d, d]));
     sw.gateUp.push(tf.tensor2d(concatCols([get(p + "ffn_gate.weight"), get(p + "ffn_up.weight")], d, [ff, ff]), [d, 2 * ff]));
@@ -105,26 +107,18 @@ export function samplerWeights(config: ModelConfig, w: Map<string, Float32Array>
 }
 
 export function disposeSamplerWeights(sw: SamplerWeights): void {
-  tf.dispose([...sw.qkv, ...sw.wo, ...sw.gateUp, ...sw.down, sw.out]);
+  tf.dispose([...sw.qkv, ...sw.wo, ...sw.gateUp, ...sw.down, sw.out, ...sw.attnNormT, ...sw.ffnNormT, sw.outNormT]);
 }
 
-function mm(x: Float32Array, rows: number, W: tf.Tensor2D): Float32Array {
-  const xt = tf.tensor2d(x.subarray(0, rows * W.shape[0]), [rows, W.shape[0]]);
-  const y = tf.matMul(xt, W);
-  const out = y.dataSync() as Float32Array;
-  xt.dispose();
-  y.dispose();
+/** Reads a tensor to the host and frees it. */
+function take(t: tf.Tensor): Float32Array {
+  const out = t.dataSync() as Float32Array;
+  t.dispose();
   return out;
 }
 
-function rmsNormRows(x: Float32Array, rows: number, d: number, g: Float32Array, eps: number, out: Float32Array): void {
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    const o = r * d;
-    for (let k = 0; k < d; k++) ss += x[o + k] * x[o + k];
-    const inv = 1 / Math.sqrt(ss / d + eps);
-    for (let k = 0; k < d; k++) out[o + k] = x[o + k] * inv * g[k];
-  }
+function rmsNormT(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): tf.Tensor2D {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), eps))), g) as tf.Tensor2D;
 }
 
 /** Distribution over the vocabulary at temperature T > 0: probabilities, log-probs and entropy. */
@@ -172,9 +166,7 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
     if (q.maxNew > 0) live.push(r);
   }
   const x = new Float32Array(n * d);
-  const h = new Float32Array(n * d);
   const att = new Float32Array(n * d);
-  const act = new Float32Array(n * ff);
   const scores = new Float64Array(S);
   const prob = new Float64Array(V);
   const order: number[] = Array.from({ length: V }, (_, v) => v);
@@ -189,9 +181,11 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
       if (tok < 0 || tok >= V) throw new Error(`sample: token ${tok} outside the vocabulary`);
       x.set(sw.embd.subarray(tok * d, (tok + 1) * d), a * d);
     }
+    // The dense parts (norms, projections, SwiGLU) run on the backend, one round trip per
+    // layer for q|k|v; rotary positions and attention over each row's own cache run here.
+    let xT = tf.tensor2d(x.subarray(0, A * d), [A, d]);
     for (let l = 0; l < L; l++) {
-      rmsNormRows(x, A, d, sw.attnNorm[l], c.normEps, h);
-      const qkv = mm(h, A, sw.qkv[l]);
+      const qkv = take(tf.tidy(() => tf.matMul(rmsNormT(xT, sw.attnNormT[l], c.normEps), sw.qkv[l])));
       for (let a = 0; a < A; a++) {
         const r = live[a], t = pos[r];
         const base = a * 3 * d;
@@ -235,43 +229,27 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
           }
         }
       }
-      const o = mm(att, A, sw.wo[l]);
-      for (let k = 0; k < A * d; k++) x[k] += o[k];
-      rmsNormRows(x, A, d, sw.ffnNorm[l], c.normEps, h);
-      const gu = mm(h, A, sw.gateUp[l]);
-      for (let a = 0; a < A; a++) {
-        for (let k = 0; k < ff; k++) {
-          const g = gu[a * 2 * ff + k];
-          act[a * ff + k] = (g / (1 + Math.exp(-g))) * gu[a * 2 * ff + ff + k];
-        }
-      }
-      const dn = mm(act, A, sw.down[l]);
-      for (let k = 0; k < A * d; k++) x[k] += dn[k];
+      const prev = xT;
+      xT = tf.tidy(() => {
+        const x2 = tf.add(prev, tf.matMul(tf.tensor2d(att.subarray(0, A * d), [A, d]), sw.wo[l])) as tf.Tensor2D;
+        const gu = tf.matMul(rmsNormT(x2, sw.ffnNormT[l], c.normEps), sw.gateUp[l]);
+        const g = tf.slice(gu, [0, 0], [A, ff]);
+        const u = tf.slice(gu, [0, ff], [A, ff]);
+        return tf.add(x2, tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), u), sw.down[l])) as tf.Tensor2D;
+      });
+      prev.dispose();
     }
-    // Logits only for rows whose next token is sampled (the end of their prefix is reached).
-    const emit: number[] = [];
-    for (let a = 0; a < A; a++) {
-      const r = live[a];
-      if (pos[r] >= requests[r].prefix.length - 1) emit.push(a);
-    }
-    let logits: Float32Array | null = null;
-    if (emit.length > 0) {
-      for (let e = 0; e < emit.length; e++) {
-        const a = emit[e];
-        h.set(x.subarray(a * d, (a + 1) * d), e * d);
-      }
-      rmsNormRows(h, emit.length, d, sw.outNorm, c.normEps, h);
-      logits = mm(h, emit.length, sw.out);
-    }
+    // Logits for every live row (cheap: the vocabulary is small); only rows past their prefix sample.
+    const finalX = xT;
+    const logits = take(tf.tidy(() => tf.matMul(rmsNormT(finalX, sw.outNormT, c.normEps), sw.out)));
+    finalX.dispose();
     const nextLive: number[] = [];
-    let e = 0;
     for (let a = 0; a < A; a++) {
       const r = live[a];
       const q = requests[r];
       pos[r]++;
-      if (e < emit.length && emit[e] === a) {
-        const off = e * V;
-        e++;
+      if (pos[r] >= q.prefix.length) {
+        const off = a * V;
         const res = results[r];
         let tok: number, lp: number, ent: number;
         let T = opts.temperature;
@@ -279,8 +257,8 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
         if (T <= 0) {
           const st = softmaxT(logits as Float32Array, off, V, 1, prob);
           tok = 0;
-          for (let v = 1; v < V; v++) if ((logits as Float32Array)[off + v] > (logits as Float32Array)[off + tok]) tok = v;
-          lp = (logits as Float32Array)[off + tok] - st.lse;
+          for (let v = 1; v < V; v++) if (logits[off + v] > logits[off + tok]) tok = v;
+          lp = logits[off + tok] - st.lse;
           ent = st.entropy;
         } else {
           const st = softmaxT(logits as Float32Array, off, V, T, prob);
@@ -304,7 +282,7 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
               if (u < acc) { tok = v; break; }
             }
           }
-          lp = (logits as Float32Array)[off + tok] / T - st.lse;
+          lp = logits[off + tok] / T - st.lse;
         }
         res.tokens.push(tok);
         res.logprobs.push(lp);

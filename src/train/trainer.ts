@@ -47,18 +47,17 @@ export const TRAINER_METHODS = ["tw-grpo"] as const;
 
 /** Rollout inputs the trainer can produce for a method. */
 const PRODUCIBLE = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor"]);
-/** Signals the trainer fills in. */
-const PRODUCIBLE_SIGNALS = new Set(["cut_values", "start_value"]);
-
-/** Throws a ConfigError naming what the trainer cannot produce for `method`. */
+/**
+ * Throws a ConfigError naming the required rollout fields the trainer cannot produce for
+ * `method`. Signals are not checked here: most are optional, and a required one the trainer
+ * does not fill (only SPO-chain's cut_values / start_value are) fails on the first step with
+ * the method's own input error naming it.
+ */
 export function checkTrainable(method: string): void {
   if ((TRAINER_METHODS as readonly string[]).includes(method)) return;
   const spec = getMethod(method);
   const missing = (spec.requires ?? []).filter((r: string) => !PRODUCIBLE.has(r));
-  const sig = (spec.signals ?? []).filter((s: string) => !PRODUCIBLE_SIGNALS.has(s));
-  // A method whose signals are all optional still runs; required ones surface as input errors.
   if (missing.length > 0) throw new ConfigError(`method '${method}' needs ${missing.join(", ")}, which the trainer cannot produce (it runs on creditflow assign with your own rollouts)`);
-  void sig;
 }
 
 export interface StepMetrics {
@@ -560,6 +559,11 @@ function truncateMetrics(path: string, step: number): void {
  */
 export async function runTraining(config: TrainConfig, o: RunOptions): Promise<RunSummary> {
   const log = o.onLog ?? (() => {});
+  if (!o.resume) {
+    // Refuse a bad configuration before touching the run directory.
+    validateConfig(config);
+    checkTrainable(config.method);
+  }
   mkdirSync(o.outDir, { recursive: true });
   const ckptPath = join(o.outDir, "checkpoint.json");
   const refPath = join(o.outDir, "warm-start.json");

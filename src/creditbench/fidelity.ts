@@ -1,0 +1,342 @@
+/**
+ * Credit fidelity: every method's per-token credit against the oracle, on the same sampled
+ * groups. One set of groups per task is sampled from the warm-start policy; each method assigns
+ * credit to exactly those rollouts (built as the trainer builds them), and its credit is
+ * compared with the oracle A* over all response tokens.
+ *
+ * Credit is advantage x loss weight: a trainer multiplies each token's policy-gradient term by
+ * both (SPO's probability mask and D3S select or reweight tokens through the weight), so that
+ * product is what the token is pushed by.
+ *
+ * Extra samples: a method that needs more than the group (SPO-chain's Monte Carlo values at its
+ * cutpoints) gets them from the same policy, with the trainer's own planner and sample count,
+ * and the report charges the tokens to that method. The oracle's own continuations are the
+ * measuring instrument and are charged to nobody.
+ */
+import type { Task } from "../tasks/types.js";
+import { getMethod, listMethods, runMethod } from "../core/registry.js";
+import { packRows } from "../core/rows.js";
+import "../methods/index.js";
+import { tf } from "../train/tf.js";
+import { Policy } from "../train/model.js";
+import { Rng } from "../train/rng.js";
+import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "../train/sampler.js";
+import { SamplerPool } from "../train/pool.js";
+import { monteCarloValues, sampleGroups, toRows, type BatchSampler, type Rollout } from "../train/rollouts.js";
+import { spoChainPlan } from "../train/spo.js";
+import { twGrpoAdvantages, twGrpoGroupWeights } from "../train/twgrpo.js";
+import { DEFAULT_TRAIN } from "../train/config.js";
+import { computeOracle, exactDecisiveValues, type OracleResult } from "./oracle.js";
+import { mean, pearson, spearman } from "./stats.js";
+import type { WarmStart } from "./warmstart.js";
+
+export interface FidelityConfig {
+  /** Prompts (groups) sampled per task. */
+  groups: number;
+  /** Responses per prompt (G). */
+  groupSize: number;
+  /** Monte Carlo continuations per prefix for the oracle. */
+  K: number;
+  seed: number;
+  /** SPO-chain's continuations per cutpoint (the trainer's spoChain.samples). */
+  spoChainSamples: number;
+  /** Responses shown as token heatmaps. */
+  heatmaps: number;
+  /** Sampling threads (1 = in this thread; results are identical either way). */
+  workers: number;
+}
+
+export const DEFAULT_FIDELITY: FidelityConfig = { groups: 8, groupSize: 8, K: 16, seed: 1, spoChainSamples: DEFAULT_TRAIN.spoChain.samples, heatmaps: 3, workers: 1 };
+
+export interface MethodFidelity {
+  method: string;
+  /** Rank and linear correlation with A*, pooled over every token of every group. */
+  spearman: number;
+  pearson: number;
+  /** The same per group, averaged over the groups where both sides vary (groupsDefined of them). */
+  spearmanGroupMean: number;
+  pearsonGroupMean: number;
+  groupsDefined: number;
+  /** Share of decisive tokens (with A* outside its 95% interval of 0) whose credit has A*'s sign; null without decisive tokens. */
+  signAgreement: number | null;
+  signN: number;
+  /** sum |credit| on decisive tokens / sum |credit| on all tokens; null without decisive tokens or credit. */
+  massShare: number | null;
+  /** Tokens sampled beyond the groups for this method's inputs. */
+  extraSampledTokens: number;
+  note: string;
+}
+
+export interface Heatmap {
+  tokens: string[];
+  reward: number;
+  decisive: number[];
+  oracle: number[];
+  ci: number[];
+  credit: Record<string, number[]>;
+}
+
+export interface FidelityTaskResult {
+  task: string;
+  warmStartAccuracy: number;
+  config: FidelityConfig;
+  responses: number;
+  responseTokens: number;
+  groupSampledTokens: number;
+  rewardMean: number;
+  /** Groups whose rewards are not all equal (where outcome-based methods give any credit). */
+  mixedGroups: number;
+  oracle: {
+    K: number;
+    sampledTokens: number;
+    states: number;
+    meanCi: number;
+    /** Share of tokens whose A* differs from 0 beyond its 95% interval. */
+    significantShare: number;
+    massShare: number | null;
+    /** Split-half reliability of A* (see OracleResult); sqrt of it bounds any method's Pearson. */
+    reliability: number;
+    exactAudit: OracleResult["exactAudit"];
+    exactNote: string;
+  };
+  methods: MethodFidelity[];
+  skipped: { method: string; reason: string }[];
+  heatmaps: Heatmap[];
+  seconds: number;
+}
+
+/** Every method fidelity can try: the registry plus the trainer-only TW-GRPO. */
+export function fidelityMethodNames(): string[] {
+  return [...listMethods().map((m) => m.name), "tw-grpo"];
+}
+
+/** Why a method cannot run on sampled groups of an outcome-reward task, or null if it can be tried. */
+function cannotProduce(method: string): string | null {
+  if (method === "tw-grpo") return null;
+  const req: readonly string[] = getMethod(method).requires ?? [];
+  if (req.includes("values")) return "needs critic values (rollout field 'values'); neither the trainer nor the benchmark trains a critic";
+  if (req.includes("step_rewards")) return "needs process rewards (step_rewards); these tasks reward the outcome only";
+  return null;
+}
+
+/** Full log-softmax rows of every response position (TW-GRPO's input), at the sampling temperature. */
+function fullDistributions(policy: Policy, rollouts: readonly Rollout[], pad: number, temperature: number): Float64Array[][] {
+  const out: Float64Array[][] = [];
+  const V = policy.config.vocabSize;
+  for (let a = 0; a < rollouts.length; a += 32) {
+    const part = rollouts.slice(a, a + 32);
+    const T = Math.max(...part.map((r) => r.prompt.tokens.length + r.tokens.length));
+    const toks = new Int32Array(part.length * T).fill(pad);
+    part.forEach((r, b) => toks.set([...r.prompt.tokens, ...r.tokens], b * T));
+    const lsm = tf.tidy(() => tf.logSoftmax(tf.div(policy.forward(toks, part.length, T), temperature)).dataSync() as Float32Array);
+    part.forEach((r, b) => {
+      const rows: Float64Array[] = [];
+      // Position p predicts token p + 1: response token k is predicted at promptLen - 1 + k.
+      for (let k = 0; k < r.tokens.length; k++) {
+        const pos = b * T + r.prompt.tokens.length - 1 + k;
+        rows.push(Float64Array.from(lsm.subarray(pos * V, (pos + 1) * V)));
+      }
+      out.push(rows);
+    });
+  }
+  return out;
+}
+
+/** Credit (advantage x weight) per rollout for one method, and the extra tokens it sampled. */
+async function methodCredit(method: string, task: Task, rollouts: Rollout[], policy: Policy, sw: BatchSampler, opts: SampleOptions, rng: Rng, cfg: FidelityConfig): Promise<{ credit: number[][]; extra: number; note: string }> {
+  if (method === "tw-grpo") {
+    const dist = fullDistributions(policy, rollouts, task.vocab.pad, opts.temperature);
+    const groups = new Map<string, number[]>();
+    rollouts.forEach((r, i) => groups.set(r.group, [...(groups.get(r.group) ?? []), i]));
+    const credit: number[][] = new Array(rollouts.length);
+    for (const members of groups.values()) {
+      const w = twGrpoGroupWeights(members.map((i) => dist[i]), policy.config.vocabSize, DEFAULT_TRAIN.twGrpo.alpha);
+      const adv = twGrpoAdvantages(members.map((i) => rollouts[i].verdict.reward));
+      members.forEach((i, k) => (credit[i] = Array.from(w[k], (x) => x * adv[k])));
+    }
+    return { credit, extra: 0, note: "trainer-side; full-vocabulary distributions from one forward pass" };
+  }
+  const spec = getMethod(method);
+  const requires: readonly string[] = spec.requires ?? [];
+  let extra = 0;
+  let note = "";
+  const rs = rollouts.map((r) => ({ ...r, signals: undefined as Record<string, unknown> | undefined }));
+  if (method === "spo-chain") {
+    // The trainer's route: cutpoints from the method's own planner, MC values from continuations.
+    const plans = rs.map((r) => spoChainPlan(r.logprobs, {}));
+    const queries: { prompt: Rollout["prompt"]; prefix: number[] }[] = [];
+    rs.forEach((r, i) => {
+      for (const cut of plans[i].cutpoints) queries.push({ prompt: r.prompt, prefix: r.tokens.slice(0, cut + 1) });
+    });
+    const mc = await monteCarloValues(task, sw, queries, cfg.spoChainSamples, opts, rng);
+    extra = mc.sampledTokens;
+    let q = 0;
+    rs.forEach((r, i) => {
+      const cutValues: Record<string, number> = {};
+      const signals: Record<string, unknown> = { cut_values: cutValues };
+      for (const cut of plans[i].cutpoints) {
+        const v = mc.values[q++];
+        if (cut < 0) signals.start_value = v;
+        else cutValues[String(cut)] = v;
+      }
+      r.signals = signals;
+    });
+    note = `${queries.length} cutpoint values x ${cfg.spoChainSamples} continuations`;
+  }
+  if (method === "spo-tree") note = "on the shared groups (the trainer samples segment trees instead)";
+  if (requires.includes("ref_logprobs")) note = "reference = the warm start itself, so ref_logprobs = logprobs";
+  const rows = toRows(rs, {
+    stepEnds: requires.includes("step_ends"),
+    episodes: requires.includes("episode") || requires.includes("anchor"),
+    // At the warm start the policy is its own reference.
+    refLogprobs: requires.includes("ref_logprobs") ? rs.map((r) => r.logprobs) : undefined,
+  });
+  const batch = packRows(rows, Int32Array.from(rows, (_, i) => i + 1), `creditbench ${task.name}`);
+  const out = runMethod(method, batch, {});
+  const credit: number[][] = [];
+  for (let i = 0; i < batch.n; i++) {
+    const c: number[] = [];
+    for (let k = batch.offsets[i]; k < batch.offsets[i + 1]; k++) c.push(out.advantages[k] * (out.weights ? out.weights[k] : 1));
+    credit.push(c);
+  }
+  return { credit, extra, note };
+}
+
+/** Fidelity metrics of one method's credit against the oracle. */
+export function scoreCredit(method: string, rollouts: readonly Rollout[], oracle: OracleResult, credit: readonly (readonly number[])[], extra: number, note: string): MethodFidelity {
+  const allA: number[] = [], allC: number[] = [];
+  const byGroup = new Map<string, { a: number[]; c: number[] }>();
+  let agree = 0, signN = 0, decMass = 0, totMass = 0, hasDecisive = false;
+  rollouts.forEach((r, i) => {
+    const o = oracle.rows[i];
+    const g = byGroup.get(r.group) ?? { a: [], c: [] };
+    byGroup.set(r.group, g);
+    const dec = new Set(r.verdict.decisive ?? []);
+    if (r.verdict.decisive !== undefined) hasDecisive = true;
+    for (let t = 0; t < r.tokens.length; t++) {
+      const a = o.advantages[t], c = credit[i][t];
+      allA.push(a);
+      allC.push(c);
+      g.a.push(a);
+      g.c.push(c);
+      totMass += Math.abs(c);
+      if (dec.has(t)) {
+        decMass += Math.abs(c);
+        if (Math.abs(a) > o.ci[t]) {
+          signN++;
+          if (Math.sign(c) === Math.sign(a)) agree++;
+        }
+      }
+    }
+  });
+  const sp: number[] = [], pe: number[] = [];
+  for (const g of byGroup.values()) {
+    const s = spearman(g.a, g.c), p = pearson(g.a, g.c);
+    if (Number.isFinite(s) && Number.isFinite(p)) {
+      sp.push(s);
+      pe.push(p);
+    }
+  }
+  return {
+    method, spearman: spearman(allA, allC), pearson: pearson(allA, allC),
+    spearmanGroupMean: mean(sp), pearsonGroupMean: mean(pe), groupsDefined: sp.length,
+    signAgreement: hasDecisive && signN > 0 ? agree / signN : null, signN,
+    massShare: hasDecisive && totMass > 0 ? decMass / totMass : null,
+    extraSampledTokens: extra, note,
+  };
+}
+
+function pickHeatmaps(task: Task, rollouts: readonly Rollout[], n: number): number[] {
+  // Prefer groups with mixed rewards, one right and one wrong response each: that is where
+  // methods can differ at all.
+  const picked: number[] = [];
+  const groups = new Map<string, number[]>();
+  rollouts.forEach((r, i) => groups.set(r.group, [...(groups.get(r.group) ?? []), i]));
+  for (const members of groups.values()) {
+    if (picked.length >= n) break;
+    const good = members.find((i) => rollouts[i].verdict.reward > 0);
+    const bad = members.find((i) => rollouts[i].verdict.reward === 0);
+    if (good !== undefined && bad !== undefined) {
+      picked.push(good);
+      if (picked.length < n) picked.push(bad);
+    }
+  }
+  for (let i = 0; i < rollouts.length && picked.length < n; i++) if (!picked.includes(i)) picked.push(i);
+  void task;
+  return picked;
+}
+
+export async function runFidelity(task: Task, warm: WarmStart, methods: readonly string[], cfg: FidelityConfig, log: (s: string) => void): Promise<FidelityTaskResult> {
+  const t0 = performance.now();
+  const opts: SampleOptions = { temperature: DEFAULT_TRAIN.sampling.temperature, topP: DEFAULT_TRAIN.sampling.topP, eos: task.vocab.eos };
+  const rng = new Rng(cfg.seed * 7919 + 101);
+  const policy = new Policy(warm.model, warm.weights, false);
+  const sw = samplerWeights(warm.model, warm.weights);
+  const pool = cfg.workers > 1 ? new SamplerPool(cfg.workers) : null;
+  if (pool) await pool.setWeights(warm.model, warm.weights);
+  const sampler: BatchSampler = pool
+    ? { maxSeqLen: warm.model.maxSeqLen, sample: (r, o, g) => pool.sample(r, o, g) }
+    : { maxSeqLen: warm.model.maxSeqLen, sample: async (r, o, g) => sample(sw, r, o, g) };
+  try {
+    const prompts = Array.from({ length: cfg.groups }, () => task.samplePrompt(rng.fn()));
+    const gen = await sampleGroups(task, sampler, prompts, cfg.groupSize, opts, rng, 0);
+    const rollouts = gen.rollouts;
+    log(`fidelity ${task.name}: ${rollouts.length} responses, mean reward ${mean(rollouts.map((r) => r.verdict.reward)).toFixed(3)}; oracle with K=${cfg.K}`);
+    const exact = exactDecisiveValues(task, policy, rollouts, opts.temperature);
+    const oracle = await computeOracle(task, sampler, rollouts, cfg.K, opts, rng.fork(), exact);
+    log(`fidelity ${task.name}: oracle ${oracle.states} prefixes, ${oracle.sampledTokens} continuation tokens (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    const results: MethodFidelity[] = [];
+    const skipped: { method: string; reason: string }[] = [];
+    const credits = new Map<string, number[][]>();
+    for (const m of methods) {
+      const why = cannotProduce(m);
+      if (why) {
+        skipped.push({ method: m, reason: why });
+        continue;
+      }
+      try {
+        // Each method draws its extra samples from its own generator, so adding or removing a
+        // method never changes another method's numbers.
+        const mrng = new Rng(cfg.seed * 7919 + 303 + [...m].reduce((s, ch) => (s * 31 + ch.charCodeAt(0)) >>> 0, 7));
+        const { credit, extra, note } = await methodCredit(m, task, rollouts, policy, sampler, opts, mrng, cfg);
+        credits.set(m, credit);
+        results.push(scoreCredit(m, rollouts, oracle, credit, extra, note));
+      } catch (e) {
+        skipped.push({ method: m, reason: (e as Error).message.replace(/\s+/g, " ") });
+      }
+    }
+    const oracleCredit = oracle.rows.map((o) => o.advantages);
+    const oracleScore = scoreCredit("oracle", rollouts, oracle, oracleCredit, 0, "");
+    const allCi = oracle.rows.flatMap((o) => o.ci);
+    const sig = oracle.rows.reduce((s, o) => s + o.advantages.filter((a, t) => Math.abs(a) > o.ci[t]).length, 0);
+    const groupRewards = new Map<string, Set<number>>();
+    for (const r of rollouts) groupRewards.set(r.group, (groupRewards.get(r.group) ?? new Set()).add(r.verdict.reward));
+    const heatmaps: Heatmap[] = pickHeatmaps(task, rollouts, cfg.heatmaps).map((i) => {
+      const credit: Record<string, number[]> = {};
+      for (const [m, c] of credits) credit[m] = c[i];
+      return {
+        tokens: rollouts[i].tokens.map((t) => task.vocab.decode([t])), reward: rollouts[i].verdict.reward,
+        decisive: rollouts[i].verdict.decisive ?? [], oracle: oracle.rows[i].advantages, ci: oracle.rows[i].ci, credit,
+      };
+    });
+    const isDecisive = exact.some((x) => x !== null);
+    return {
+      task: task.name, warmStartAccuracy: warm.evalAccuracy, config: cfg, responses: rollouts.length,
+      responseTokens: rollouts.reduce((s, r) => s + r.tokens.length, 0), groupSampledTokens: gen.sampledTokens,
+      rewardMean: mean(rollouts.map((r) => r.verdict.reward)),
+      mixedGroups: [...groupRewards.values()].filter((s) => s.size > 1).length,
+      oracle: {
+        K: cfg.K, sampledTokens: oracle.sampledTokens, states: oracle.states, meanCi: mean(allCi),
+        significantShare: allCi.length ? sig / allCi.length : 0, massShare: oracleScore.massShare, reliability: oracle.reliability, exactAudit: oracle.exactAudit,
+        exactNote: isDecisive
+          ? "V before the gt letter is exact (full next-token distribution); every other V is Monte Carlo"
+          : "Monte Carlo at every prefix (the reward depends on the whole response; no exact enumeration)",
+      },
+      methods: results, skipped, heatmaps, seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    await pool?.close();
+    disposeSamplerWeights(sw);
+    policy.dispose();
+  }
+}
