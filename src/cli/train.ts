@@ -29,8 +29,10 @@ options:
   --prompts N          prompts per step (default ${DEFAULT_TRAIN.promptsPerStep})
   --seed S             seed of everything (default ${DEFAULT_TRAIN.seed})
   --warm-start FILE    policy file from \`creditflow sft\` (default: run a short SFT first)
+  --workers N          sampling threads (default 1; N > 1 samples on N worker threads, same results)
   --out DIR            run directory (default runs/<task>-<method>-<seed>)
-  --resume             continue the run in --out from its last checkpoint, exactly
+  --resume             continue the run in --out from its last checkpoint, exactly (with the
+                       run's saved configuration; other flags are ignored)
   --backend B          wasm (default) or cpu
   --quiet              no progress bar
   -h, --help           this help
@@ -94,7 +96,7 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
         backend = b;
         break;
       }
-      case "--task": case "--method": case "--steps": case "--group": case "--prompts": case "--seed": case "--warm-start":
+      case "--task": case "--method": case "--steps": case "--group": case "--prompts": case "--seed": case "--warm-start": case "--workers":
         flags[a] = next();
         break;
       default:
@@ -114,6 +116,7 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
   if (flags["--prompts"] !== undefined) config.promptsPerStep = intArg("--prompts", flags["--prompts"]);
   if (flags["--seed"] !== undefined) config.seed = intArg("--seed", flags["--seed"]);
   if (flags["--warm-start"]) config.warmStart = flags["--warm-start"];
+  if (flags["--workers"] !== undefined) config.workers = intArg("--workers", flags["--workers"]);
   return { config, out, resume, backend, quiet, help };
 }
 
