@@ -3,19 +3,10 @@
  * need, generated from a seed. Responses of a group share prefixes (a few early branch points),
  * so prefix-tree methods see realistic trees; some responses hold a masked tool span.
  */
+import { mulberry32 } from "../src/core/random.js";
 import type { RolloutRow } from "../src/core/rows.js";
 
-/** Small, fast, seedable PRNG (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export interface SynthOptions {
   rollouts: number;

@@ -14,3 +14,4 @@ export * from "./returns.js";
 export * from "./segments.js";
 export * from "./entropy.js";
 export * from "./trie.js";
+export * from "./random.js";

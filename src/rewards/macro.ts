@@ -45,17 +45,8 @@ export function fixedNgramBoundaries(L: number, n: number): number[] {
   return ma;
 }
 
-/** Small seedable PRNG (mulberry32): uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of randomised n-gram termination (mulberry32, from the core). */
+export { mulberry32 as seededRandom } from "../core/random.js";
 
 /**
  * The randomized rule's length list: [1, 2, 3, 5, 10], each repeated `repeatTimes` times

@@ -2,20 +2,11 @@
  * Pieces every task shares: a seeded generator, the hash-based train/eval split, and reading a
  * response up to its eos without ever throwing on model output.
  */
+import { mulberry32 } from "../core/random.js";
 import type { Rng, TaskPrompt } from "./types.js";
 import { VOCAB } from "./vocab.js";
 
-/** mulberry32: tiny, fast, good enough for data generation, and identical on every platform. */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../core/random.js";
 
 /** Uniform integer in [lo, hi] (inclusive). */
 export function randInt(rng: Rng, lo: number, hi: number): number {
