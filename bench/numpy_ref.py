@@ -21,10 +21,6 @@ values = np.fromfile(f"{d}/values.f64").reshape(n, T)
 G = int(group.max()) + 1
 
 
-def scores_of():
-    return reward.copy()
-
-
 def token_rewards():
     # outcome reward on the last mask-1 token
     r = np.zeros((n, T))
@@ -32,6 +28,15 @@ def token_rewards():
     has = mask.sum(1) > 0
     r[np.arange(n)[has], last[has]] = reward[has]
     return r
+
+
+# verl's input: token-level rewards [bs, T] with the outcome on the last mask-1 token, built
+# outside the timed region (the trainer hands them over); outcome methods sum them per row.
+TLR = token_rewards()
+
+
+def scores_of():
+    return TLR.sum(1)
 
 
 def group_mean_std(s):
@@ -107,7 +112,7 @@ def rf_baseline():
 
 
 def rf_pp():
-    r = token_rewards()
+    r = TLR
     ret = np.zeros((n, T))
     running = np.zeros(n)
     for t in range(T - 1, -1, -1):
@@ -118,7 +123,7 @@ def rf_pp():
 
 
 def gae():
-    r = token_rewards()
+    r = TLR
     adv = np.zeros((n, T))
     nextv = np.zeros(n)
     last = np.zeros(n)

@@ -76,22 +76,25 @@ const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 async function main(): Promise<void> {
   const methods = listMethods().map((m) => m.name).filter((m) => !args.only || args.only.split(",").includes(m));
   process.stderr.write(`bench: generating ${synth.rollouts} x ${synth.tokens} tokens in groups of ${synth.groupSize}\n`);
-  const baseRows = synthRows(synth);
   const signals = knownSignals();
-  const base = batchFromObjects(baseRows, "bench", { knownSignals: signals });
+  // Only packed batches stay alive while timing: millions of JS numbers in row objects would make
+  // every major GC (triggered by the methods' large output arrays) slow, and time the GC instead.
+  const packed = (prepare?: Prep["prepare"]): RolloutBatch => {
+    const rows = synthRows(synth);
+    prepare?.(rows, mulberry32(2));
+    return batchFromObjects(rows, "bench", { knownSignals: signals });
+  };
+  const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  const base = packed();
 
   // --- in-process ---------------------------------------------------------------------------
   const inProcess = new Map<string, number>();
   const outputs = new Map<string, Float64Array>();
   for (const name of methods) {
     const prep = await loadPrep(name);
-    let batch: RolloutBatch = base;
-    if (prep.prepare) {
-      const rows = structuredClone(baseRows);
-      prep.prepare(rows, mulberry32(2));
-      batch = batchFromObjects(rows, "bench", { knownSignals: signals });
-    }
+    const batch = prep.prepare ? packed(prep.prepare) : base;
     const opts = prep.options ?? {};
+    collect();
     let adv: Float64Array = new Float64Array(0);
     const ms = timeIt(() => {
       adv = runMethod(name, batch, opts).advantages;
@@ -127,7 +130,7 @@ async function main(): Promise<void> {
   if (!args["no-cli"] && standardHere.length) {
     const dir = mkdtempSync(join(tmpdir(), "cf-bench-cli-"));
     const input = join(dir, "rollouts.jsonl");
-    const lines = baseRows.map((r) => JSON.stringify({ id: r.id, group: r.group, tokens: r.tokens, reward: r.reward, mask: r.mask, values: r.values }));
+    const lines = synthRows(synth).map((r) => JSON.stringify({ id: r.id, group: r.group, tokens: r.tokens, reward: r.reward, mask: r.mask, values: r.values }));
     writeFileSync(input, lines.join("\n") + "\n");
     const hasTime = existsSync("/usr/bin/time");
     if (!hasTime) cliNote = "peak memory needs /usr/bin/time (Debian package 'time'); wall time only";

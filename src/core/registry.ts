@@ -13,7 +13,7 @@ import { resolveOptions } from "./schema.js";
 /** What a method returns. All token arrays are [nTokens]. */
 export interface Assignment {
   advantages: Float64Array;
-  /** verl's second output, for methods that define returns. */
+  /** verl's second output, for methods that define returns (may be the advantages array itself). */
   returns?: Float64Array;
   /** Per-token loss weights in [0, inf); absent means all 1 (Part 0 of methods.md). */
   weights?: Float64Array;
@@ -119,16 +119,27 @@ export function checkRequirements(spec: AnySpec, batch: RolloutBatch): void {
   }
 }
 
-function checkOutput(name: string, what: string, arr: Float64Array, batch: RolloutBatch): void {
+/**
+ * One pass over an output column: zero on mask-0 tokens (when `zeroMasked`), finite everywhere.
+ * A non-finite value means the inputs drove the maths out of float range: an input error naming
+ * the rollout.
+ */
+function enforceOutput(name: string, what: string, arr: Float64Array, batch: RolloutBatch, zeroMasked: boolean): void {
   if (arr.length !== batch.nTokens) throw new Error(`method '${name}' returned ${what} of length ${arr.length}, expected ${batch.nTokens}`);
+  const { mask } = batch;
+  let bad = -1;
   for (let k = 0; k < arr.length; k++) {
-    if (!Number.isFinite(arr[k])) {
-      // Find the rollout for a useful message: the input drove a value out of float range.
-      let i = 0;
-      while (batch.offsets[i + 1] <= k) i++;
-      throw new InputError(batch.source, batch.lines[i], what, `method '${name}' produced a non-finite value at token ${k - batch.offsets[i]} (inputs too large?)`);
+    if (zeroMasked && mask[k] === 0) arr[k] = 0;
+    else if (arr[k] - arr[k] !== 0) {
+      // x - x is 0 for every finite x and NaN for NaN and +-Infinity: one compare on the hot path.
+      bad = k;
+      break;
     }
   }
+  if (bad < 0) return;
+  let i = 0;
+  while (batch.offsets[i + 1] <= bad) i++;
+  throw new InputError(batch.source, batch.lines[i], what, `method '${name}' produced a non-finite value at token ${bad - batch.offsets[i]} (inputs too large?)`);
 }
 
 /**
@@ -140,17 +151,11 @@ export function runMethod(name: string, batch: RolloutBatch, rawOptions?: unknow
   const options = resolveOptions(spec.name, spec.options, rawOptions);
   checkRequirements(spec, batch);
   const out = spec.assign(batch, options);
-  const { mask } = batch;
-  for (let k = 0; k < batch.nTokens; k++) {
-    if (mask[k] === 0) {
-      out.advantages[k] = 0;
-      if (out.returns) out.returns[k] = 0;
-    }
-  }
-  checkOutput(spec.name, "advantages", out.advantages, batch);
-  if (out.returns) checkOutput(spec.name, "returns", out.returns, batch);
+  enforceOutput(spec.name, "advantages", out.advantages, batch, true);
+  // Outcome methods return the advantages as their returns (verl does): one array, checked once.
+  if (out.returns && out.returns !== out.advantages) enforceOutput(spec.name, "returns", out.returns, batch, true);
   if (out.weights) {
-    checkOutput(spec.name, "weights", out.weights, batch);
+    enforceOutput(spec.name, "weights", out.weights, batch, false);
     for (let k = 0; k < out.weights.length; k++) if (out.weights[k] < 0) throw new Error(`method '${spec.name}' returned a negative weight`);
   }
   return out;

@@ -136,7 +136,7 @@ export function d3s(batch: RolloutBatch, opts: D3sOptions): Assignment {
       }
     }
   }
-  return { advantages, returns: advantages.slice(), weights, diag: { rollouts: { kept } } };
+  return { advantages, returns: advantages, weights, diag: { rollouts: { kept } } };
 }
 
 function checkScheduled(v: unknown, what: string, ok: (x: number) => boolean, integerOnly: boolean): string | null {

@@ -190,7 +190,7 @@ export function gigpo(batch: RolloutBatch, opts: GigpoOptions): Assignment {
   const advantages = broadcastToTokens(batch, parts.advantage);
   return {
     advantages,
-    returns: advantages.slice(),
+    returns: advantages,
     diag: {
       rollouts: {
         episode_advantage: parts.episodeAdvantage,

@@ -21,7 +21,7 @@ export function gpg(batch: RolloutBatch): Assignment {
   const a = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) a[i] = alpha * (s[i] - mean[batch.group[i]]);
   const advantages = broadcastToTokens(batch, a);
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const gpgSpec = registerMethod<GpgOptions>({

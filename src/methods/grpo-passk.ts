@@ -42,7 +42,7 @@ export function grpoPassk(batch: RolloutBatch, opts: GrpoPasskOptions): Assignme
     a[best] = opts.normByStd ? adv / (std[g] + opts.eps) : adv;
   }
   const advantages = broadcastToTokens(batch, a);
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const grpoPasskSpec = registerMethod<GrpoPasskOptions>({

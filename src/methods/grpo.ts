@@ -31,7 +31,7 @@ export function grpoSequenceAdvantages(batch: RolloutBatch, opts: GrpoOptions, s
 
 export function grpo(batch: RolloutBatch, opts: GrpoOptions): Assignment {
   const advantages = broadcastToTokens(batch, grpoSequenceAdvantages(batch, opts));
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const grpoSpec = registerMethod<GrpoOptions>({

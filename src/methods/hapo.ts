@@ -108,7 +108,7 @@ function hasEntropies(batch: RolloutBatch): boolean {
 export function hapo(batch: RolloutBatch, opts: HapoOptions): Assignment {
   const seq = hapoSequenceAdvantages(batch, opts);
   const advantages = broadcastToTokens(batch, seq.advantages);
-  const out: Assignment = { advantages, returns: advantages.slice(), diag: { rollouts: { fallback: new Float64Array(seq.fallback) } } };
+  const out: Assignment = { advantages, returns: advantages, diag: { rollouts: { fallback: new Float64Array(seq.fallback) } } };
   if (hasEntropies(batch)) {
     const { hHat } = normalizedEntropy(batch, { pivot: opts.entropyPivot, sign: opts.entropySign, scope: opts.entropyScope });
     out.diag = { ...out.diag, tokens: { entropy_h: hHat } };

@@ -111,7 +111,7 @@ export function laserSequenceAdvantages(batch: RolloutBatch, opts: LaserOptions)
 export function laser(batch: RolloutBatch, opts: LaserOptions): Assignment {
   const { a, aGrpo, aSr, rTilde } = laserSequenceAdvantages(batch, opts);
   const advantages = broadcastToTokens(batch, a);
-  return { advantages, returns: advantages.slice(), diag: { rollouts: { a_grpo: aGrpo, a_sr: aSr, self_reward_clamped: rTilde } } };
+  return { advantages, returns: advantages, diag: { rollouts: { a_grpo: aGrpo, a_sr: aSr, self_reward_clamped: rTilde } } };
 }
 
 export const laserSpec = registerMethod<LaserOptions>({

@@ -94,7 +94,7 @@ export function matchtir(batch: RolloutBatch, opts: MatchtirOptions): Assignment
       for (let k = seg.start[s]; k < seg.end[s]; k++) if (mask[k] === 1) advantages[k] = fused;
     }
   }
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const matchtirSpec = registerMethod<MatchtirOptions>({

@@ -31,7 +31,7 @@ export function opo(batch: RolloutBatch): Assignment {
     for (let k = lo; k < hi; k++) a[groupMembers[k]] = s[groupMembers[k]] - baseline;
   }
   const advantages = broadcastToTokens(batch, a);
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const opoSpec = registerMethod<OpoOptions>({

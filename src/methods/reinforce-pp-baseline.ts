@@ -21,7 +21,7 @@ export function reinforcePPBaseline(batch: RolloutBatch): Assignment {
   const centred = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) centred[i] = s[i] - mean[batch.group[i]];
   const advantages = maskedWhiten(broadcastToTokens(batch, centred), batch.mask);
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const reinforcePPBaselineSpec = registerMethod<ReinforcePPBaselineOptions>({

@@ -22,7 +22,7 @@ export function rloo(batch: RolloutBatch): Assignment {
     a[i] = c > 1 ? (s[i] * c) / (c - 1) - (mean[g] * c) / (c - 1) : s[i];
   }
   const advantages = broadcastToTokens(batch, a);
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const rlooSpec = registerMethod<RlooOptions>({

@@ -80,7 +80,7 @@ export function tempo(batch: RolloutBatch, opts: TempoOptions): Assignment {
     }
     addTemporalDifferences(batch, centred, scale, advantages);
   }
-  return { advantages, returns: advantages.slice() };
+  return { advantages, returns: advantages };
 }
 
 export const tempoSpec = registerMethod<TempoOptions>({
