@@ -53,7 +53,8 @@ export function atomicFileSink(path: string): ChunkSink {
   let open = true;
   return {
     async write(chunk) {
-      if (typeof chunk === "string") writeSync(fd, chunk);
+      // Writers hand over ASCII text (see advantagesJsonl): latin1 is then an exact, copy-only encoding.
+      if (typeof chunk === "string") writeSync(fd, Buffer.from(chunk, "latin1"));
       else writeSync(fd, chunk);
     },
     async commit() {

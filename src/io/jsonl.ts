@@ -48,8 +48,21 @@ function numberList(arr: Float64Array, a: number, b: number): string {
 }
 
 /**
+ * Escapes every non-ASCII character of JSON text as \uXXXX (valid JSON: such characters only
+ * occur inside strings), so output files are ASCII and can be written as latin1 bytes without an
+ * encoding pass.
+ */
+export function asciiJson(json: string): string {
+  return /[\u0080-\uffff]/.test(json) ? json.replace(/[\u0080-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0")) : json;
+}
+
+function asciiJsonString(s: string): string {
+  return asciiJson(JSON.stringify(s));
+}
+
+/**
  * Yields the advantage file line by line ({"id", "advantages", "returns"?, "weights"?, "diag"?}),
- * in input order, batched into chunks of about `chunkChars` characters.
+ * in input order, batched into chunks of about `chunkChars` characters. The text is pure ASCII.
  */
 export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, chunkChars = 1 << 20): Generator<string> {
   let buf = "";
@@ -57,13 +70,13 @@ export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, chunkChar
   const diagRollouts = Object.entries(out.diag?.rollouts ?? {});
   for (let i = 0; i < batch.n; i++) {
     const a = batch.offsets[i], b = batch.offsets[i + 1];
-    buf += `{"id":${JSON.stringify(batch.ids[i])},"advantages":${numberList(out.advantages, a, b)}`;
+    buf += `{"id":${asciiJsonString(batch.ids[i])},"advantages":${numberList(out.advantages, a, b)}`;
     if (out.returns) buf += `,"returns":${numberList(out.returns, a, b)}`;
     if (out.weights) buf += `,"weights":${numberList(out.weights, a, b)}`;
     if (diagTokens.length || diagRollouts.length) {
       const parts: string[] = [];
-      for (const [k, col] of diagTokens) parts.push(`${JSON.stringify(k)}:${numberList(col, a, b)}`);
-      for (const [k, col] of diagRollouts) parts.push(`${JSON.stringify(k)}:${col[i] === 0 ? "0" : String(col[i])}`);
+      for (const [k, col] of diagTokens) parts.push(`${asciiJsonString(k)}:${numberList(col, a, b)}`);
+      for (const [k, col] of diagRollouts) parts.push(`${asciiJsonString(k)}:${col[i] === 0 ? "0" : String(col[i])}`);
       buf += `,"diag":{${parts.join(",")}}`;
     }
     buf += "}\n";
@@ -75,11 +88,11 @@ export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, chunkChar
   if (buf) yield buf;
 }
 
-/** Serialises rollout rows as JSONL (for `convert`). */
+/** Serialises rollout rows as JSONL (for `convert`), in ASCII. */
 export function* rolloutsJsonl(rows: readonly RolloutRow[]): Generator<string> {
   let buf = "";
   for (const r of rows) {
-    buf += JSON.stringify(r) + "\n";
+    buf += asciiJson(JSON.stringify(r)) + "\n";
     if (buf.length >= 1 << 20) {
       yield buf;
       buf = "";

@@ -2,6 +2,7 @@
  * Reading rollout files and writing advantage files in either format, chosen by extension:
  * `.parquet` is Parquet, anything else (and stdin/stdout) is JSON Lines.
  */
+import { isAscii } from "node:buffer";
 import type { RolloutBatch } from "../core/batch.js";
 import type { Assignment } from "../core/registry.js";
 import { packRows, unpackRows, validateRow, type RolloutRow, type ValidateOptions } from "../core/rows.js";
@@ -25,8 +26,10 @@ export async function readRollouts(path: string | undefined, opts: ValidateOptio
     });
     return packRows(rows, lines, file);
   }
-  // Buffer's native UTF-8 decoder is several times faster than TextDecoder on large inputs.
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  // Most rollout files are pure ASCII: then latin1 decoding (a copy) gives the same string as
+  // UTF-8 decoding, several times faster; otherwise Buffer's native UTF-8 decoder.
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = isAscii(buf) ? buf.toString("latin1") : buf.toString("utf8");
   return parseRolloutsJsonl(text, file, opts);
 }
 

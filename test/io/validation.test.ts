@@ -101,3 +101,18 @@ describe("error messages stay on one line", () => {
     });
   });
 });
+
+describe("output encoding", () => {
+  it("non-ASCII ids and meta survive as \\u escapes in ASCII output", async () => {
+    const { advantagesJsonl, rolloutsJsonl } = await import("../../src/io/jsonl.js");
+    const { runMethod } = await import("../../src/core/registry.js");
+    const { unpackRows } = await import("../../src/core/rows.js");
+    const b = parse(JSON.stringify({ id: "é-😀", group: "g", tokens: [1], reward: 1, meta: { note: "naïve" } }));
+    const adv = [...advantagesJsonl(b, runMethod("grpo", b))].join("");
+    assert.ok([...adv].every((c) => c.charCodeAt(0) < 128));
+    assert.equal((JSON.parse(adv) as { id: string }).id, "é-😀");
+    const rows = [...rolloutsJsonl(unpackRows(b))].join("");
+    assert.ok([...rows].every((c) => c.charCodeAt(0) < 128));
+    assert.deepEqual(JSON.parse(rows), JSON.parse(JSON.stringify(unpackRows(b)[0])));
+  });
+});
