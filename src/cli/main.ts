@@ -16,6 +16,7 @@ Commands:
   convert   convert rollouts between JSONL and Parquet
   train     train a small transformer policy with RL on a verifiable task
   sft       supervised warm start on task demonstrations
+  bench     CreditBench: each method's credit against the true advantage, and its learning efficiency
 
 'creditflow <command> --help' for a command's options.`;
 
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   convert: async () => (await import("./convert.js")).runConvert,
   train: async () => (await import("./train.js")).runTrainCommand,
   sft: async () => (await import("./sft.js")).runSftCommand,
+  bench: async () => (await import("./bench.js")).runBenchCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -129,7 +129,11 @@ function unitStats(
 ): EntropyHStats | null {
   let count = 0;
   for (let r = 0; r < starts.length; r++) {
-    for (let k = starts[r]; k < ends[r]; k++) if (mask[k] === 1) scratch[count++] = Math.max(H[k], ENTROPY_FLOOR);
+    const end = ends[r];
+    for (let k = starts[r]; k < end; k++) {
+      if (mask[k] !== 1) continue;
+      scratch[count++] = Math.max(H[k], ENTROPY_FLOOR);
+    }
   }
   if (count === 0) return null;
   // ln is monotone, so the quantile of ln H is ln of the quantile of H: one log instead of n.
@@ -138,7 +142,8 @@ function unitStats(
   let maxDev = -Infinity;
   let minDev = Infinity;
   for (let r = 0; r < starts.length; r++) {
-    for (let k = starts[r]; k < ends[r]; k++) {
+    const end = ends[r];
+    for (let k = starts[r]; k < end; k++) {
       if (mask[k] === 0) {
         if (deviations !== null) deviations[k] = 0; // clears leftovers when deviations doubles as scratch
         continue;
@@ -218,9 +223,16 @@ export function normalizedEntropy(batch: RolloutBatch, opts: NormalizedEntropyOp
     const unit = unitStats(H, mask, starts, ends, opts.pivot, scratch, hHat);
     stats.push(unit);
     if (unit === null) continue;
+    // entropyHFromStandardised inlined with the unit's numbers in locals: the same operations
+    // (h = d / std, then h * scalePos, h * scaleNeg or -h * scaleNeg) without a call per token.
+    const { std, scalePos, scaleNeg } = unit;
+    const code = opts.sign === "code";
     for (let r = 0; r < starts.length; r++) {
-      for (let k = starts[r]; k < ends[r]; k++) {
-        if (mask[k] === 1) hHat[k] = entropyHFromStandardised(hHat[k] / unit.std, unit, opts.sign);
+      const end = ends[r];
+      for (let k = starts[r]; k < end; k++) {
+        if (mask[k] !== 1) continue;
+        const h = hHat[k] / std;
+        hHat[k] = h > 0 ? h * scalePos : code ? h * scaleNeg : -h * scaleNeg;
       }
     }
   }

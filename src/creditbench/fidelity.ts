@@ -55,6 +55,11 @@ export interface MethodFidelity {
   pearson: number;
   /** The same per group, averaged over the groups where both sides vary (groupsDefined of them). */
   spearmanGroupMean: number;
+  /**
+   * 95% bootstrap interval (groups resampled with replacement) of this method's pooled Spearman
+   * minus GRPO's on the same resample; null for GRPO itself or when GRPO was not run.
+   */
+  spearmanDiffCi: [number, number] | null;
   pearsonGroupMean: number;
   groupsDefined: number;
   /** Share of decisive tokens (with A* outside its 95% interval of 0) whose credit has A*'s sign; null without decisive tokens. */
@@ -238,12 +243,43 @@ export function scoreCredit(method: string, rollouts: readonly Rollout[], oracle
     }
   }
   return {
-    method, spearman: spearman(allA, allC), pearson: pearson(allA, allC),
+    method, spearman: spearman(allA, allC), pearson: pearson(allA, allC), spearmanDiffCi: null,
     spearmanGroupMean: mean(sp), pearsonGroupMean: mean(pe), groupsDefined: sp.length,
     signAgreement: hasDecisive && signN > 0 ? agree / signN : null, signN,
     massShare: hasDecisive && totMass > 0 ? decMass / totMass : null,
     extraSampledTokens: extra, note,
   };
+}
+
+/** Bootstrap resamples for the fidelity differences to GRPO. */
+const BOOTSTRAP = 400;
+
+/**
+ * 95% percentile interval of spearman(A*, credit) - spearman(A*, GRPO credit), resampling
+ * groups with replacement (tokens of a group are not independent, groups are). Both methods
+ * see the same resample, so the interval is for the paired difference.
+ */
+export function bootstrapDiff(rollouts: readonly Rollout[], oracle: OracleResult, credit: readonly (readonly number[])[], base: readonly (readonly number[])[], B: number, rng: Rng): [number, number] | null {
+  const groups = new Map<string, number[]>();
+  rollouts.forEach((r, i) => groups.set(r.group, [...(groups.get(r.group) ?? []), i]));
+  const members = [...groups.values()];
+  const diffs: number[] = [];
+  for (let b = 0; b < B; b++) {
+    const a: number[] = [], c: number[] = [], g: number[] = [];
+    for (let k = 0; k < members.length; k++) {
+      for (const i of members[rng.int(members.length)]) {
+        a.push(...oracle.rows[i].advantages);
+        c.push(...credit[i]);
+        g.push(...base[i]);
+      }
+    }
+    const d = spearman(a, c) - spearman(a, g);
+    if (Number.isFinite(d)) diffs.push(d);
+  }
+  if (diffs.length < B / 2) return null;
+  diffs.sort((x, y) => x - y);
+  const q = (p: number) => diffs[Math.min(diffs.length - 1, Math.max(0, Math.round(p * (diffs.length - 1))))];
+  return [q(0.025), q(0.975)];
 }
 
 function pickHeatmaps(task: Task, rollouts: readonly Rollout[], n: number): number[] {
@@ -303,6 +339,13 @@ export async function runFidelity(task: Task, warm: WarmStart, methods: readonly
         results.push(scoreCredit(m, rollouts, oracle, credit, extra, note));
       } catch (e) {
         skipped.push({ method: m, reason: (e as Error).message.replace(/\s+/g, " ") });
+      }
+    }
+    const grpoCredit = credits.get("grpo");
+    if (grpoCredit) {
+      for (const r of results) {
+        const c = credits.get(r.method);
+        if (r.method !== "grpo" && c) r.spearmanDiffCi = bootstrapDiff(rollouts, oracle, c, grpoCredit, BOOTSTRAP, new Rng(cfg.seed * 7919 + 505));
       }
     }
     const oracleCredit = oracle.rows.map((o) => o.advantages);

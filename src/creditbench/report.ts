@@ -86,10 +86,16 @@ export function verdict(res: BenchResults): string[] {
         const g = grpoOf(r), x = r.methods.find((y) => y.method === m);
         return g && x && Number.isFinite(g.spearman) && Number.isFinite(x.spearman) ? x.spearman - g.spearman : null;
       }).filter((d): d is number => d !== null);
-      return { m, deltas, wins: deltas.filter((d) => d > 0.02).length };
+      // A win: the bootstrap interval of the difference lies above 0 (or, without one, > 0.02).
+      const wins = res.fidelity.filter((r) => {
+        const g = grpoOf(r), x = r.methods.find((y) => y.method === m);
+        if (!g || !x) return false;
+        return x.spearmanDiffCi ? x.spearmanDiffCi[0] > 0 : x.spearman - g.spearman > 0.02;
+      }).length;
+      return { m, deltas, wins };
     });
     const better = rows.filter((r) => r.deltas.length > 0 && r.wins === r.deltas.length);
-    out.push(`- Credit fidelity (pooled Spearman with A\\*, better than GRPO by more than 0.02 on every task measured): ` +
+    out.push(`- Credit fidelity (pooled Spearman with A\\* above GRPO's on every task measured, the 95% bootstrap interval of the difference above 0): ` +
       (better.length ? better.map((r) => `${r.m} (${r.deltas.map((d) => (d >= 0 ? "+" : "") + d.toFixed(3)).join(", ")})`).join("; ") : "none") + ".");
     const partial = rows.filter((r) => r.wins > 0 && r.wins < r.deltas.length);
     if (partial.length) out.push(`- Better than GRPO on some tasks only: ${partial.map((r) => `${r.m} (${r.wins}/${r.deltas.length})`).join(", ")}.`);
@@ -124,13 +130,15 @@ export function renderMarkdown(res: BenchResults): string {
     L.push("## Credit fidelity", "");
     L.push("Each method's credit (advantage x loss weight) against the oracle A\\*(s_t, a_t) = V(s_{t+1}) - V(s_t) over the same sampled groups. Spearman/Pearson pool every token of every group; the per-group columns average over groups where both sides vary. Sign agreement counts decisive tokens whose A\\* is outside its 95% interval of 0; credit mass is sum |credit| on decisive tokens over sum |credit| on all tokens.", "");
     const all = [...new Set(res.fidelity.flatMap((r) => r.methods.map((m) => m.method)))];
-    L.push("### Summary: pooled Spearman with A\\* (difference to GRPO)", "");
+    L.push("### Summary: pooled Spearman with A\\* (difference to GRPO [95% bootstrap interval over groups])", "");
     L.push(`| method | ${res.fidelity.map((r) => r.task).join(" | ")} |`, `|---|${res.fidelity.map(() => "---").join("|")}|`);
     for (const m of all) {
       const cells = res.fidelity.map((r) => {
         const x = r.methods.find((y) => y.method === m), g = grpoOf(r);
         if (!x) return "skipped";
-        const d = g && m !== "grpo" && Number.isFinite(x.spearman) && Number.isFinite(g.spearman) ? ` (${x.spearman - g.spearman >= 0 ? "+" : ""}${(x.spearman - g.spearman).toFixed(3)})` : "";
+        const sg = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(3)}`;
+        const ci = x.spearmanDiffCi ? ` [${sg(x.spearmanDiffCi[0])}, ${sg(x.spearmanDiffCi[1])}]` : "";
+        const d = g && m !== "grpo" && Number.isFinite(x.spearman) && Number.isFinite(g.spearman) ? ` (${sg(x.spearman - g.spearman)}${ci})` : "";
         return f3(x.spearman) + d;
       });
       L.push(`| ${m === "grpo" ? "**grpo**" : m} | ${cells.join(" | ")} |`);

@@ -116,9 +116,12 @@ export function d3s(batch: RolloutBatch, opts: D3sOptions): Assignment {
     if (quota < candidates) {
       work ??= new Float64Array(largestGroupTokens);
       work.set(scores.subarray(0, candidates));
-      threshold = selectKth(work, candidates - quota, candidates);
+      const kth = candidates - quota;
+      threshold = selectKth(work, kth, candidates);
+      // Selection leaves every score above the threshold at positions after kth, so counting
+      // there (the quota, not all candidates) gives the same number.
       let above = 0;
-      for (let c = 0; c < candidates; c++) if (scores[c] > threshold) above++;
+      for (let c = kth + 1; c < candidates; c++) if (work[c] > threshold) above++;
       tiesKept = quota - above;
     }
     let c = 0;

@@ -21,7 +21,13 @@ export interface GaeOptions {
 
 export function gae(batch: RolloutBatch, opts: GaeOptions): Assignment {
   const values = batch.values!.data; // presence checked by the runner (requires: values)
-  const { advantages, returns } = gaeCore(tokenLevelRewards(batch), values, batch.mask, batch.offsets, opts.gamma, opts.lambda);
+  // The advantages overwrite the token rewards in place (gae reads r[k] before writing A[k]):
+  // one [nTokens] array fewer to allocate on a large batch.
+  const r = tokenLevelRewards(batch);
+  const { advantages, returns } = gaeCore(r, values, batch.mask, batch.offsets, opts.gamma, opts.lambda, {
+    advantages: r,
+    returns: new Float64Array(batch.nTokens),
+  });
   return { advantages: opts.whiten ? maskedWhiten(advantages, batch.mask) : advantages, returns };
 }
 

@@ -23,7 +23,6 @@ import type { RolloutBatch } from "../core/batch.js";
 import { InputError } from "../core/errors.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { outcomeScores } from "../core/rewards.js";
-import { maskRuns } from "../core/segments.js";
 import { broadcastToTokens, groupStats } from "../core/stats.js";
 import { grpoSequenceAdvantages } from "./grpo.js";
 
@@ -69,22 +68,36 @@ export function r3lSequenceAdvantages(batch: RolloutBatch, opts: R3lOptions, sco
 export function r3l(batch: RolloutBatch, opts: R3lOptions): Assignment {
   const pivots = readPivots(batch);
   const advantages = broadcastToTokens(batch, r3lSequenceAdvantages(batch, opts));
-  if (!pivots.some((p) => p >= 0)) return { advantages };
-  const turns = maskRuns(batch);
+  const { offsets, mask } = batch;
   let weights: Float64Array | undefined;
   for (let i = 0; i < batch.n; i++) {
-    if (pivots[i] < 0) continue;
-    const first = turns.segOffsets[i];
-    const nTurns = turns.segOffsets[i + 1] - first;
-    if (pivots[i] >= nTurns) {
-      throw new InputError(batch.source, batch.lines[i], "signals.pivot", `is ${pivots[i]} but the rollout has ${nTurns} turn${nTurns === 1 ? "" : "s"} (runs of mask 1); the pivot must be smaller`);
+    const pivot = pivots[i];
+    if (pivot < 0) continue;
+    // The first `pivot` turns (runs of mask 1) are exactly the mask-1 tokens before the start of
+    // turn number `pivot`, so one scan of the rollout's prefix finds both that start and whether
+    // the rollout has more than `pivot` turns; no turn table for the whole batch is built.
+    const o = offsets[i], e = offsets[i + 1];
+    let turns = 0; // turns started so far
+    let cut = -1; // first token of turn `pivot` (0-based), once found
+    for (let k = o; k < e; k++) {
+      if (mask[k] === 1 && (k === o || mask[k - 1] !== 1)) {
+        if (turns === pivot) {
+          cut = k;
+          break;
+        }
+        turns++;
+      }
     }
-    if (pivots[i] === 0) continue;
+    if (cut < 0) {
+      // The scan reached the end: `turns` counts every turn of the rollout.
+      throw new InputError(batch.source, batch.lines[i], "signals.pivot", `is ${pivot} but the rollout has ${turns} turn${turns === 1 ? "" : "s"} (runs of mask 1); the pivot must be smaller`);
+    }
+    if (pivot === 0) continue;
     if (!weights) weights = new Float64Array(batch.nTokens).fill(1);
-    for (let s = first; s < first + pivots[i]; s++) {
-      for (let t = turns.start[s]; t < turns.end[s]; t++) {
-        advantages[t] = 0;
-        weights[t] = 0;
+    for (let k = o; k < cut; k++) {
+      if (mask[k] === 1) {
+        advantages[k] = 0;
+        weights[k] = 0;
       }
     }
   }

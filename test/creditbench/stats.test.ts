@@ -29,3 +29,19 @@ test("curves: interpolation at budgets, first crossing of a threshold, nothing p
   assert.equal(s.min, 1);
   assert.equal(s.max, 3);
 });
+
+test("bootstrap interval of a Spearman difference: the oracle itself beats noise, paired by group", async () => {
+  const { bootstrapDiff } = await import("../../src/creditbench/fidelity.js");
+  const { Rng } = await import("../../src/train/rng.js");
+  const rng = new Rng(9);
+  const rollouts = Array.from({ length: 24 }, (_, i) => ({ group: `g${i % 6}`, tokens: [0, 0, 0, 0, 0] }));
+  const adv = rollouts.map(() => Array.from({ length: 5 }, () => rng.next() - 0.5));
+  const noise = rollouts.map(() => Array.from({ length: 5 }, () => rng.next()));
+  const oracle = { rows: adv.map((a) => ({ advantages: a })) };
+  // Only the fields bootstrapDiff reads are filled in.
+  const ci = bootstrapDiff(rollouts as never, oracle as never, adv, noise, 200, new Rng(1));
+  assert.ok(ci !== null);
+  const [lo, hi] = ci;
+  assert.ok(lo > 0.5 && hi <= 2 && lo <= hi, `interval [${lo}, ${hi}]`);
+  assert.equal(bootstrapDiff(rollouts as never, oracle as never, noise, noise, 50, new Rng(1))?.join(), "0,0");
+});
