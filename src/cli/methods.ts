@@ -38,6 +38,7 @@ export function methodsJson(): unknown[] {
     status: m.status,
     requires: m.requires ?? [],
     signals: m.signals ?? [],
+    requiredSignals: m.requiredSignals ?? [],
     example: m.example ?? null,
     options: Object.fromEntries(Object.entries(m.options as Record<string, OptionSpec>).map(([k, s]) => [k, optionJson(s)])),
   }));
@@ -50,7 +51,8 @@ export function methodsTable(only?: string): string {
   for (const m of specs) {
     lines.push(`${m.name.padEnd(nameW)}  [${label(m)}]  ${m.summary}`);
     lines.push(`${"".padEnd(nameW)}  paper: ${m.paper}`);
-    const needs = [...(m.requires ?? []), ...(m.signals ?? []).map((s) => `signals.${s}`)];
+    const required = new Set(m.requiredSignals ?? []);
+    const needs = [...(m.requires ?? []), ...(m.signals ?? []).map((s) => `signals.${s}${required.has(s) ? "" : " (optional)"}`)];
     if (needs.length) lines.push(`${"".padEnd(nameW)}  inputs: ${needs.join(", ")}`);
     const opts = Object.entries(m.options as Record<string, OptionSpec>);
     if (opts.length === 0) lines.push(`${"".padEnd(nameW)}  options: none`);

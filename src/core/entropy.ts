@@ -109,6 +109,70 @@ export function entropyHFromStandardised(h: number, stats: EntropyHStats, sign: 
   return sign === "code" ? h * stats.scaleNeg : -h * stats.scaleNeg;
 }
 
+/** Units with fewer tokens than this select on a full copy; sampling pays off on large units only. */
+const SAMPLED_SELECT_MIN = 1 << 15;
+const SAMPLE_SIZE = 4096;
+
+/**
+ * nearestQuantile of max(H, 1e-8) over the mask-1 tokens of the ranges, without selecting over a
+ * full copy: a strided sample brackets the wanted rank in [lo, hi], one pass counts the values
+ * below lo and copies those inside the bracket into `scratch` (a few percent of them), and the
+ * rank is selected there. The bracket only steers the work: every value below lo is smaller than
+ * every copied one, so the result is exactly the full selection's. Null (the caller selects on a
+ * full copy) when the bracket misses the rank, a value is NaN, or there is no mask-1 token.
+ * Overwrites a prefix of `scratch`.
+ */
+function sampledNearestQuantile(
+  H: Float64Array,
+  mask: Uint8Array,
+  starts: Int32Array,
+  ends: Int32Array,
+  total: number,
+  pivot: number,
+  scratch: Float64Array,
+): { count: number; value: number } | null {
+  const sample = new Float64Array(SAMPLE_SIZE);
+  let s = 0;
+  const stride = total / SAMPLE_SIZE;
+  let r = 0;
+  let before = 0; // tokens in ranges before range r
+  for (let j = 0; j < SAMPLE_SIZE; j++) {
+    const pos = Math.floor(j * stride); // < total, so some range holds it
+    while (pos >= before + ends[r] - starts[r]) {
+      before += ends[r] - starts[r];
+      r++;
+    }
+    const k = starts[r] + pos - before;
+    if (mask[k] === 1) sample[s++] = Math.max(H[k], ENTROPY_FLOOR);
+  }
+  if (s < 64) return null;
+  const sorted = sample.subarray(0, s).sort();
+  const at = pivot * (s - 1);
+  // About four binomial standard deviations of the sample rank either side.
+  const margin = 4 * Math.sqrt(s * pivot * (1 - pivot)) + 16;
+  const lo = at - margin <= 0 ? -Infinity : sorted[Math.floor(at - margin)];
+  const hi = at + margin >= s - 1 ? Infinity : sorted[Math.ceil(at + margin)];
+  let count = 0;
+  let below = 0;
+  let inside = 0;
+  let nan = false;
+  for (let q = 0; q < starts.length; q++) {
+    const end = ends[q];
+    for (let k = starts[q]; k < end; k++) {
+      if (mask[k] !== 1) continue;
+      const v = Math.max(H[k], ENTROPY_FLOOR);
+      count++;
+      if (v < lo) below++;
+      else if (v <= hi) scratch[inside++] = v;
+      else if (v !== v) nan = true;
+    }
+  }
+  if (nan || count === 0) return null;
+  const rank = roundHalfEven(pivot * (count - 1));
+  if (rank < below || rank >= below + inside) return null;
+  return { count, value: selectKth(scratch, rank - below, inside) };
+}
+
 /**
  * `compute_entropy_h` statistics of one unit: the mask-1 tokens of the token ranges
  * [starts[r], ends[r]). With ℓ = ln(max(H, 1e-8)): med = nearest quantile of ℓ at `pivot`,
@@ -127,17 +191,24 @@ function unitStats(
   scratch: Float64Array,
   deviations: Float64Array | null,
 ): EntropyHStats | null {
+  let total = 0;
+  for (let r = 0; r < starts.length; r++) total += ends[r] - starts[r];
+  const sampled = total >= SAMPLED_SELECT_MIN ? sampledNearestQuantile(H, mask, starts, ends, total, pivot, scratch) : null;
   let count = 0;
-  for (let r = 0; r < starts.length; r++) {
-    const end = ends[r];
-    for (let k = starts[r]; k < end; k++) {
-      if (mask[k] !== 1) continue;
-      scratch[count++] = Math.max(H[k], ENTROPY_FLOOR);
+  let quantile: number;
+  if (sampled !== null) {
+    count = sampled.count;
+    quantile = sampled.value;
+  } else {
+    for (let r = 0; r < starts.length; r++) {
+      const end = ends[r];
+      for (let k = starts[r]; k < end; k++) if (mask[k] === 1) scratch[count++] = Math.max(H[k], ENTROPY_FLOOR);
     }
+    if (count === 0) return null;
+    quantile = nearestQuantile(scratch, pivot, count);
   }
-  if (count === 0) return null;
   // ln is monotone, so the quantile of ln H is ln of the quantile of H: one log instead of n.
-  const med = Math.log(nearestQuantile(scratch, pivot, count));
+  const med = Math.log(quantile);
   let sumSq = 0;
   let maxDev = -Infinity;
   let minDev = Infinity;

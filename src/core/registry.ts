@@ -49,6 +49,12 @@ export interface MethodSpec<C = Record<string, unknown>> {
   readonly requires?: readonly RequiredInput[];
   /** Names of the `signals` entries this method reads. */
   readonly signals?: readonly string[];
+  /**
+   * The subset of `signals` the method cannot run without (it checks them itself, with the rules
+   * of its section: e.g. LaSeR's self_reward may be absent on truncated rows). Lets a producer of
+   * rollouts, such as the trainer, tell up front whether it can feed the method.
+   */
+  readonly requiredSignals?: readonly string[];
   /** A bundled example file (under examples/) this method runs on. */
   readonly example?: string;
   readonly assign: (batch: RolloutBatch, options: C) => Assignment;

@@ -257,6 +257,7 @@ export const brpoSpec = registerMethod<BrpoOptions>({
   example: "budgets.jsonl",
   requires: ["step_ends"],
   signals: ["budget_scores"],
+  requiredSignals: ["budget_scores"],
   options: {
     prior: { type: "enum", values: ["linear", "uniform", "base"], default: "linear", doc: "budget prior p: proportional to b_j, uniform, or all mass on the last budget" },
     variance: { type: "enum", values: ["brpo", "v1only", "v2only", "none"], default: "brpo", doc: "baseline: (s V1 + (S-s) V2)/S, V1, V2 or 0" },

@@ -111,7 +111,14 @@ export function capo(batch: RolloutBatch, opts: CapoOptions): Assignment {
       const i = groupMembers[q];
       for (let j = seg.segOffsets[i]; j < seg.segOffsets[i + 1]; j++) {
         const a = std > 0 ? (stepR[j] - mean) / std : 0;
-        for (let k = seg.start[j]; k < seg.end[j]; k++) {
+        const t0 = seg.start[j], t1 = seg.end[j];
+        if (stepCount[j] === t1 - t0) {
+          // An all-trainable step (the usual case): two native fills instead of a masked loop.
+          advantages.fill(a, t0, t1);
+          tokenRewards.fill(stepR[j], t0, t1);
+          continue;
+        }
+        for (let k = t0; k < t1; k++) {
           if (mask[k] !== 1) continue;
           advantages[k] = a;
           tokenRewards[k] = stepR[j];

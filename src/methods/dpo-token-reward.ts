@@ -38,7 +38,7 @@ function describe(v: unknown): string {
  * for `logprobs`), else an input error naming the row; so is a product that leaves float range
  * (the inputs are not log-probs), never an Infinity in the output.
  */
-export function implicitTokenRewards(batch: RolloutBatch, beta: number, method: string): Float64Array {
+export function implicitTokenRewards(batch: RolloutBatch, beta: number, method: string, totals?: Float64Array): Float64Array {
   const out = new Float64Array(batch.nTokens);
   const { offsets, mask } = batch;
   const ref = batch.refLogprobs!.data; // presence checked by the runner (requires: ref_logprobs)
@@ -54,6 +54,9 @@ export function implicitTokenRewards(batch: RolloutBatch, beta: number, method: 
     if (!Array.isArray(v)) fail(`expected an array of ${T} finite numbers (one per token), got ${describe(v)}`);
     const dpo = v as unknown[];
     if (dpo.length !== T) fail(`expected ${T} entries (one per token), got ${dpo.length}`);
+    // The row's sum in token order, accumulated here instead of in a second pass over `out`
+    // (skipping the 0s of mask-0 tokens changes nothing: a sum started at +0 is never -0).
+    let sum = 0;
     for (let t = 0; t < T; t++) {
       const x = dpo[t];
       if (typeof x !== "number" || !Number.isFinite(x)) fail(`entry ${t} is not a finite number (${describe(x)})`);
@@ -61,20 +64,19 @@ export function implicitTokenRewards(batch: RolloutBatch, beta: number, method: 
       const r = beta * ((x as number) - ref[o + t]);
       if (!Number.isFinite(r)) fail(`method '${method}': beta * (dpo_logprobs - ref_logprobs) at token ${t} is not finite (inputs too large)`);
       out[o + t] = r;
+      sum += r;
     }
+    if (totals !== undefined) totals[i] = sum;
   }
   return out;
 }
 
 export function dpoTokenReward(batch: RolloutBatch, opts: DpoTokenRewardOptions): Assignment {
-  const advantages = implicitTokenRewards(batch, opts.beta, "dpo-token-reward");
   const total = new Float64Array(batch.n);
-  const { offsets } = batch;
+  // Sums come with the rewards; they are checked only after every entry was, as before.
+  const advantages = implicitTokenRewards(batch, opts.beta, "dpo-token-reward", total);
   for (let i = 0; i < batch.n; i++) {
-    let s = 0;
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) s += advantages[k];
-    if (!Number.isFinite(s)) throw new InputError(batch.source, batch.lines[i], "signals.dpo_logprobs", "the per-response sum of beta * (dpo_logprobs - ref_logprobs) is not finite (inputs too large)");
-    total[i] = s;
+    if (!Number.isFinite(total[i])) throw new InputError(batch.source, batch.lines[i], "signals.dpo_logprobs", "the per-response sum of beta * (dpo_logprobs - ref_logprobs) is not finite (inputs too large)");
   }
   return { advantages, diag: { rollouts: { implicit_reward: total } } };
 }
@@ -86,6 +88,7 @@ export const dpoTokenRewardSpec = registerMethod<DpoTokenRewardOptions>({
   status: "secondary",
   requires: ["ref_logprobs"],
   signals: ["dpo_logprobs"],
+  requiredSignals: ["dpo_logprobs"],
   example: "implicit.jsonl",
   options: {
     beta: { type: "number", default: 0.1, min: 0, exclusiveMin: true, doc: "the DPO model's beta" },

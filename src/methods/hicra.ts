@@ -28,6 +28,7 @@ import { rolloutEntropyThresholds } from "../core/entropy.js";
 import { InputError } from "../core/errors.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { trainableCounts } from "../core/rewards.js";
+import { broadcastToTokens } from "../core/stats.js";
 import { grpoSequenceAdvantages } from "./grpo.js";
 
 export interface HicraOptions {
@@ -128,17 +129,31 @@ export function hicra(batch: RolloutBatch, opts: HicraOptions): Assignment {
   const seq = grpoSequenceAdvantages(batch, { eps: 1e-6, normByStd: true, std: "unbiased" });
   const planning = planningMask(batch, opts.grams);
   const { offsets, mask, groupOffsets, groupMembers } = batch;
-  const advantages = new Float64Array(batch.nTokens);
   const alpha = opts.alpha;
 
   if (opts.variant === "paper") {
-    for (let i = 0; i < batch.n; i++) {
-      const a = seq[i];
-      const boosted = a + alpha * Math.abs(a);
-      for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1) advantages[k] = planning[k] === 1 ? boosted : a;
+    // A_i on every mask-1 token (the shared fill-based broadcast), then only the planning tokens,
+    // a small minority found four flags at a time, are rewritten with the boosted value.
+    const advantages = broadcastToTokens(batch, seq);
+    const words = (planning.byteOffset & 3) === 0 ? new Uint32Array(planning.buffer, planning.byteOffset, planning.length >> 2) : null;
+    const wordEnd = words === null ? 0 : words.length << 2; // tokens [0, wordEnd) are covered by words
+    let i = 0; // the rollout holding token k (k only grows)
+    for (let k = 0; k < planning.length; ) {
+      if (k < wordEnd && (k & 3) === 0 && words![k >> 2] === 0) {
+        k += 4; // four non-planning tokens at once
+        continue;
+      }
+      if (planning[k] === 1 && mask[k] === 1) {
+        while (offsets[i + 1] <= k) i++;
+        const a = seq[i];
+        advantages[k] = a + alpha * Math.abs(a);
+      }
+      k++;
     }
     return { advantages, diag: { tokens: { planning: new Float64Array(planning) } } };
   }
+
+  const advantages = new Float64Array(batch.nTokens);
 
   const H = entropiesForVerl(batch);
   const lengths = trainableCounts(batch);

@@ -120,6 +120,7 @@ export const laserSpec = registerMethod<LaserOptions>({
   paper: "LaSeR, Yang et al. 2025; code RUCBM/LaSeR @48996f78e769 (ray_trainer.py)",
   status: "reference-code",
   signals: ["self_reward"],
+  requiredSignals: ["self_reward"],
   example: "implicit.jsonl",
   options: {
     lambda: { type: "number", default: 0.1, min: 0, max: 1, doc: "weight of the self-reward advantage: A = (1 - lambda) A_GRPO + lambda A_sr" },

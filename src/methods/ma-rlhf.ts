@@ -33,10 +33,10 @@ import { registerMethod, type Assignment } from "../core/registry.js";
 import { gae } from "../core/returns.js";
 import {
   aggregateMacro,
-  fixedNgramBoundaries,
-  macroChunks,
-  pplBoundaries,
-  randomNgramBoundaries,
+  fixedNgramBoundariesInto,
+  macroChunksInto,
+  pplBoundariesInto,
+  randomNgramBoundariesInto,
   randomNgramLengths,
   seededRandom,
   type MacroAggregate,
@@ -83,77 +83,75 @@ export function maRlhf(batch: RolloutBatch, opts: MaRlhfOptions): Assignment {
   // fixed n = 1 is the reference's vanilla PPO path: one macro per token and no empty macro.
   const keepEmpty = opts.keepEmptyMacro && !(opts.termination === "fixed" && opts.n === 1);
 
-  const r = new Float64Array(nTokens); // token rewards, compacted per rollout to trainable positions
-  const v = new Float64Array(nTokens);
-  const pos = new Int32Array(nTokens); // trainable position p of rollout i -> flat token index
-  const macroOf = new Int32Array(nTokens); // flat trainable token -> flat macro index
-  // A rollout with L trainable tokens has at most L + 1 macros (the +1: an empty one).
-  const capacity = nTokens + n;
-  const macroR = new Float64Array(capacity);
-  const macroV = new Float64Array(capacity);
-  const macroOffsets = new Int32Array(n + 1);
-  const macroCount = new Float64Array(n);
-  const trainable = new Int32Array(n);
-  const refBuf = opts.termination === "ppl" ? new Float64Array(nTokens) : null;
-
-  let m = 0;
-  for (let i = 0; i < n; i++) {
-    const base = offsets[i];
-    let L = 0;
-    for (let k = base; k < offsets[i + 1]; k++) {
-      if (mask[k] !== 1) continue;
-      const p = base + L;
-      pos[p] = k;
-      let rt = tr ? tr[k] : 0;
-      if (opts.klCoef !== 0) rt -= opts.klCoef * (lp![k] - ref![k]);
-      r[p] = rt;
-      v[p] = values[k];
-      if (refBuf) refBuf[p] = ref![k];
-      L++;
-    }
-    macroOffsets[i] = m;
-    trainable[i] = L;
-    if (L === 0) continue;
-    const R = batch.reward[i];
-    r[base + L - 1] += clip === null ? R : Math.min(clip, Math.max(-clip, R));
-
-    let ma: number[];
-    switch (opts.termination) {
-      case "fixed":
-        ma = fixedNgramBoundaries(L, opts.n);
-        break;
-      case "random":
-        ma = randomNgramBoundaries(L, randomNgramLengths(rng!, opts.repeatTimes));
-        break;
-      case "ppl":
-        ma = pplBoundaries(refBuf!.subarray(base, base + L));
-        break;
-    }
-    const { start, end } = macroChunks(ma, L, keepEmpty);
-    const rr = r.subarray(base, base + L);
-    const vv = v.subarray(base, base + L);
-    for (let c = 0; c < start.length; c++) {
-      macroR[m] = aggregateMacro(rr, start[c], end[c], opts.aggregate);
-      macroV[m] = aggregateMacro(vv, start[c], end[c], opts.aggregate);
-      for (let p = start[c]; p < end[c]; p++) macroOf[base + p] = m;
-      m++;
-    }
-    macroCount[i] = start.length;
-  }
-  macroOffsets[n] = m;
-
-  const ones = new Uint8Array(m).fill(1);
-  const mg = gae(macroR.subarray(0, m), macroV.subarray(0, m), ones, macroOffsets, opts.gamma, opts.lambda);
+  // Everything per rollout lives in scratch buffers sized by the longest rollout, reused across
+  // rollouts: only the two [nTokens] outputs are allocated, however large the batch.
+  let maxLen = 0;
+  for (let i = 0; i < n; i++) maxLen = Math.max(maxLen, offsets[i + 1] - offsets[i]);
+  const cap = maxLen + 1; // a rollout with L trainable tokens has at most L + 1 boundaries / macros
+  const r = new Float64Array(maxLen); // token rewards at trainable positions 0..L-1
+  const v = new Float64Array(maxLen);
+  const refBuf = opts.termination === "ppl" ? new Float64Array(maxLen) : null;
+  const pos = new Int32Array(maxLen); // trainable position -> flat token index
+  const bounds = new Int32Array(cap);
+  const start = new Int32Array(cap);
+  const end = new Int32Array(cap);
+  const macroR = new Float64Array(cap);
+  const macroV = new Float64Array(cap);
+  const ones = new Uint8Array(cap).fill(1); // every macro, empty ones included, is a GAE step
+  const macroOffsets = new Int32Array(2);
+  const mg = { advantages: new Float64Array(cap), returns: new Float64Array(cap) };
   const advantages = new Float64Array(nTokens);
   const returns = new Float64Array(nTokens);
+  const macroCount = new Float64Array(n);
+  const kl = opts.klCoef;
+  const aggregate = opts.aggregate;
+
   for (let i = 0; i < n; i++) {
-    const base = offsets[i];
-    for (let p = 0; p < trainable[i]; p++) {
-      const k = pos[base + p];
-      const mk = macroOf[base + p];
-      advantages[k] = mg.advantages[mk];
-      returns[k] = mg.returns[mk];
+    let L = 0;
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+      if (mask[k] !== 1) continue;
+      pos[L] = k;
+      let rt = tr ? tr[k] : 0;
+      if (kl !== 0) rt -= kl * (lp![k] - ref![k]);
+      r[L] = rt;
+      v[L] = values[k];
+      if (refBuf) refBuf[L] = ref![k];
+      L++;
     }
+    if (L === 0) continue;
+    const R = batch.reward[i];
+    r[L - 1] += clip === null ? R : Math.min(clip, Math.max(-clip, R));
+
+    let nb: number;
+    switch (opts.termination) {
+      case "fixed":
+        nb = fixedNgramBoundariesInto(L, opts.n, bounds);
+        break;
+      case "random":
+        nb = randomNgramBoundariesInto(L, randomNgramLengths(rng!, opts.repeatTimes), bounds);
+        break;
+      case "ppl":
+        nb = pplBoundariesInto(refBuf!, 0, L, bounds);
+        break;
+    }
+    const K = macroChunksInto(bounds, nb, L, keepEmpty, start, end);
+    for (let c = 0; c < K; c++) {
+      macroR[c] = aggregateMacro(r, start[c], end[c], aggregate);
+      macroV[c] = aggregateMacro(v, start[c], end[c], aggregate);
+    }
+    // GAE over this rollout's macros alone is what one GAE over all rollouts' macros computes.
+    macroOffsets[1] = K;
+    gae(macroR, macroV, ones, macroOffsets, opts.gamma, opts.lambda, mg);
+    // Later macros overwrite earlier ones on shared positions, as the flat macro index did.
+    for (let c = 0; c < K; c++) {
+      const a = mg.advantages[c];
+      const ret = mg.returns[c];
+      for (let p = start[c]; p < end[c]; p++) {
+        advantages[pos[p]] = a;
+        returns[pos[p]] = ret;
+      }
+    }
+    macroCount[i] = K;
   }
   return { advantages, returns, diag: { rollouts: { macroActions: macroCount } } };
 }

@@ -41,8 +41,6 @@
 import type { RolloutBatch } from "../core/batch.js";
 import { InputError } from "../core/errors.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { discountedReturns } from "../core/returns.js";
-import { trainableCounts } from "../core/rewards.js";
 
 export interface PureOptions {
   temperature: number;
@@ -102,8 +100,17 @@ function checkSteps(batch: RolloutBatch): Float64Array {
   return (col as NonNullable<typeof col>).data;
 }
 
-/** The PURE token rewards x_t and their parts (everything before returns and normalisation). */
-export function pureRewards(batch: RolloutBatch, opts: PureOptions): PureRewards {
+/** Everything of the PURE reward that lives per step or per rollout (no [nTokens] array). */
+interface PureParts {
+  transformed: Float64Array;
+  outcome: Float64Array;
+  baseline: Float64Array;
+  verifiable: Float64Array;
+  /** [nSteps] mask-1 tokens of each step other than its end token. */
+  ntok: Int32Array;
+}
+
+function pureParts(batch: RolloutBatch, opts: PureOptions): PureParts {
   const stepScores = checkSteps(batch);
   const { offsets, mask, stepOffsets, stepEnds } = batch;
   const n = batch.n;
@@ -112,43 +119,51 @@ export function pureRewards(batch: RolloutBatch, opts: PureOptions): PureRewards
   // Approx-min transform, per response over its own steps.
   const transformed = new Float64Array(nSteps);
   const outcome = new Float64Array(n);
+  const T = opts.temperature;
+  const softmin = opts.variant !== "mean";
   for (let i = 0; i < n; i++) {
     const a = stepOffsets[i], b = stepOffsets[i + 1];
     if (b === a) continue;
-    if (opts.variant === "mean") {
+    if (!softmin) {
       for (let j = a; j < b; j++) transformed[j] = stepScores[j] / (b - a);
     } else {
       // Shifted by the largest logit, as torch.softmax; when -r/T overflows (a tiny T), shift
-      // before dividing instead, which is the same softmax without the infinity.
-      const T = opts.temperature;
+      // before dividing instead, which is the same softmax without the infinity. (The two logit
+      // forms are written out in place: no closure per response.)
       let top = -Infinity;
       let least = Infinity;
       for (let j = a; j < b; j++) {
         top = Math.max(top, -stepScores[j] / T);
         least = Math.min(least, stepScores[j]);
       }
-      const logit = Number.isFinite(top) ? (j: number) => -stepScores[j] / T - top : (j: number) => (least - stepScores[j]) / T;
+      const shiftFirst = !Number.isFinite(top);
       let z = 0;
-      for (let j = a; j < b; j++) z += Math.exp(logit(j));
-      for (let j = a; j < b; j++) transformed[j] = (Math.exp(logit(j)) / z) * stepScores[j];
+      for (let j = a; j < b; j++) z += Math.exp(shiftFirst ? (least - stepScores[j]) / T : -stepScores[j] / T - top);
+      for (let j = a; j < b; j++) transformed[j] = (Math.exp(shiftFirst ? (least - stepScores[j]) / T : -stepScores[j] / T - top) / z) * stepScores[j];
     }
     let o = 0;
     for (let j = a; j < b; j++) o += transformed[j];
     outcome[i] = o;
   }
 
-  // Mask-1 tokens of each step other than its end token.
+  // Mask-1 tokens of each step other than its end token, and of each response (L), in one scan.
   const ntok = new Int32Array(nSteps);
+  const L = new Int32Array(n);
   for (let i = 0; i < n; i++) {
+    const o = offsets[i];
     let prev = -1;
+    let total = 0;
     for (let j = stepOffsets[i]; j < stepOffsets[i + 1]; j++) {
       let c = 0;
-      for (let k = offsets[i] + prev + 1; k < offsets[i] + stepEnds[j]; k++) c += mask[k];
+      const endTok = o + stepEnds[j];
+      for (let k = o + prev + 1; k < endTok; k++) c += mask[k];
       ntok[j] = c;
+      total += c + mask[endTok];
       prev = stepEnds[j];
     }
+    for (let k = o + prev + 1; k < offsets[i + 1]; k++) total += mask[k];
+    L[i] = total;
   }
-  const L = trainableCounts(batch);
   const v = verifiableRewards(batch);
 
   // Leave-one-out baselines from per-group sums.
@@ -183,7 +198,14 @@ export function pureRewards(batch: RolloutBatch, opts: PureOptions): PureRewards
       verifiable[i] = v[i] - (sumV - v[i]) / (c - 1);
     }
   }
+  return { transformed, outcome, baseline, verifiable, ntok };
+}
 
+/** The PURE token rewards x_t and their parts (everything before returns and normalisation). */
+export function pureRewards(batch: RolloutBatch, opts: PureOptions): PureRewards {
+  const { transformed, outcome, baseline, verifiable, ntok } = pureParts(batch, opts);
+  const { offsets, mask, stepOffsets, stepEnds } = batch;
+  const n = batch.n;
   const tokenRewards = new Float64Array(batch.nTokens);
   const dense = batch.tokenRewards;
   if (dense) for (let k = 0; k < batch.nTokens; k++) tokenRewards[k] = mask[k] === 1 ? dense.data[k] : 0;
@@ -221,26 +243,47 @@ function normalizeNonZero(adv: Float64Array, mask: Uint8Array): void {
 }
 
 export function pure(batch: RolloutBatch, opts: PureOptions): Assignment {
-  const parts = pureRewards(batch, opts);
+  const { transformed, outcome, baseline, verifiable, ntok } = pureParts(batch, opts);
   const { mask, offsets, stepOffsets, stepEnds } = batch;
-  // All-ones mask: step rewards on mask-0 end tokens must still reach the earlier tokens' returns.
-  const everywhere = new Uint8Array(batch.nTokens).fill(1);
-  const returns = discountedReturns(parts.tokenRewards, everywhere, offsets, 1);
+  const dense = batch.tokenRewards === null ? null : batch.tokenRewards.data;
+  const stepBaseline = opts.baseline === "step";
+  const separator = opts.maskSeparator;
+  const returns = new Float64Array(batch.nTokens);
   const advantages = new Float64Array(batch.nTokens);
-  for (let k = 0; k < batch.nTokens; k++) {
-    if (mask[k] === 1) advantages[k] = returns[k];
-    else returns[k] = 0;
-  }
-  if (opts.maskSeparator) {
-    for (let i = 0; i < batch.n; i++) {
-      for (let j = stepOffsets[i]; j < stepOffsets[i + 1]; j++) advantages[offsets[i] + stepEnds[j]] = 0;
+  // One backward scan per response builds x_t on the fly (the same additions, in the same order,
+  // as pureRewards: dense reward, then the step term at a step end, then the verifiable term at
+  // the last token) and sums it into G_t with gamma 1 over every token, so step rewards on mask-0
+  // end tokens still reach the earlier tokens; mask-0 tokens keep 0 in both outputs.
+  for (let i = 0; i < batch.n; i++) {
+    const o = offsets[i], e = offsets[i + 1];
+    if (e === o) continue;
+    const s0 = stepOffsets[i];
+    let j = stepOffsets[i + 1] - 1; // the next step end at or before k, walking backwards
+    let nextEnd = j >= s0 ? o + stepEnds[j] : -1;
+    const last = e - 1;
+    let running = 0;
+    for (let k = last; k >= o; k--) {
+      let x = dense !== null && mask[k] === 1 ? dense[k] : 0;
+      const isEnd = k === nextEnd;
+      if (isEnd) {
+        const shift = stepBaseline ? baseline[i] : baseline[i] * ntok[j];
+        x += transformed[j] - shift;
+        j--;
+        nextEnd = j >= s0 ? o + stepEnds[j] : -1;
+      }
+      if (k === last) x += opts.vrCoef * verifiable[i];
+      running = x + running; // gamma 1: 1 * running is running exactly
+      if (mask[k] === 1) {
+        returns[k] = running;
+        advantages[k] = separator && isEnd ? 0 : running;
+      }
     }
   }
   if (opts.normalize) normalizeNonZero(advantages, mask);
   return {
     advantages,
     returns,
-    diag: { rollouts: { outcome: parts.outcome, baseline: parts.baseline, verifiable: parts.verifiable } },
+    diag: { rollouts: { outcome, baseline, verifiable } },
   };
 }
 

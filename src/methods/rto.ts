@@ -83,6 +83,7 @@ export const rtoSpec = registerMethod<RtoOptions>({
   status: "reference-code",
   requires: ["ref_logprobs", "logprobs", "values"],
   signals: ["dpo_logprobs"],
+  requiredSignals: ["dpo_logprobs"],
   example: "implicit.jsonl",
   options: {
     beta: { type: "number", default: 0.05, min: 0, exclusiveMin: true, doc: "scale of the DPO token reward beta * (lp_dpo - lp_ref)" },

@@ -64,11 +64,27 @@ function findCutpoints(low: ArrayLike<number>, from: number, to: number, interva
   return count;
 }
 
+/**
+ * Bounds in logprob space outside which `exp(logprob)` compares with `threshold` the same way
+ * without computing the exp. The 1e-9 margin dwarfs the rounding of Math.log and Math.exp (a few
+ * ulps), so the comparison is decided exactly; inside the band (and for NaN) the exp is computed.
+ * Outside [1e-300, 1] (below: exp underflows to 0 or subnormals near the threshold; above: the
+ * schema's max, and exp may overflow) the band is everything: lo = -inf, hi = +inf, always the exp.
+ */
+function logBounds(threshold: number): { lo: number; hi: number } {
+  if (!(threshold >= 1e-300 && threshold <= 1)) return { lo: -Infinity, hi: Infinity };
+  const l = Math.log(threshold);
+  return { lo: l - 1e-9, hi: l + 1e-9 };
+}
+
 /** [len] 1 where the token is the policy's (mask 1) and p = exp(logprob) < threshold. */
 function lowProbability(logprobs: ArrayLike<number>, mask: ArrayLike<number> | null, len: number, threshold: number): Uint8Array {
   const low = new Uint8Array(len);
+  const { lo, hi } = logBounds(threshold);
   for (let k = 0; k < len; k++) {
-    if ((mask === null || mask[k] === 1) && Math.exp(logprobs[k]) < threshold) low[k] = 1;
+    if (mask !== null && mask[k] !== 1) continue;
+    const x = logprobs[k];
+    if (x < lo || (x <= hi && Math.exp(x) < threshold)) low[k] = 1;
   }
   return low;
 }
@@ -131,19 +147,58 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
     if (lp === null || !lp.present[i]) throw new InputError(batch.source, batch.lines[i], "logprobs", "required by method 'spo-chain' but missing");
   }
   const logprobs = (lp as NonNullable<typeof lp>).data;
-  const { offsets, mask } = batch;
+  const { offsets, mask, nTokens } = batch;
+  const { threshold, interval, probMask } = opts;
   const scores = outcomeScores(batch);
-  const advantages = new Float64Array(batch.nTokens);
+  const advantages = new Float64Array(nTokens);
+  const weights = probMask ? new Float64Array(nTokens) : null;
   const nCutpoints = new Float64Array(batch.n);
   let maxLen = 0;
   for (let i = 0; i < batch.n; i++) maxLen = Math.max(maxLen, offsets[i + 1] - offsets[i]);
   const cuts = new Int32Array(maxLen + 1); // + the final segment end
-  const low = lowProbability(logprobs, mask, batch.nTokens, opts.threshold);
+  const low = new Uint8Array(nTokens); // mask 1 and p < threshold
+  // Per rollout: 1 where a mask-1 token has p > threshold (loses its advantage under probMask).
+  const high = new Uint8Array(maxLen);
+  const { lo, hi } = logBounds(threshold);
+  let nLow = 0;
+  let nMask = 0;
 
   for (let i = 0; i < batch.n; i++) {
     const from = offsets[i], to = offsets[i + 1];
     const { cutValues, startValue } = valueSignals(batch, i);
-    let count = findCutpoints(low, from, to, opts.interval, cuts);
+    // One pass classifies every token (one exp at most, usually none) and collects the cutpoints:
+    // every interval-th low-probability token, starting with the first, cuts before itself.
+    let count = 0;
+    let candidates = 0;
+    for (let k = from; k < to; k++) {
+      const mk = mask[k];
+      nMask += mk;
+      high[k - from] = 0;
+      if (mk !== 1) continue;
+      const x = logprobs[k];
+      let isLow: boolean;
+      let isHigh: boolean;
+      if (x < lo) {
+        isLow = true;
+        isHigh = false;
+      } else if (x > hi) {
+        isLow = false;
+        isHigh = true;
+      } else {
+        const p = Math.exp(x);
+        isLow = p < threshold;
+        isHigh = p > threshold;
+      }
+      if (isLow) {
+        low[k] = 1;
+        nLow++;
+        if (weights !== null) weights[k] = 1;
+        if (candidates % interval === 0) cuts[count++] = k - from - 1;
+        candidates++;
+      } else if (isHigh) {
+        high[k - from] = 1;
+      }
+    }
     nCutpoints[i] = count;
     if (count === 0) continue;
     let first = 0;
@@ -164,34 +219,25 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
       const value = isLast ? scores[i] : cutValue(batch, i, cutValues, cuts[j]);
       const a = base === undefined ? 0 : value - base;
       const segEnd = from + cuts[j] + 1;
-      for (let k = segStart; k < segEnd; k++) advantages[k] = a;
+      // Mask-0 tokens get 0; under the probability mask so do p > threshold tokens (p = threshold
+      // keeps it, strict as the reference). A zero advantage is written as is (keeps -0 as before).
+      for (let k = segStart; k < segEnd; k++) {
+        advantages[k] = mask[k] !== 1 || (probMask && a !== 0 && high[k - from] === 1) ? 0 : a;
+      }
       segStart = segEnd;
       base = value;
     }
   }
 
-  // Probability mask: p > threshold loses its advantage; p = threshold keeps it (strict, as the reference).
-  let nLow = 0;
-  for (let k = 0; k < batch.nTokens; k++) {
-    if (mask[k] !== 1) advantages[k] = 0;
-    else if (low[k] === 1) nLow++;
-    else if (opts.probMask && advantages[k] !== 0 && Math.exp(logprobs[k]) > opts.threshold) advantages[k] = 0;
-  }
-
   let out: Float64Array = advantages;
   if (opts.whiten) {
-    const set = opts.probMask && nLow > 0 ? low : mask;
-    let size = 0;
-    for (let k = 0; k < batch.nTokens; k++) size += set[k];
-    if (size >= 2) out = maskedWhiten(advantages, set, { eps: WHITEN_EPS, unbiased: true });
+    const useLow = probMask && nLow > 0;
+    const size = useLow ? nLow : nMask;
+    if (size >= 2) out = maskedWhiten(advantages, useLow ? low : mask, { eps: WHITEN_EPS, unbiased: true });
   }
 
   const result: Assignment = { advantages: out, diag: { rollouts: { cutpoints: nCutpoints } } };
-  if (opts.probMask) {
-    const weights = new Float64Array(batch.nTokens);
-    for (let k = 0; k < batch.nTokens; k++) weights[k] = low[k];
-    result.weights = weights;
-  }
+  if (weights !== null) result.weights = weights;
   return result;
 }
 

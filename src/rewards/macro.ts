@@ -32,17 +32,28 @@ export const RANDOM_NGRAM_LENGTHS: readonly number[] = [1, 2, 3, 5, 10];
  */
 export function fixedNgramBoundaries(L: number, n: number): number[] {
   if (L <= 0) return [];
-  const ma = [0];
+  const out = new Int32Array(L + 1);
+  return Array.from(out.subarray(0, fixedNgramBoundariesInto(L, n, out)));
+}
+
+/**
+ * {@link fixedNgramBoundaries} written into `out` (at least L + 1 long); returns the count. The
+ * allocation-free form for per-rollout loops over a large batch.
+ */
+export function fixedNgramBoundariesInto(L: number, n: number, out: Int32Array): number {
+  if (L <= 0) return 0;
+  let m = 0;
+  out[m++] = 0;
   let count = 0;
   for (let i = 0; i < L - 1; i++) {
     count++;
     if (count === n) {
-      ma.push(i + 1);
+      out[m++] = i + 1;
       count = 0;
     }
   }
-  ma.push(L - 1);
-  return ma;
+  out[m++] = L - 1;
+  return m;
 }
 
 /** The seeded PRNG of randomised n-gram termination (mulberry32, from the core). */
@@ -72,22 +83,30 @@ export function randomNgramLengths(rng: () => number, repeatTimes: number): numb
  */
 export function randomNgramBoundaries(L: number, lengths: readonly number[]): number[] {
   if (L <= 0) return [];
-  const ma = [0];
+  const out = new Int32Array(L + 1);
+  return Array.from(out.subarray(0, randomNgramBoundariesInto(L, lengths, out)));
+}
+
+/** {@link randomNgramBoundaries} written into `out` (at least L + 1 long); returns the count. */
+export function randomNgramBoundariesInto(L: number, lengths: readonly number[], out: Int32Array): number {
+  if (L <= 0) return 0;
+  let m = 0;
+  out[m++] = 0;
   let count = 0;
   let idx = 0;
   if (lengths.length > 0) {
     for (let i = 0; i < L - 1; i++) {
       count++;
       if (count === lengths[idx]) {
-        ma.push(i + 1);
+        out[m++] = i + 1;
         count = 0;
         idx++;
         if (idx === lengths.length) break;
       }
     }
   }
-  ma.push(L - 1);
-  return ma;
+  out[m++] = L - 1;
+  return m;
 }
 
 /**
@@ -98,11 +117,22 @@ export function randomNgramBoundaries(L: number, lengths: readonly number[]): nu
 export function pplBoundaries(refLogprobs: ArrayLike<number>): number[] {
   const L = refLogprobs.length;
   if (L <= 0) return [];
-  const ma: number[] = [];
-  for (let i = 0; i < L - 1; i++) if (-refLogprobs[i + 1] > -refLogprobs[i]) ma.push(i);
-  if (ma.length === 0 || ma[0] !== 0) ma.unshift(0);
-  ma.push(L - 1);
-  return ma;
+  const out = new Int32Array(L + 1);
+  return Array.from(out.subarray(0, pplBoundariesInto(refLogprobs, 0, L, out)));
+}
+
+/**
+ * {@link pplBoundaries} of the L trainable log-probs refLogprobs[from .. from + L), written into
+ * `out` (at least L + 1 long); returns the count.
+ */
+export function pplBoundariesInto(refLogprobs: ArrayLike<number>, from: number, L: number, out: Int32Array): number {
+  if (L <= 0) return 0;
+  // Boundary 0 is always first: either i = 0 qualifies, or the rule prepends it.
+  let m = 1;
+  out[0] = 0;
+  for (let i = 1; i < L - 1; i++) if (-refLogprobs[from + i + 1] > -refLogprobs[from + i]) out[m++] = i;
+  out[m++] = L - 1;
+  return m;
 }
 
 /**
@@ -115,6 +145,22 @@ export function macroChunks(boundaries: readonly number[], L: number, keepEmpty 
   const m = boundaries.length;
   const start = new Int32Array(m);
   const end = new Int32Array(m);
+  const c = macroChunksInto(boundaries, m, L, keepEmpty, start, end);
+  return { start: start.subarray(0, c), end: end.subarray(0, c) };
+}
+
+/**
+ * {@link macroChunks} of the first `m` boundaries, written into `start` / `end` (at least m long);
+ * returns the number of macro actions.
+ */
+export function macroChunksInto(
+  boundaries: ArrayLike<number>,
+  m: number,
+  L: number,
+  keepEmpty: boolean,
+  start: Int32Array,
+  end: Int32Array,
+): number {
   let c = 0;
   for (let k = 0; k < m; k++) {
     const a = k < m - 1 ? boundaries[k] : L - 1;
@@ -124,7 +170,7 @@ export function macroChunks(boundaries: readonly number[], L: number, keepEmpty 
     end[c] = Math.max(a, b);
     c++;
   }
-  return { start: start.subarray(0, c), end: end.subarray(0, c) };
+  return c;
 }
 
 /**

@@ -46,6 +46,8 @@ import { hapoEntropyStats, hapoNormalise, hapoTemperature, type HapoStats } from
 export const TRAINER_METHODS = ["tw-grpo"] as const;
 
 /** Rollout inputs the trainer can produce for a method. */
+/** Signals the trainer fills in itself (SPO-chain's Monte Carlo values). */
+const PRODUCIBLE_SIGNALS = new Set(["cut_values", "start_value"]);
 const PRODUCIBLE = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor"]);
 /**
  * Throws a ConfigError naming the required rollout fields the trainer cannot produce for
@@ -56,7 +58,8 @@ const PRODUCIBLE = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs"
 export function checkTrainable(method: string): void {
   if ((TRAINER_METHODS as readonly string[]).includes(method)) return;
   const spec = getMethod(method);
-  const missing = (spec.requires ?? []).filter((r: string) => !PRODUCIBLE.has(r));
+  const missing: string[] = (spec.requires ?? []).filter((r: string) => !PRODUCIBLE.has(r));
+  for (const sig of spec.requiredSignals ?? []) if (!PRODUCIBLE_SIGNALS.has(sig)) missing.push(`signals.${sig}`);
   if (missing.length > 0) throw new ConfigError(`method '${method}' needs ${missing.join(", ")}, which the trainer cannot produce (it runs on creditflow assign with your own rollouts)`);
 }
 

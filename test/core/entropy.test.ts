@@ -15,6 +15,7 @@ import {
   rolloutEntropyThresholds,
   selectKth,
 } from "../../src/core/entropy.js";
+import { mulberry32 } from "../../src/core/random.js";
 import { assertClose, makeBatch, rowOf, seqTokens } from "../helpers.js";
 
 const finiteDouble = (min: number, max: number) => fc.double({ min, max, noNaN: true, noDefaultInfinity: true });
@@ -167,6 +168,61 @@ describe("compute_entropy_h (HAPO section 5 worked example)", () => {
       const stats = entropyHStats(H, pivot);
       if (anyPositive && stats !== null && stats.scalePos < 1e8) assert.ok(Math.abs(Math.max(...paper) - 1) < 1e-12);
     }));
+  });
+});
+
+describe("compute_entropy_h on large units (sampled bracket before selection)", () => {
+  // A sort-based reference of the statistics, written out independently of the library.
+  const reference = (H: number[], mask: number[], pivot: number) => {
+    const vals: number[] = [];
+    for (let k = 0; k < H.length; k++) if (mask[k] === 1) vals.push(Math.max(H[k], 1e-8));
+    const sorted = [...vals].sort((a, b) => a - b);
+    const med = Math.log(sorted[roundHalfEven(pivot * (sorted.length - 1))]);
+    let sumSq = 0, maxDev = -Infinity, minDev = Infinity;
+    for (const v of vals) {
+      const d = Math.log(v) - med;
+      sumSq += d * d;
+      maxDev = Math.max(maxDev, d);
+      minDev = Math.min(minDev, d);
+    }
+    const std = Math.sqrt(Math.max(sumSq / vals.length, 1e-8));
+    return { med, std, scalePos: 1 / Math.max(maxDev / std, 1e-8), scaleNeg: 1 / Math.min(minDev / std, -1e-8) };
+  };
+  const N = 40000; // above the 32768-token threshold of the sampled path
+  const rng = mulberry32(7);
+  const random = Array.from({ length: N }, () => -Math.log(rng()) * (0.5 + rng()));
+  const ties = Array.from({ length: N }, () => [0.25, 0.5, 1, 2][Math.floor(rng() * 4)]);
+  const ascending = [...random].sort((a, b) => a - b);
+  const descending = [...ascending].reverse();
+  // The sample reads the tokens at floor(j N / 4096): giving exactly those a value of their own
+  // makes the bracket miss the rank, so the exact fallback runs.
+  const decoy = Array.from({ length: N }, () => 2 + rng());
+  for (let j = 0; j < 4096; j++) decoy[Math.floor((j * N) / 4096)] = 1;
+  const allOnes = new Array<number>(N).fill(1);
+  const someMasked = Array.from({ length: N }, () => (rng() < 0.2 ? 0 : 1));
+
+  it("gives exactly the statistics of a full sort, for every pivot, with ties, sorted data, a decoy sample and mask-0 tokens", () => {
+    for (const H of [random, ties, ascending, descending, decoy]) {
+      for (const mask of [allOnes, someMasked]) {
+        for (const pivot of [0, 0.001, 0.2, 0.5, 0.8, 0.999, 1]) {
+          assert.deepEqual(entropyHStats(H, pivot, mask), reference(H, mask, pivot));
+        }
+      }
+    }
+  });
+
+  it("normalizedEntropy over a large batch equals the small-unit computation token by token", () => {
+    // Four rollouts of 10000 tokens: one unit in batch scope (sampled path), and the same
+    // statistics from the reference give the same ĥ.
+    const rows = [0, 1, 2, 3].map((r) => ({ tokens: seqTokens(10000), entropies: random.slice(r * 10000, (r + 1) * 10000), mask: someMasked.slice(r * 10000, (r + 1) * 10000) }));
+    const b = makeBatch(rows);
+    const out = normalizedEntropy(b, { pivot: 0.8, sign: "code", scope: "batch" });
+    const s = reference(random, someMasked, 0.8);
+    assert.deepEqual(out.stats[0], s);
+    for (let k = 0; k < N; k++) {
+      const expected = someMasked[k] === 1 ? entropyHFromStandardised((Math.log(Math.max(random[k], 1e-8)) - s.med) / s.std, s, "code") : 0;
+      if (!Object.is(out.hHat[k], expected)) assert.fail(`token ${k}: ${out.hHat[k]} != ${expected}`);
+    }
   });
 });
 
