@@ -75,6 +75,44 @@ export function maxVarianceSubset(values: ArrayLike<number>, keep: number): Uint
   return selected;
 }
 
+const BINS = 256;
+
+/**
+ * The k-th smallest (0-based) of values[0, n), exactly as selectKth on a copy: a histogram over
+ * [min, max] finds the bin holding rank k (the bin index floor((v - min) * scale) never decreases
+ * as v grows, so every value in a lower bin is smaller than every value in that bin), and only
+ * that bin's values are selected among. A group's scores make quickselect mispredict nearly every
+ * branch; the histogram passes have almost none. Falls back to selectKth on degenerate ranges.
+ */
+function kthByHistogram(values: Float64Array, n: number, k: number, work: Float64Array, counts: Int32Array): number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let nan = false;
+  for (let c = 0; c < n; c++) {
+    const v = values[c];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+    if (v !== v) nan = true;
+  }
+  const scale = BINS / (hi - lo);
+  if (nan || !(hi > lo) || !Number.isFinite(scale) || !Number.isFinite(hi - lo)) {
+    work.set(values.subarray(0, n));
+    return selectKth(work, k, n);
+  }
+  counts.fill(0);
+  // (v - min) * scale can reach BINS at v = max (and a hair beyond it by rounding): clamped.
+  for (let c = 0; c < n; c++) counts[Math.min((values[c] - lo) * scale, BINS) | 0]++;
+  let bin = 0;
+  let below = 0;
+  while (below + counts[bin] <= k) below += counts[bin++];
+  let m = 0;
+  for (let c = 0; c < n; c++) {
+    const v = values[c];
+    if ((Math.min((v - lo) * scale, BINS) | 0) === bin) work[m++] = v;
+  }
+  return selectKth(work, k - below, m);
+}
+
 export function d3s(batch: RolloutBatch, opts: D3sOptions): Assignment {
   const seq = grpoSequenceAdvantages(batch, { eps: 1e-6, normByStd: true, std: "unbiased" });
   const advantages = broadcastToTokens(batch, seq);
@@ -96,6 +134,7 @@ export function d3s(batch: RolloutBatch, opts: D3sOptions): Assignment {
   const groupAdvantages = new Float64Array(largestGroup);
   const scores = new Float64Array(largestGroupTokens); // [group's candidates] |A| H in token order
   let work: Float64Array | null = null; // selection scratch, only when tokens are dropped
+  let counts: Int32Array | null = null; // histogram of kthByHistogram
   for (let g = 0; g < batch.groupNames.length; g++) {
     const a = groupOffsets[g], b = groupOffsets[g + 1];
     for (let m = a; m < b; m++) groupAdvantages[m - a] = seq[groupMembers[m]];
@@ -115,13 +154,11 @@ export function d3s(batch: RolloutBatch, opts: D3sOptions): Assignment {
     let tiesKept = quota;
     if (quota < candidates) {
       work ??= new Float64Array(largestGroupTokens);
-      work.set(scores.subarray(0, candidates));
+      counts ??= new Int32Array(BINS + 1);
       const kth = candidates - quota;
-      threshold = selectKth(work, kth, candidates);
-      // Selection leaves every score above the threshold at positions after kth, so counting
-      // there (the quota, not all candidates) gives the same number.
+      threshold = kthByHistogram(scores, candidates, kth, work, counts);
       let above = 0;
-      for (let c = kth + 1; c < candidates; c++) if (work[c] > threshold) above++;
+      for (let c = 0; c < candidates; c++) if (scores[c] > threshold) above++;
       tiesKept = quota - above;
     }
     let c = 0;

@@ -143,6 +143,7 @@ export function maRlhf(batch: RolloutBatch, opts: MaRlhfOptions): Assignment {
     macroOffsets[1] = K;
     gae(macroR, macroV, ones, macroOffsets, opts.gamma, opts.lambda, mg);
     // Later macros overwrite earlier ones on shared positions, as the flat macro index did.
+    // (A native fill per macro loses here: macros are a few tokens and each call has overhead.)
     for (let c = 0; c < K; c++) {
       const a = mg.advantages[c];
       const ret = mg.returns[c];

@@ -72,7 +72,10 @@ export function rtoTokenRewards(batch: RolloutBatch, opts: RtoOptions): { r: Flo
 
 export function rto(batch: RolloutBatch, opts: RtoOptions): Assignment {
   const { r, d } = rtoTokenRewards(batch, opts);
-  const { advantages, returns } = gae(r, batch.values!.data, batch.mask, batch.offsets, opts.gamma, opts.lambda);
+  // Output buffers passed like every other caller of the shared gae does, so its optimised code
+  // sees one call shape (ma-rlhf calls it per rollout with scratch buffers).
+  const out = { advantages: new Float64Array(batch.nTokens), returns: new Float64Array(batch.nTokens) };
+  const { advantages, returns } = gae(r, batch.values!.data, batch.mask, batch.offsets, opts.gamma, opts.lambda, out);
   return { advantages, returns, diag: { tokens: { token_reward: r, dpo_reward: d } } };
 }
 

@@ -130,13 +130,14 @@ function cutValue(batch: RolloutBatch, i: number, cutValues: Readonly<Record<str
   if (cutValues === undefined) {
     throw new InputError(batch.source, batch.lines[i], "signals.cut_values", `missing; needed for cutpoint ${c} (the state before low-probability token ${c + 1})`);
   }
-  const key = String(c);
-  const v = Object.prototype.hasOwnProperty.call(cutValues, key) ? cutValues[key] : undefined;
+  // c is a non-negative integer, so the number key names the same property as String(c) and
+  // skips building a string per cutpoint (the key is spelled out only for the error).
+  const v = Object.prototype.hasOwnProperty.call(cutValues, c) ? cutValues[c] : undefined;
   if (v === undefined) {
-    throw new InputError(batch.source, batch.lines[i], "signals.cut_values", `no value for cutpoint "${key}" (the state before low-probability token ${c + 1})`);
+    throw new InputError(batch.source, batch.lines[i], "signals.cut_values", `no value for cutpoint "${String(c)}" (the state before low-probability token ${c + 1})`);
   }
   if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new InputError(batch.source, batch.lines[i], "signals.cut_values", `value for cutpoint "${key}" is not a finite number (${describe(v)})`);
+    throw new InputError(batch.source, batch.lines[i], "signals.cut_values", `value for cutpoint "${String(c)}" is not a finite number (${describe(v)})`);
   }
   return v;
 }
@@ -151,7 +152,6 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
   const { threshold, interval, probMask } = opts;
   const scores = outcomeScores(batch);
   const advantages = new Float64Array(nTokens);
-  const weights = probMask ? new Float64Array(nTokens) : null;
   const nCutpoints = new Float64Array(batch.n);
   let maxLen = 0;
   for (let i = 0; i < batch.n; i++) maxLen = Math.max(maxLen, offsets[i + 1] - offsets[i]);
@@ -162,6 +162,9 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
   const { lo, hi } = logBounds(threshold);
   let nLow = 0;
   let nMask = 0;
+  // Every interval-th candidate (0, interval, 2 interval, ...) cuts: a countdown instead of a
+  // modulo per low-probability token when interval is a positive integer (the schema's type).
+  const countdown = Number.isInteger(interval) && interval >= 1;
 
   for (let i = 0; i < batch.n; i++) {
     const from = offsets[i], to = offsets[i + 1];
@@ -170,6 +173,7 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
     // every interval-th low-probability token, starting with the first, cuts before itself.
     let count = 0;
     let candidates = 0;
+    let untilCut = 0;
     for (let k = from; k < to; k++) {
       const mk = mask[k];
       nMask += mk;
@@ -192,8 +196,11 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
       if (isLow) {
         low[k] = 1;
         nLow++;
-        if (weights !== null) weights[k] = 1;
-        if (candidates % interval === 0) cuts[count++] = k - from - 1;
+        if (countdown ? untilCut === 0 : candidates % interval === 0) {
+          cuts[count++] = k - from - 1;
+          untilCut = interval;
+        }
+        untilCut--;
         candidates++;
       } else if (isHigh) {
         high[k - from] = 1;
@@ -237,7 +244,13 @@ export function spoChain(batch: RolloutBatch, opts: SpoChainOptions): Assignment
   }
 
   const result: Assignment = { advantages: out, diag: { rollouts: { cutpoints: nCutpoints } } };
-  if (weights !== null) result.weights = weights;
+  if (probMask) {
+    // Once whitening has written its own output, the raw advantages' buffer is free: it becomes
+    // the weights, saving one fresh [nTokens] array (allocation and first touch dominate here).
+    const weights = out === advantages ? new Float64Array(nTokens) : advantages;
+    for (let k = 0; k < nTokens; k++) weights[k] = low[k];
+    result.weights = weights;
+  }
   return result;
 }
 

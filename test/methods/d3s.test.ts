@@ -240,3 +240,37 @@ describe("d3s: examples/plain.jsonl", () => {
     }
   });
 });
+
+describe("d3s: token selection on large groups (histogram before selection)", () => {
+  it("keeps exactly the sort-based top |A| H tokens (ties by position) for spread, tied and extreme entropies", () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const kinds: ((t: number) => number)[] = [
+      () => rnd() * 3,
+      () => [0, 0.5, 1, 1.5][Math.floor(rnd() * 4)],
+      (t) => (t % 3 === 0 ? 0 : t % 3 === 1 ? 1e-300 * rnd() : 1e300 * rnd()),
+      (t) => (t % 50 === 0 ? 1e6 : rnd() * 1e-3), // one far outlier squeezes the rest into a bin
+    ];
+    for (const kind of kinds) {
+      const rows: PartialRow[] = Array.from({ length: 8 }, (_, r) => ({
+        tokens: seqTokens(400),
+        reward: r % 3 === 0 ? 1 : r % 3 === 1 ? 0 : 0.5,
+        mask: seqTokens(400).map((t) => ((t + r) % 9 === 0 ? 0 : 1)),
+        entropies: seqTokens(400).map(kind),
+      }));
+      const b = makeBatch(rows);
+      const tokenKeep = 0.23;
+      const out = runMethod("d3s", b, { tokenKeep });
+      const grpo = runMethod("grpo", b).advantages;
+      const candidates: { score: number; k: number }[] = [];
+      for (let i = 0; i < 8; i++) {
+        for (let k = b.offsets[i]; k < b.offsets[i + 1]; k++) {
+          if (b.mask[k] === 1) candidates.push({ score: Math.abs(seqAdvantage(b, grpo, i)) * b.entropies!.data[k], k });
+        }
+      }
+      const quota = Math.min(roundHalfEven(tokenKeep * candidates.length), candidates.length);
+      const expected = new Set(candidates.sort((x, y) => y.score - x.score || x.k - y.k).slice(0, quota).map((c) => c.k));
+      for (let k = 0; k < b.nTokens; k++) if (out.weights![k] !== (expected.has(k) ? 1 : 0)) assert.fail(`token ${k}`);
+    }
+  });
+});

@@ -239,3 +239,30 @@ test("spo-chain: property: the values spoChainCutpoints lists are exactly the on
     { numRuns: 300 },
   );
 });
+
+test("spo-chain: low/high classification next to the threshold agrees with exp(logprob) compared directly", () => {
+  // The method decides most tokens in log space and calls exp only inside a 1e-9 band around
+  // log(threshold): logprobs in and just outside that band must classify exactly as exp does.
+  for (const threshold of [0.9, 0.5, 1, 1e-200, 0]) {
+    const l = Math.log(threshold);
+    const lps: number[] = [];
+    for (const d of [0, 1e-15, -1e-15, 1e-12, -1e-12, 5e-10, -5e-10, 1e-9, -1e-9, 2e-9, -2e-9, 1e-6, -1e-6]) {
+      if (Number.isFinite(l + d)) lps.push(l + d);
+    }
+    for (let u = -3; u <= 3; u++) lps.push(Number.isFinite(l) ? l + u * Number.EPSILON * Math.max(1, Math.abs(l)) : -800 + u);
+    lps.push(-745.5, -1000, 0);
+    const expected: number[] = [];
+    let candidates = 0;
+    for (let k = 0; k < lps.length; k++) {
+      if (Math.exp(lps[k]) < threshold) {
+        if (candidates % 2 === 0) expected.push(k - 1);
+        candidates++;
+      }
+    }
+    assert.deepEqual(spoChainCutpoints(lps, undefined, { threshold, interval: 2 }), expected, `threshold ${threshold}`);
+    // The method itself: weights mark exactly the p < threshold tokens.
+    const batch = makeBatch([{ tokens: seqTokens(lps.length), reward: 1, logprobs: lps, signals: { start_value: 0, cut_values: Object.fromEntries(expected.filter((c) => c >= 0).map((c) => [String(c), 0.5])) } }]);
+    const out = runMethod("spo-chain", batch, { threshold, interval: 2, whiten: false });
+    assertClose(out.weights!, lps.map((x) => (Math.exp(x) < threshold ? 1 : 0)), 0, 0);
+  }
+});

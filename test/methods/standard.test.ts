@@ -311,3 +311,32 @@ describe("equal to verl's loop implementations on random batches (1e-5 relative)
     assertClose(runMethod("reinforce++", b).returns!, [1, 0, 1, 1], 0);
   });
 });
+
+describe("core gae: caller-owned output buffers", () => {
+  it("writing the advantages over r in place gives the same arrays as fresh outputs", async () => {
+    const { gae } = await import("../../src/core/returns.js");
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ r: fc.double({ min: -5, max: 5, noNaN: true }), v: fc.double({ min: -5, max: 5, noNaN: true }), m: fc.constantFrom(0, 1, 1, 1) }), { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 1, max: 29 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (toks, cut, gamma, lambda) => {
+          const n = toks.length;
+          const c = Math.min(cut, n);
+          const offsets = Int32Array.from([0, c, n]);
+          const r = Float64Array.from(toks, (t) => (t.m ? t.r : 0));
+          const v = Float64Array.from(toks, (t) => t.v);
+          const mask = Uint8Array.from(toks, (t) => t.m);
+          const fresh = gae(r, v, mask, offsets, gamma, lambda);
+          // Stale values in the caller's returns buffer must not leak onto mask-0 tokens.
+          const out = { advantages: r.slice(), returns: new Float64Array(n).fill(7) };
+          const got = gae(out.advantages, v, mask, offsets, gamma, lambda, out);
+          assert.equal(got, out);
+          assert.deepEqual(Array.from(got.advantages), Array.from(fresh.advantages));
+          assert.deepEqual(Array.from(got.returns), Array.from(fresh.returns));
+        },
+      ),
+    );
+  });
+});
