@@ -21,6 +21,7 @@
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { gae } from "../core/returns.js";
+import { lastTrainableIndex } from "../core/rewards.js";
 import { implicitTokenRewards } from "./dpo-token-reward.js";
 
 export interface RtoOptions {
@@ -42,30 +43,24 @@ export function rtoTokenRewards(batch: RolloutBatch, opts: RtoOptions): { r: Flo
   const lp = batch.logprobs!.data; // presence of every input column is checked by the runner (requires)
   const ref = batch.refLogprobs!.data;
   const tr = batch.tokenRewards ? batch.tokenRewards.data : null;
-  const { mask, offsets, reward } = batch;
+  const { mask } = batch;
   const r = new Float64Array(batch.nTokens);
-  // One pass per rollout: clip, KL, token reward and (on the last mask-1 token) the clamped RM
-  // score, added in the same order as separate passes would, so r is bit-identical.
+  const nTokens = batch.nTokens;
+  for (let k = 0; k < nTokens; k++) {
+    if (mask[k] === 0) continue;
+    let dk = d[k];
+    if (c > 0) {
+      dk = dk < -c ? -c : dk > c ? c : dk;
+      d[k] = dk;
+    }
+    r[k] = dk - kl * (lp[k] - ref[k]);
+  }
+  if (tr) for (let k = 0; k < nTokens; k++) if (mask[k] === 1) r[k] += tr[k];
+  const last = lastTrainableIndex(batch);
   for (let i = 0; i < batch.n; i++) {
-    const from = offsets[i];
-    const to = offsets[i + 1];
-    let last = to - 1;
-    while (last >= from && mask[last] !== 1) last--;
-    for (let k = from; k < to; k++) {
-      if (mask[k] === 0) continue;
-      let dk = d[k];
-      if (c > 0) {
-        dk = dk < -c ? -c : dk > c ? c : dk;
-        d[k] = dk;
-      }
-      let rk = dk - kl * (lp[k] - ref[k]);
-      if (tr !== null && mask[k] === 1) rk += tr[k];
-      r[k] = rk;
-    }
-    if (last >= from) {
-      const s = reward[i];
-      r[last] += s < -RM_CLAMP ? -RM_CLAMP : s > RM_CLAMP ? RM_CLAMP : s;
-    }
+    if (last[i] < 0) continue;
+    const s = batch.reward[i];
+    r[last[i]] += s < -RM_CLAMP ? -RM_CLAMP : s > RM_CLAMP ? RM_CLAMP : s;
   }
   return { r, d };
 }
