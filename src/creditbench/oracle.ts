@@ -14,19 +14,16 @@
  * pass over the full next-token distribution. That value replaces the Monte Carlo one (se 0)
  * and also audits it: the share of exact values inside the MC 95% interval is reported.
  */
-import type { Task, TaskPrompt } from "../tasks/types.js";
+import type { Task } from "../tasks/types.js";
 import { decisivePositions, gtLetter, maxDigit } from "../tasks/decisive.js";
-import type { BatchSampler, Rollout } from "../train/rollouts.js";
-import type { SampleOptions, SampleRequest, SampleResult } from "../train/sampler.js";
+import { continuationRewards, type BatchSampler, type PrefixQuery, type Rollout } from "../train/rollouts.js";
+import type { SampleOptions } from "../train/sampler.js";
 import type { Rng } from "../train/rng.js";
 import { tf } from "../train/tf.js";
 import type { Policy } from "../train/model.js";
 import { pearson } from "./stats.js";
 
-export interface PrefixQuery {
-  prompt: TaskPrompt;
-  prefix: readonly number[];
-}
+export type { PrefixQuery };
 
 export interface McValue {
   mean: number;
@@ -36,47 +33,20 @@ export interface McValue {
   halves: [number, number];
 }
 
-/** Sampler calls are split so the KV caches of one call stay small (each row owns [layers, maxSeqLen, d] twice). */
-const CHUNK = 1024;
-
 /**
- * Monte Carlo values of (prompt, prefix) states with their standard errors. Identical states
- * are estimated once; every continuation token is counted in `sampledTokens`.
+ * Monte Carlo values of (prompt, prefix) states with their standard errors, from the trainer's
+ * continuation sampling (identical states estimated once, every continuation token counted).
  */
 export async function mcValues(task: Task, sw: BatchSampler, queries: readonly PrefixQuery[], K: number, opts: SampleOptions, rng: Rng): Promise<{ values: McValue[]; sampledTokens: number; states: number }> {
-  const keyOf = (q: PrefixQuery) => `${q.prompt.id}|${q.prefix.join(",")}`;
-  const unique = new Map<string, number>();
-  const uq: PrefixQuery[] = [];
-  for (const q of queries) {
-    const k = keyOf(q);
-    if (!unique.has(k)) {
-      unique.set(k, uq.length);
-      uq.push(q);
-    }
-  }
-  const reqs: SampleRequest[] = [];
-  for (const q of uq) {
-    const full = [...q.prompt.tokens, ...q.prefix];
-    const room = Math.max(0, Math.min(task.maxResponseTokens - q.prefix.length, sw.maxSeqLen - full.length));
-    for (let s = 0; s < K; s++) reqs.push({ prefix: full, maxNew: room });
-  }
-  const res: SampleResult[] = [];
-  for (let a = 0; a < reqs.length; a += CHUNK) res.push(...(await sw.sample(reqs.slice(a, a + CHUNK), opts, rng)));
-  let sampledTokens = 0;
-  const uVal: McValue[] = uq.map((q, u) => {
-    const r: number[] = [];
-    for (let s = 0; s < K; s++) {
-      const cont = res[u * K + s];
-      sampledTokens += cont.tokens.length;
-      r.push(task.verify(q.prompt, [...q.prefix, ...cont.tokens]).reward);
-    }
+  const { rewards, stateOf, sampledTokens } = await continuationRewards(task, sw, queries, K, opts, rng);
+  const uVal: McValue[] = rewards.map((r) => {
     const m = r.reduce((x, y) => x + y, 0) / K;
     const v = K > 1 ? r.reduce((x, y) => x + (y - m) * (y - m), 0) / (K - 1) : 0;
     const h = Math.max(1, Math.floor(K / 2));
     const avg = (xs: number[]) => (xs.length ? xs.reduce((x, y) => x + y, 0) / xs.length : m);
     return { mean: m, se: Math.sqrt(v / K), halves: [avg(r.slice(0, h)), avg(r.slice(h))] };
   });
-  return { values: queries.map((q) => uVal[unique.get(keyOf(q)) as number]), sampledTokens, states: uq.length };
+  return { values: stateOf.map((u) => uVal[u]), sampledTokens, states: rewards.length };
 }
 
 export interface OracleRow {

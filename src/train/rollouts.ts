@@ -66,41 +66,63 @@ export async function sampleGroups(task: Task, sw: BatchSampler, prompts: readon
   return { rollouts, sampledTokens };
 }
 
+export interface PrefixQuery {
+  prompt: TaskPrompt;
+  prefix: readonly number[];
+}
+
 /**
- * Monte Carlo values of response prefixes: for each (prompt, prefix) the mean reward of
- * `samples` continuations. Identical (prompt, prefix) pairs are estimated once (as SPO's
- * reference code de-duplicates them). Unfinished continuations score their verifier's reward
- * (0 for a cut-off answer on these tasks, SPO's unfinished_response_penalty of 0).
+ * Sampler calls are split so the KV caches of one call stay small. Chunking does not change any
+ * result: every sampler forks one generator per row, in row order.
  */
-export async function monteCarloValues(task: Task, sw: BatchSampler, queries: readonly { prompt: TaskPrompt; prefix: readonly number[] }[], samples: number, opts: SampleOptions, rng: Rng): Promise<{ values: number[]; sampledTokens: number }> {
-  const keyOf = (q: { prompt: TaskPrompt; prefix: readonly number[] }) => `${q.prompt.id}|${q.prefix.join(",")}`;
-  const unique = new Map<string, number>();
-  const uq: { prompt: TaskPrompt; prefix: readonly number[] }[] = [];
-  for (const q of queries) {
-    const k = keyOf(q);
-    if (!unique.has(k)) {
-      unique.set(k, uq.length);
-      uq.push(q);
+const CONTINUATION_CHUNK = 1024;
+
+/**
+ * Rewards of `samples` continuations of each distinct (prompt, prefix) state: the sampling under
+ * every Monte Carlo value (SPO's cutpoint values, CreditBench's oracle). Identical states are
+ * sampled once (as SPO's reference code de-duplicates them); `stateOf[q]` is query q's state.
+ * Unfinished continuations score their verifier's reward (0 for a cut-off answer on these tasks,
+ * SPO's unfinished_response_penalty of 0). Every continuation token is counted.
+ */
+export async function continuationRewards(task: Task, sw: BatchSampler, queries: readonly PrefixQuery[], samples: number, opts: SampleOptions, rng: Rng): Promise<{ states: PrefixQuery[]; rewards: number[][]; stateOf: number[]; sampledTokens: number }> {
+  const index = new Map<string, number>();
+  const states: PrefixQuery[] = [];
+  const stateOf = queries.map((q) => {
+    const key = `${q.prompt.id}|${q.prefix.join(",")}`;
+    let u = index.get(key);
+    if (u === undefined) {
+      u = states.length;
+      index.set(key, u);
+      states.push(q);
     }
-  }
+    return u;
+  });
   const reqs: SampleRequest[] = [];
-  for (const q of uq) {
+  for (const q of states) {
     const full = [...q.prompt.tokens, ...q.prefix];
     const room = Math.max(0, Math.min(task.maxResponseTokens - q.prefix.length, sw.maxSeqLen - full.length));
     for (let s = 0; s < samples; s++) reqs.push({ prefix: full, maxNew: room });
   }
-  const res: SampleResult[] = reqs.length ? await sw.sample(reqs, opts, rng) : [];
+  const res: SampleResult[] = [];
+  for (let a = 0; a < reqs.length; a += CONTINUATION_CHUNK) res.push(...(await sw.sample(reqs.slice(a, a + CONTINUATION_CHUNK), opts, rng)));
   let sampledTokens = 0;
-  const uVal = uq.map((q, u) => {
-    let acc = 0;
+  const rewards = states.map((q, u) => {
+    const r: number[] = [];
     for (let s = 0; s < samples; s++) {
-      const r = res[u * samples + s];
-      sampledTokens += r.tokens.length;
-      acc += task.verify(q.prompt, [...q.prefix, ...r.tokens]).reward;
+      const cont = res[u * samples + s];
+      sampledTokens += cont.tokens.length;
+      r.push(task.verify(q.prompt, [...q.prefix, ...cont.tokens]).reward);
     }
-    return acc / samples;
+    return r;
   });
-  return { values: queries.map((q) => uVal[unique.get(keyOf(q)) as number]), sampledTokens };
+  return { states, rewards, stateOf, sampledTokens };
+}
+
+/** Monte Carlo values of response prefixes: the mean reward of `samples` continuations of each. */
+export async function monteCarloValues(task: Task, sw: BatchSampler, queries: readonly PrefixQuery[], samples: number, opts: SampleOptions, rng: Rng): Promise<{ values: number[]; sampledTokens: number }> {
+  const { rewards, stateOf, sampledTokens } = await continuationRewards(task, sw, queries, samples, opts, rng);
+  const means = rewards.map((r) => r.reduce((x, y) => x + y, 0) / samples);
+  return { values: stateOf.map((u) => means[u]), sampledTokens };
 }
 
 interface TreeNode {
