@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../core/errors.js";
+import { ConfigError, isUserError } from "../core/errors.js";
 
 export class UsageError extends ConfigError {
   constructor(message: string) {
@@ -43,5 +43,21 @@ export function parseConfigArg(value: string | undefined): unknown {
     return JSON.parse(text);
   } catch (e) {
     throw new ConfigError(`${where}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * The one place user errors become an exit code: bad input, options or usage print one line
+ * `creditflow: ...` on stderr and give 2; anything else is a bug and propagates.
+ */
+export async function exitCodeOf(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (e) {
+    if (isUserError(e)) {
+      process.stderr.write(`creditflow: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
   }
 }

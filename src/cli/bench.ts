@@ -4,9 +4,10 @@
  * results.json, report.md and a self-contained report.html. Exports runBenchCommand(argv) ->
  * exit code.
  */
+import { exitCodeOf } from "./args.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, isUserError } from "../core/errors.js";
+import { ConfigError } from "../core/errors.js";
 import { useBackend } from "../train/tf.js";
 import { mergeConfig } from "../train/config.js";
 import { DEFAULT_SFT_STEPS, DEFAULT_TASKS, defaultBenchOptions, runBench, type BenchOptions } from "../creditbench/run.js";
@@ -156,8 +157,8 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
   return { options: o, help, quiet, backend };
 }
 
-export async function runBenchCommand(argv: string[]): Promise<number> {
-  try {
+export function runBenchCommand(argv: string[]): Promise<number> {
+  return exitCodeOf(async () => {
     const a = parseBenchArgs(argv);
     if (a.help) {
       process.stdout.write(BENCH_HELP);
@@ -172,11 +173,5 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
     const res = await runBench(o, log);
     log(`done in ${(res.seconds / 60).toFixed(1)} min: ${join(o.out, "report.html")}, ${join(o.out, "report.md")}, ${join(o.out, "results.json")}`);
     return 0;
-  } catch (e) {
-    if (isUserError(e)) {
-      process.stderr.write(`creditflow: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }

@@ -3,7 +3,7 @@
  * errors into exit codes. User errors (bad input, bad options, bad usage) print one line
  * `creditflow: ...` and exit 2; anything else is a bug: its stack, exit 1.
  */
-import { isUserError } from "../core/errors.js";
+import { exitCodeOf } from "./args.js";
 
 const HELP = `creditflow: fine-grained credit assignment for RL on language models
 
@@ -48,15 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`creditflow: unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(", ")}; see 'creditflow --help')\n`);
     return 2;
   }
-  try {
-    return await (await load())(rest);
-  } catch (e) {
-    if (isUserError(e)) {
-      process.stderr.write(`creditflow: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  return exitCodeOf(async () => (await load())(rest));
 }
 
 // A closed pipe (`creditflow assign ... | head`) is not an error.

@@ -2,7 +2,8 @@
  * `creditflow sft`: the supervised warm start. Teacher forcing with cross-entropy on a task's
  * demonstrations; writes a policy file `creditflow train --warm-start` reads.
  */
-import { ConfigError, isUserError } from "../core/errors.js";
+import { exitCodeOf } from "./args.js";
+import { ConfigError } from "../core/errors.js";
 import { useBackend } from "../train/tf.js";
 import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
 import { Policy, countParameters, type ModelConfig } from "../train/model.js";
@@ -33,8 +34,8 @@ options:
   -h, --help       this help
 `;
 
-export async function runSftCommand(argv: string[]): Promise<number> {
-  try {
+export function runSftCommand(argv: string[]): Promise<number> {
+  return exitCodeOf(async () => {
     let task = DEFAULT_TRAIN.task;
     const sft: SftConfig = { ...DEFAULT_TRAIN.sft };
     let model: Omit<ModelConfig, "vocabSize"> = { ...DEFAULT_TRAIN.model };
@@ -120,11 +121,5 @@ export async function runSftCommand(argv: string[]): Promise<number> {
     policy.dispose();
     log(`wrote ${path}\n`);
     return 0;
-  } catch (e) {
-    if (isUserError(e)) {
-      process.stderr.write(`creditflow: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }

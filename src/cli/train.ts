@@ -2,8 +2,9 @@
  * `creditflow train`: RL on a verifiable task with any registered credit-assignment method.
  * Exports runTrainCommand(argv) -> exit code (the dispatcher in main.ts calls it).
  */
+import { exitCodeOf } from "./args.js";
 import { join } from "node:path";
-import { ConfigError, isUserError } from "../core/errors.js";
+import { ConfigError } from "../core/errors.js";
 import { parseConfigArg } from "./args.js";
 import { useBackend } from "../train/tf.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
@@ -146,8 +147,8 @@ function progressPrinter(quiet: boolean): (p: ProgressInfo) => void {
   };
 }
 
-export async function runTrainCommand(argv: string[]): Promise<number> {
-  try {
+export function runTrainCommand(argv: string[]): Promise<number> {
+  return exitCodeOf(async () => {
     const a = parseTrainArgs(argv);
     if (a.help) {
       process.stdout.write(TRAIN_HELP);
@@ -168,11 +169,5 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     log(`done: ${s.steps} steps, ${s.sampledTokens} sampled tokens, ${fmtTime(s.seconds)}; held-out accuracy ${f(s.warmStartEvalAccuracy)} (warm start) -> ${f(s.finalEvalAccuracy)}`);
     log(`metrics: ${join(out, "metrics.jsonl")}`);
     return 0;
-  } catch (e) {
-    if (isUserError(e)) {
-      process.stderr.write(`creditflow: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }
