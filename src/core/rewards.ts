@@ -1,7 +1,9 @@
 /**
  * Where rewards sit on tokens (rollouts.md section 1): the outcome reward is placed on the last
  * token with mask 1, token_rewards are added everywhere, and outcome estimators use the score
- * s = sum of r_t over trainable tokens.
+ * s = reward + sum of token_rewards over every response position (verl's
+ * `token_level_rewards.sum(-1)`). Token-level estimators (reinforce++, gae) see no reward on a
+ * mask-0 token: verl's loops drop it there too.
  */
 import type { RolloutBatch } from "./batch.js";
 
@@ -33,15 +35,35 @@ export function tokenLevelRewards(batch: RolloutBatch, last: Int32Array = lastTr
   return r;
 }
 
-/** [n] outcome score s_i = reward_i + sum of token_rewards over mask-1 tokens. */
-export function outcomeScores(batch: RolloutBatch): Float64Array {
+/**
+ * Which token_rewards enter the outcome score: "all" response positions (the contract and verl's
+ * `token_level_rewards.sum(-1)`, mask-0 tool tokens included) or only "trainable" (mask-1) ones.
+ */
+export type ScoreTokens = "all" | "trainable";
+
+/** The option every outcome estimator exposes for the score's token_rewards sum. */
+export const SCORE_TOKENS_OPTION = {
+  type: "enum",
+  values: ["all", "trainable"],
+  default: "all",
+  doc: "token_rewards summed into the score: at every position (verl) or on mask-1 tokens only",
+} as const;
+
+/**
+ * [n] outcome score s_i = reward_i + sum of token_rewards (over every position by default, as
+ * rollouts.md and verl; over mask-1 tokens with "trainable").
+ */
+export function outcomeScores(batch: RolloutBatch, tokens: ScoreTokens = "all"): Float64Array {
   const s = Float64Array.from(batch.reward);
   const tr = batch.tokenRewards;
   if (!tr) return s;
   const { offsets, mask } = batch;
+  const data = tr.data;
   for (let i = 0; i < batch.n; i++) {
+    if (tr.present[i] === 0) continue;
     let acc = 0;
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1) acc += tr.data[k];
+    if (tokens === "all") for (let k = offsets[i]; k < offsets[i + 1]; k++) acc += data[k];
+    else for (let k = offsets[i]; k < offsets[i + 1]; k++) if (mask[k] === 1) acc += data[k];
     s[i] += acc;
   }
   return s;

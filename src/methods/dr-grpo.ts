@@ -4,12 +4,15 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
+import { SCORE_TOKENS_OPTION, type ScoreTokens } from "../core/rewards.js";
 import { grpo } from "./grpo.js";
 
-export type DrGrpoOptions = Record<string, never>;
+export interface DrGrpoOptions {
+  scoreTokens: ScoreTokens;
+}
 
-export function drGrpo(batch: RolloutBatch): Assignment {
-  return grpo(batch, { eps: 0, normByStd: false, std: "unbiased" });
+export function drGrpo(batch: RolloutBatch, opts: DrGrpoOptions): Assignment {
+  return grpo(batch, { eps: 0, normByStd: false, std: "unbiased", scoreTokens: opts.scoreTokens });
 }
 
 export const drGrpoSpec = registerMethod<DrGrpoOptions>({
@@ -18,6 +21,6 @@ export const drGrpoSpec = registerMethod<DrGrpoOptions>({
   paper: "Understanding R1-Zero-Like Training (Dr.GRPO), arXiv 2503.20783; verl grpo with norm off",
   status: "standard",
   example: "plain.jsonl",
-  options: {},
+  options: { scoreTokens: SCORE_TOKENS_OPTION },
   assign: drGrpo,
 });

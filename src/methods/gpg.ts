@@ -7,13 +7,15 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { outcomeScores } from "../core/rewards.js";
+import { outcomeScores, SCORE_TOKENS_OPTION, type ScoreTokens } from "../core/rewards.js";
 import { broadcastToTokens, groupStats } from "../core/stats.js";
 
-export type GpgOptions = Record<string, never>;
+export interface GpgOptions {
+  scoreTokens: ScoreTokens;
+}
 
-export function gpg(batch: RolloutBatch): Assignment {
-  const s = outcomeScores(batch);
+export function gpg(batch: RolloutBatch, opts: GpgOptions): Assignment {
+  const s = outcomeScores(batch, opts.scoreTokens);
   let nonZero = 0;
   for (let i = 0; i < batch.n; i++) if (s[i] !== 0) nonZero++;
   const alpha = batch.n / Math.max(1, nonZero);
@@ -30,6 +32,6 @@ export const gpgSpec = registerMethod<GpgOptions>({
   paper: "GPG, arXiv 2504.02546; verl compute_gpg_outcome_advantage",
   status: "standard",
   example: "plain.jsonl",
-  options: {},
+  options: { scoreTokens: SCORE_TOKENS_OPTION },
   assign: gpg,
 });

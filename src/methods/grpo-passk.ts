@@ -9,16 +9,17 @@
 import type { RolloutBatch } from "../core/batch.js";
 import { InputError } from "../core/errors.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { outcomeScores } from "../core/rewards.js";
+import { outcomeScores, SCORE_TOKENS_OPTION, type ScoreTokens } from "../core/rewards.js";
 import { broadcastToTokens, groupStats } from "../core/stats.js";
 
 export interface GrpoPasskOptions {
   eps: number;
   normByStd: boolean;
+  scoreTokens: ScoreTokens;
 }
 
 export function grpoPassk(batch: RolloutBatch, opts: GrpoPasskOptions): Assignment {
-  const s = outcomeScores(batch);
+  const s = outcomeScores(batch, opts.scoreTokens);
   const { std } = groupStats(batch, s);
   const a = new Float64Array(batch.n);
   const { groupOffsets, groupMembers } = batch;
@@ -54,6 +55,7 @@ export const grpoPasskSpec = registerMethod<GrpoPasskOptions>({
   options: {
     eps: { type: "number", default: 1e-6, min: 0, doc: "added to the group std" },
     normByStd: { type: "boolean", default: true, doc: "divide by the group std" },
+    scoreTokens: SCORE_TOKENS_OPTION,
   },
   assign: grpoPassk,
 });

@@ -9,17 +9,22 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { outcomeScores } from "../core/rewards.js";
+import { outcomeScores, SCORE_TOKENS_OPTION, type ScoreTokens } from "../core/rewards.js";
 import { broadcastToTokens, groupStats, type StdKind } from "../core/stats.js";
 
-export interface GrpoOptions {
+/** How a group's scores are normalised; shared by the methods that start from the GRPO advantage. */
+export interface GroupNorm {
   eps: number;
   normByStd: boolean;
   std: StdKind;
 }
 
+export interface GrpoOptions extends GroupNorm {
+  scoreTokens: ScoreTokens;
+}
+
 /** Per-rollout GRPO advantages [n]; shared by methods that start from the GRPO advantage. */
-export function grpoSequenceAdvantages(batch: RolloutBatch, opts: GrpoOptions, scores: Float64Array = outcomeScores(batch)): Float64Array {
+export function grpoSequenceAdvantages(batch: RolloutBatch, opts: GroupNorm, scores: Float64Array = outcomeScores(batch)): Float64Array {
   const stats = groupStats(batch, scores, { std: opts.std });
   const a = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) {
@@ -30,7 +35,7 @@ export function grpoSequenceAdvantages(batch: RolloutBatch, opts: GrpoOptions, s
 }
 
 export function grpo(batch: RolloutBatch, opts: GrpoOptions): Assignment {
-  const advantages = broadcastToTokens(batch, grpoSequenceAdvantages(batch, opts));
+  const advantages = broadcastToTokens(batch, grpoSequenceAdvantages(batch, opts, outcomeScores(batch, opts.scoreTokens)));
   return { advantages, returns: advantages };
 }
 
@@ -44,6 +49,7 @@ export const grpoSpec = registerMethod<GrpoOptions>({
     eps: { type: "number", default: 1e-6, min: 0, doc: "added to the group std" },
     normByStd: { type: "boolean", default: true, doc: "divide by the group std (false = Dr.GRPO)" },
     std: { type: "enum", values: ["unbiased", "population"], default: "unbiased", doc: "group std: unbiased (torch.std, verl) or population" },
+    scoreTokens: SCORE_TOKENS_OPTION,
   },
   assign: grpo,
 });

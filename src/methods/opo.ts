@@ -9,13 +9,15 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { outcomeScores, trainableCounts } from "../core/rewards.js";
+import { outcomeScores, trainableCounts, SCORE_TOKENS_OPTION, type ScoreTokens } from "../core/rewards.js";
 import { broadcastToTokens } from "../core/stats.js";
 
-export type OpoOptions = Record<string, never>;
+export interface OpoOptions {
+  scoreTokens: ScoreTokens;
+}
 
-export function opo(batch: RolloutBatch): Assignment {
-  const s = outcomeScores(batch);
+export function opo(batch: RolloutBatch, opts: OpoOptions): Assignment {
+  const s = outcomeScores(batch, opts.scoreTokens);
   const len = trainableCounts(batch);
   const a = new Float64Array(batch.n);
   const { groupOffsets, groupMembers } = batch;
@@ -40,6 +42,6 @@ export const opoSpec = registerMethod<OpoOptions>({
   paper: "OPO, arXiv 2505.23585; verl compute_opo_outcome_advantage",
   status: "standard",
   example: "plain.jsonl",
-  options: {},
+  options: { scoreTokens: SCORE_TOKENS_OPTION },
   assign: opo,
 });

@@ -9,14 +9,16 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { outcomeScores } from "../core/rewards.js";
+import { outcomeScores, SCORE_TOKENS_OPTION, type ScoreTokens } from "../core/rewards.js";
 import { broadcastToTokens, groupStats } from "../core/stats.js";
 import { maskedWhiten } from "../core/whiten.js";
 
-export type ReinforcePPBaselineOptions = Record<string, never>;
+export interface ReinforcePPBaselineOptions {
+  scoreTokens: ScoreTokens;
+}
 
-export function reinforcePPBaseline(batch: RolloutBatch): Assignment {
-  const s = outcomeScores(batch);
+export function reinforcePPBaseline(batch: RolloutBatch, opts: ReinforcePPBaselineOptions): Assignment {
+  const s = outcomeScores(batch, opts.scoreTokens);
   const { mean } = groupStats(batch, s);
   const centred = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) centred[i] = s[i] - mean[batch.group[i]];
@@ -30,6 +32,6 @@ export const reinforcePPBaselineSpec = registerMethod<ReinforcePPBaselineOptions
   paper: "REINFORCE++, arXiv 2501.03262; verl compute_reinforce_plus_plus_baseline_outcome_advantage",
   status: "standard",
   example: "plain.jsonl",
-  options: {},
+  options: { scoreTokens: SCORE_TOKENS_OPTION },
   assign: reinforcePPBaseline,
 });

@@ -7,13 +7,15 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { outcomeScores } from "../core/rewards.js";
+import { outcomeScores, SCORE_TOKENS_OPTION, type ScoreTokens } from "../core/rewards.js";
 import { broadcastToTokens, groupStats } from "../core/stats.js";
 
-export type RlooOptions = Record<string, never>;
+export interface RlooOptions {
+  scoreTokens: ScoreTokens;
+}
 
-export function rloo(batch: RolloutBatch): Assignment {
-  const s = outcomeScores(batch);
+export function rloo(batch: RolloutBatch, opts: RlooOptions): Assignment {
+  const s = outcomeScores(batch, opts.scoreTokens);
   const { mean, count } = groupStats(batch, s);
   const a = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) {
@@ -31,6 +33,6 @@ export const rlooSpec = registerMethod<RlooOptions>({
   paper: "Back to Basics (RLOO), arXiv 2402.14740; verl compute_rloo_outcome_advantage",
   status: "standard",
   example: "plain.jsonl",
-  options: {},
+  options: { scoreTokens: SCORE_TOKENS_OPTION },
   assign: rloo,
 });

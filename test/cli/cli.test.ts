@@ -89,7 +89,7 @@ describe("creditflow CLI", () => {
   it("usage errors: unknown method, unknown option key, wrong option type, bad JSON config, missing file", () => {
     const cases: [string[], RegExp][] = [
       [["assign", "--method", "nope"], /unknown method 'nope'\. Methods: grpo, /],
-      [["assign", "--method", "grpo", "--config", '{"epsilon": 1}'], /method 'grpo' has no option 'epsilon' \(options: eps, normByStd, std\)/],
+      [["assign", "--method", "grpo", "--config", '{"epsilon": 1}'], /method 'grpo' has no option 'epsilon' \(options: eps, normByStd, std, scoreTokens\)/],
       [["assign", "--method", "grpo", "--config", '{"eps": "small"}'], /option 'eps': got "small" \(expected number/],
       [["assign", "--method", "grpo", "--config", "{oops"], /--config: invalid JSON/],
       [["assign", "--method", "grpo", "--in", "/no/such/file.jsonl"], /\/no\/such\/file\.jsonl: no such file/],

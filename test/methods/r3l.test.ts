@@ -98,8 +98,9 @@ test("token rewards enter R; mask-0 tokens get 0; the bundled example runs", () 
     { tokens: [1, 2, 3], mask: [1, 0, 1], reward: 0.5, token_rewards: [0.5, 9, 0] },
     { tokens: [4], reward: 0 },
   ]);
-  // R = [1.0 (the masked token reward does not count), 0]: capped at 1, the other gets -0.5.
-  assertClose(runMethod("r3l", batch, {}).advantages, [1, 0, 1, -0.5], 1e-12, 0);
+  // R = [10 (the tool token's reward counts in the score, as rollouts.md and verl), 0]: the first is
+  // capped at 1, the other gets 0 - mean = -5.
+  assertClose(runMethod("r3l", batch, {}).advantages, [1, 0, 1, -5], 1e-12, 0);
 
   const lines = readFileSync("examples/turns.jsonl", "utf8").trim().split("\n");
   const example = makeBatch(lines.map((l) => JSON.parse(l) as PartialRow));

@@ -38,6 +38,46 @@ describe("hand-computed cases", () => {
     assertClose(rowOf(b, r.advantages, 1), [-0.7, 0, 0, -0.7], 1e-12);
   });
 
+  it("token_rewards on mask-0 (tool) tokens count in the score, as verl's sum(-1); 'trainable' leaves them out", () => {
+    // A: tool reward 0.5 on its masked token (s = 0.5, or 0 with 'trainable'); B ties A at 0.5;
+    // C is a singleton group whose only reward sits on a tool token (s = 1, or 0).
+    const rows: PartialRow[] = [
+      { tokens: [1, 2, 3], mask: [1, 0, 1], token_rewards: [0, 0.5, 0], reward: 0 },
+      { tokens: [4, 5], reward: 0.5 },
+      { tokens: [6, 7], mask: [0, 1], token_rewards: [1, 0], reward: 0, group: "solo" },
+    ];
+    const b = makeBatch(rows);
+    const at = (out: { advantages: Float64Array }) => [out.advantages[0], out.advantages[3], out.advantages[6]];
+    const sd = Math.sqrt(0.125); // unbiased std of [0, 0.5]
+    const cases: [string, number[], number[]][] = [
+      ["grpo", [0, 0, 1 / (1 + 1e-6)], [-0.25 / (sd + 1e-6), 0.25 / (sd + 1e-6), 0]],
+      ["dr-grpo", [0, 0, 1], [-0.25, 0.25, 0]],
+      ["rloo", [0, 0, 1], [-0.5, 0.5, 0]],
+      ["opo", [0, 0, 1], [(0 - 0.5 * 2 / 4) , 0.5 - 0.5 * 2 / 4, 0]],
+      ["gpg", [0, 0, 1], [-0.25 * 3, 0.25 * 3, 0]],
+    ];
+    for (const [m, all, trainable] of cases) {
+      assertClose(at(runMethod(m, b)), all, 1e-12, 1e-9, `${m} all`);
+      assertClose(at(runMethod(m, b, { scoreTokens: "trainable" })), trainable, 1e-12, 1e-9, `${m} trainable`);
+    }
+    // reinforce++-baseline: centred [0, 0, 1] broadcast, whitened over the five mask-1 tokens.
+    const x = [0, 0, 0, 0, 1], mu = 0.2, v = x.reduce((acc, y) => acc + (y - mu) ** 2, 0) / 4;
+    assertClose(at(runMethod("reinforce++-baseline", b)), [0, 0, 1].map((y) => (y - mu) / Math.sqrt(v + 1e-8)), 1e-9, 1e-9, "reinforce++-baseline");
+    // grpo-passk: the tie within g gives 0 to both (the singleton needs its own check: it is an error).
+    const pk = makeBatch(rows.slice(0, 2));
+    assertClose(runMethod("grpo-passk", pk).advantages, [0, 0, 0, 0, 0], 0, 0, "grpo-passk tie");
+    assertClose([runMethod("grpo-passk", pk, { scoreTokens: "trainable" }).advantages[3]], [0.5 / (sd + 1e-6)], 1e-12, 1e-9, "grpo-passk trainable");
+    // Token-level estimators: verl's loops drop a reward that sits on a mask-0 token.
+    const withValues = (rs: PartialRow[]) => makeBatch(rs.map((r) => ({ ...r, values: new Array(r.tokens.length).fill(0.1) })));
+    const noTool = [{ ...rows[0], token_rewards: [0, 0, 0] }, rows[1], { ...rows[2], token_rewards: [0, 0] }];
+    for (const m of ["reinforce++", "gae"]) {
+      const opts = m === "gae" ? { whiten: false } : {};
+      const withTool = runMethod(m, withValues(rows), opts);
+      const without = runMethod(m, withValues(noTool), opts);
+      assertClose(withTool.advantages, without.advantages, 0, 0, m);
+    }
+  });
+
   it("singleton groups: grpo gives s/(1+eps), rloo gives s, dr-grpo gives s", () => {
     const b = makeBatch([{ tokens: [1, 2], reward: 0.5, group: "alone" }]);
     assertClose(rowOf(b, runMethod("grpo", b).advantages, 0), [0.5 / (1 + 1e-6), 0.5 / (1 + 1e-6)], 1e-15);
@@ -133,7 +173,8 @@ interface Padded {
   v: number[][];
   index: string[];
   /**
-   * Outcome scores. verl sums token_level_rewards; that equals reward + sum(token_rewards) except
+   * Outcome scores. verl sums token_level_rewards over every position (mask-0 tokens included);
+   * that equals reward + sum(token_rewards) except
    * for a response with no mask-1 token, where verl has nowhere to put the reward and
    * methods.md Part 0 fixes s = reward + sum(token_rewards): the contract is followed here.
    */
@@ -153,7 +194,7 @@ function pad(rows: PartialRow[]): Padded {
     let last = -1;
     for (let t = 0; t < n; t++) {
       mm[t] = mask[t];
-      rr[t] = tr[t] * mask[t];
+      rr[t] = tr[t]; // verl's token_level_rewards: every position, tool tokens included
       vv[t] = (row.values as number[] | undefined)?.[t] ?? 0;
       if (mask[t]) last = t;
     }
@@ -244,6 +285,21 @@ function refReinforcePP(p: Padded, gamma: number): { adv: number[][]; ret: numbe
   return { adv: refWhiten(ret, p.m), ret };
 }
 
+/** verl's reinforce++ loop as written: the running return restarts after every mask-0 token. */
+function refReinforcePPReset(p: Padded, gamma: number): { adv: number[][]; ret: number[][] } {
+  const ret = p.r.map((row, i) => {
+    const out = row.map(() => 0);
+    let running = 0;
+    for (let t = row.length - 1; t >= 0; t--) {
+      running = row[t] + gamma * running;
+      out[t] = running * p.m[i][t];
+      running *= p.m[i][t];
+    }
+    return out;
+  });
+  return { adv: refWhiten(ret, p.m), ret };
+}
+
 function refBaseline(p: Padded): number[][] {
   return refWhiten(refOutcome(p, "dr-grpo"), p.m);
 }
@@ -291,6 +347,15 @@ describe("equal to verl's loop implementations on random batches (1e-5 relative)
       const rows = toRows(specs);
       const out = runMethod("reinforce++", makeBatch(rows), { gamma });
       const ref = refReinforcePP(pad(rows), gamma);
+      assertClose(out.returns!, unpadTo(rows, ref.ret), 1e-9, 1e-5, "returns");
+      assertClose(out.advantages, unpadTo(rows, ref.adv), 1e-7, 1e-5, "advantages");
+    }), { numRuns: 300 });
+  });
+  it("reinforce++ maskedTokens 'reset' equals verl's loop as written", () => {
+    fc.assert(fc.property(batches, fc.constantFrom(1, 0.9), (specs, gamma) => {
+      const rows = toRows(specs);
+      const out = runMethod("reinforce++", makeBatch(rows), { gamma, maskedTokens: "reset" });
+      const ref = refReinforcePPReset(pad(rows), gamma);
       assertClose(out.returns!, unpadTo(rows, ref.ret), 1e-9, 1e-5, "returns");
       assertClose(out.advantages, unpadTo(rows, ref.adv), 1e-7, 1e-5, "advantages");
     }), { numRuns: 300 });
