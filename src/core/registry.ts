@@ -133,15 +133,20 @@ export function checkRequirements(spec: AnySpec, batch: RolloutBatch): void {
 function enforceOutput(name: string, what: string, arr: Float64Array, batch: RolloutBatch, zeroMasked: boolean): void {
   if (arr.length !== batch.nTokens) throw new Error(`method '${name}' returned ${what} of length ${arr.length}, expected ${batch.nTokens}`);
   const { mask } = batch;
-  let bad = -1;
-  for (let k = 0; k < arr.length; k++) {
-    if (zeroMasked && mask[k] === 0) arr[k] = 0;
-    else if (arr[k] - arr[k] !== 0) {
-      // x - x is 0 for every finite x and NaN for NaN and +-Infinity: one compare on the hot path.
-      bad = k;
-      break;
+  // x - x is 0 for every finite x and NaN for NaN and +-Infinity, and NaN sticks in a sum: one
+  // branch-free pass flags any non-finite value; only then is the first one searched for.
+  let acc = 0;
+  if (zeroMasked) {
+    // Masks come in long runs (tool spans), so this branch predicts well and most tokens cost a load.
+    for (let k = 0; k < arr.length; k++) {
+      if (mask[k] === 1) acc += arr[k] - arr[k];
+      else arr[k] = 0;
     }
+  } else {
+    for (let k = 0; k < arr.length; k++) acc += arr[k] - arr[k];
   }
+  let bad = -1;
+  if (acc !== 0) for (let k = 0; k < arr.length && bad < 0; k++) if (arr[k] - arr[k] !== 0) bad = k;
   if (bad < 0) return;
   let i = 0;
   while (batch.offsets[i + 1] <= bad) i++;

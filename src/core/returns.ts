@@ -3,6 +3,8 @@
  * mask-0 tokens (tool output, environment observations) as transparent: nothing is added or
  * discounted there, so a tool call in the middle of a response does not cut the return.
  */
+import type { RolloutBatch } from "./batch.js";
+import { MaskedStats } from "./whiten.js";
 
 /**
  * G_t = r_t + gamma * G_{t+1} over mask-1 tokens, [nTokens].
@@ -84,4 +86,83 @@ export function gae(
     }
   }
   return out ?? { advantages, returns };
+}
+
+/**
+ * The rewards of `tokenLevelRewards` (token_rewards on mask-1 tokens, the outcome reward on the
+ * last mask-1 token), discounted as `discountedReturns` in "skip" mode, in one reverse pass that
+ * allocates nothing: the reinforce++ hot path. Writes `out` on every token of the batch and
+ * returns the mask-1 statistics of the returns, for whitening.
+ */
+export function outcomeTokenReturns(batch: RolloutBatch, gamma: number, out: Float64Array): MaskedStats {
+  const { offsets, mask, reward } = batch;
+  const tr = batch.tokenRewards ? batch.tokenRewards.data : null;
+  const stats = new MaskedStats();
+  for (let i = 0; i < batch.n; i++) {
+    const from = offsets[i];
+    const to = offsets[i + 1];
+    // The outcome reward lands on the last mask-1 token.
+    let k = to - 1;
+    while (k >= from && mask[k] === 0) out[k--] = 0;
+    if (k < from) continue;
+    let running = reward[i];
+    // The return is a dependency chain through every token: at gamma = 1 (the default) it is one
+    // add per token instead of a multiply and an add, which halves its latency.
+    if (tr === null) {
+      out[k] = running;
+      if (gamma === 1) for (k--; k >= from; k--) out[k] = mask[k] === 1 ? running : 0;
+      else for (k--; k >= from; k--) out[k] = mask[k] === 1 ? (running *= gamma) : 0;
+    } else {
+      running += tr[k];
+      out[k] = running;
+      for (k--; k >= from; k--) {
+        if (mask[k] === 0) {
+          out[k] = 0;
+          continue;
+        }
+        running = gamma === 1 ? tr[k] + running : tr[k] + gamma * running;
+        out[k] = running;
+      }
+    }
+    stats.addSlice(out, mask, from, to);
+  }
+  return stats;
+}
+
+/**
+ * `gae` over the rewards of `tokenLevelRewards`, with the reward placement fused into the same
+ * reverse pass: one pass, no [nTokens] temporary. Writes both outputs on every token and returns
+ * the mask-1 statistics of the advantages, for whitening.
+ */
+export function outcomeTokenGae(batch: RolloutBatch, values: ArrayLike<number>, gamma: number, lambda: number, out: GaeOutput): MaskedStats {
+  const { offsets, mask, reward } = batch;
+  const { advantages, returns } = out;
+  const tr = batch.tokenRewards ? batch.tokenRewards.data : null;
+  const gl = gamma * lambda;
+  const unit = gamma === 1 && lambda === 1;
+  const stats = new MaskedStats();
+  for (let i = 0; i < batch.n; i++) {
+    let nextValue = 0;
+    let lastGae = 0;
+    let pending = reward[i];
+    const from = offsets[i];
+    for (let k = offsets[i + 1] - 1; k >= from; k--) {
+      if (mask[k] === 0) {
+        advantages[k] = 0;
+        returns[k] = 0;
+        continue;
+      }
+      const r = tr === null ? pending : tr[k] + pending;
+      pending = 0;
+      const vk = values[k];
+      // The advantage is a dependency chain through every token: at gamma = lambda = 1 (the
+      // default) it costs one add per token instead of a multiply and an add.
+      lastGae = unit ? r + nextValue - vk + lastGae : r + gamma * nextValue - vk + gl * lastGae;
+      nextValue = vk;
+      advantages[k] = lastGae;
+      returns[k] = lastGae + vk;
+    }
+    stats.addSlice(advantages, mask, from, offsets[i + 1]);
+  }
+  return stats;
 }

@@ -9,8 +9,7 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { gae as gaeCore } from "../core/returns.js";
-import { tokenLevelRewards } from "../core/rewards.js";
+import { outcomeTokenGae } from "../core/returns.js";
 import { maskedWhiten } from "../core/whiten.js";
 
 export interface GaeOptions {
@@ -21,14 +20,12 @@ export interface GaeOptions {
 
 export function gae(batch: RolloutBatch, opts: GaeOptions): Assignment {
   const values = batch.values!.data; // presence checked by the runner (requires: values)
-  // The advantages overwrite the token rewards in place (gae reads r[k] before writing A[k]):
-  // one [nTokens] array fewer to allocate on a large batch.
-  const r = tokenLevelRewards(batch);
-  const { advantages, returns } = gaeCore(r, values, batch.mask, batch.offsets, opts.gamma, opts.lambda, {
-    advantages: r,
-    returns: new Float64Array(batch.nTokens),
-  });
-  return { advantages: opts.whiten ? maskedWhiten(advantages, batch.mask) : advantages, returns };
+  // One reverse pass places the rewards, runs GAE and sums the advantages; whitening then
+  // rewrites the advantages in place: two [nTokens] arrays in all.
+  const out = { advantages: new Float64Array(batch.nTokens), returns: new Float64Array(batch.nTokens) };
+  const sum = outcomeTokenGae(batch, values, opts.gamma, opts.lambda, out);
+  if (opts.whiten) maskedWhiten(out.advantages, batch.mask, {}, sum, out.advantages);
+  return out;
 }
 
 export const gaeSpec = registerMethod<GaeOptions>({

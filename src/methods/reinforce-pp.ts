@@ -8,7 +8,7 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { discountedReturns } from "../core/returns.js";
+import { discountedReturns, outcomeTokenReturns } from "../core/returns.js";
 import { tokenLevelRewards } from "../core/rewards.js";
 import { maskedWhiten } from "../core/whiten.js";
 
@@ -18,10 +18,14 @@ export interface ReinforcePPOptions {
 }
 
 export function reinforcePP(batch: RolloutBatch, opts: ReinforcePPOptions): Assignment {
-  const r = tokenLevelRewards(batch);
-  const returns = discountedReturns(r, batch.mask, batch.offsets, opts.gamma, opts.maskedTokens);
-  const advantages = maskedWhiten(returns, batch.mask);
-  return { advantages, returns };
+  if (opts.maskedTokens === "reset") {
+    const returns = discountedReturns(tokenLevelRewards(batch), batch.mask, batch.offsets, opts.gamma, "reset");
+    return { advantages: maskedWhiten(returns, batch.mask), returns };
+  }
+  // Hot path: reward placement, returns and their sum in one reverse pass, then two whitening passes.
+  const returns = new Float64Array(batch.nTokens);
+  const sum = outcomeTokenReturns(batch, opts.gamma, returns);
+  return { advantages: maskedWhiten(returns, batch.mask, {}, sum), returns };
 }
 
 export const reinforcePPSpec = registerMethod<ReinforcePPOptions>({
