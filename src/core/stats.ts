@@ -3,6 +3,7 @@
  * Groups come from the batch's CSR listing, so each statistic is one pass over [n] arrays.
  */
 import type { RolloutBatch } from "./batch.js";
+import { InputError } from "./errors.js";
 
 export type StdKind = "unbiased" | "population";
 
@@ -20,6 +21,8 @@ export interface GroupStatsOptions {
    * estimators do, so the lone response keeps its raw score. "natural": mean = its score, std 0.
    */
   singleton?: "verl" | "natural";
+  /** The input field x comes from, for the error when a group's statistics overflow (default "reward"). */
+  field?: string;
 }
 
 /** Mean and std of an arbitrary set of numbers (two-pass, no cancellation). */
@@ -70,8 +73,41 @@ export function groupStats(batch: RolloutBatch, x: ArrayLike<number>, opts: Grou
     const denom = kind === "unbiased" ? c - 1 : c;
     mean[g] = m;
     std[g] = denom > 0 ? Math.sqrt(ss / denom) : 0;
+    if (!Number.isFinite(m) || !Number.isFinite(std[g])) scaledGroupStats(batch, x, g, denom, mean, std, opts.field ?? "reward");
   }
   return { mean, std, count };
+}
+
+/**
+ * Group g again with every value divided by the group's largest magnitude, so sums of values near
+ * the float limit (reward: 1e308) do not overflow; the statistics are scaled back. A mean or std
+ * that is itself beyond the float range is an input error naming the member that drove it there.
+ */
+function scaledGroupStats(batch: RolloutBatch, x: ArrayLike<number>, g: number, denom: number, mean: Float64Array, std: Float64Array, field: string): void {
+  const { groupOffsets, groupMembers } = batch;
+  const a = groupOffsets[g], b = groupOffsets[g + 1];
+  let big = 0;
+  let worst = groupMembers[a];
+  for (let k = a; k < b; k++) {
+    const v = Math.abs(x[groupMembers[k]]);
+    if (v > big) {
+      big = v;
+      worst = groupMembers[k];
+    }
+  }
+  let s = 0;
+  for (let k = a; k < b; k++) s += x[groupMembers[k]] / big;
+  const m = s / (b - a);
+  let ss = 0;
+  for (let k = a; k < b; k++) {
+    const d = x[groupMembers[k]] / big - m;
+    ss += d * d;
+  }
+  mean[g] = m * big;
+  std[g] = denom > 0 ? Math.sqrt(ss / denom) * big : 0;
+  if (!Number.isFinite(mean[g]) || !Number.isFinite(std[g])) {
+    throw new InputError(batch.source, batch.lines[worst], field, `value ${x[worst]} makes the statistics of group '${batch.groupNames[g]}' overflow the float range`);
+  }
 }
 
 /** [nTokens] a_i on every mask-1 token of rollout i, 0 on mask-0 tokens. */

@@ -29,7 +29,11 @@ export function grpoSequenceAdvantages(batch: RolloutBatch, opts: GroupNorm, sco
   const a = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) {
     const g = batch.group[i];
-    a[i] = opts.normByStd ? (scores[i] - stats.mean[g]) / (stats.std[g] + opts.eps) : scores[i] - stats.mean[g];
+    const d = scores[i] - stats.mean[g];
+    if (!opts.normByStd) a[i] = d;
+    else if (Number.isFinite(d)) a[i] = d / (stats.std[g] + opts.eps);
+    // Scores near the float limit (the statistics are computed scaled): divide before subtracting.
+    else a[i] = scores[i] / (stats.std[g] + opts.eps) - stats.mean[g] / (stats.std[g] + opts.eps);
   }
   return a;
 }
