@@ -2,6 +2,7 @@
 import { knownSignals, runMethod } from "../core/registry.js";
 import "../methods/index.js";
 import { readRollouts, writeAdvantages } from "../io/rollouts.js";
+import { checkOutputPath } from "../io/files.js";
 import { parse, parseConfigArg, UsageError } from "./args.js";
 
 export const ASSIGN_HELP = `Usage: creditflow assign --method NAME [--config JSON_OR_FILE] [--in FILE|-] [--out FILE|-]
@@ -37,6 +38,7 @@ export async function runAssign(argv: string[]): Promise<number> {
   }
   if (!values.method) throw new UsageError("assign: --method is required (see 'creditflow methods')");
   const config = parseConfigArg(values.config);
+  checkOutputPath(values.out, [values.in]);
   const batch = await readRollouts(values.in, { knownSignals: knownSignals() });
   const out = runMethod(values.method, batch, config);
   await writeAdvantages(values.out, batch, out);

@@ -2,6 +2,7 @@
 import { knownSignals } from "../core/registry.js";
 import "../methods/index.js";
 import { readRollouts, writeRollouts } from "../io/rollouts.js";
+import { checkOutputPath } from "../io/files.js";
 import { parse, UsageError } from "./args.js";
 
 export const CONVERT_HELP = `Usage: creditflow convert --in FILE --out FILE
@@ -17,6 +18,7 @@ export async function runConvert(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.out) throw new UsageError("convert: --out is required");
+  checkOutputPath(values.out, [values.in]);
   const batch = await readRollouts(values.in, { knownSignals: knownSignals() });
   await writeRollouts(values.out, batch);
   return 0;

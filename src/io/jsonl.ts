@@ -36,15 +36,19 @@ export function parseRolloutsJsonl(text: string, file: string, opts: ValidateOpt
   return packRows(rows, lines, file);
 }
 
-function numberList(arr: Float64Array, a: number, b: number): string {
+/** Appends arr[a..b) as a JSON list to st.buf, yielding the buffer whenever it reaches chunkChars. */
+function* numberListChunks(arr: Float64Array, a: number, b: number, st: { buf: string }, chunkChars: number): Generator<string> {
   // JS number-to-string is the shortest round-trip form of a float64, as the contract asks.
-  let s = "[";
+  st.buf += "[";
   for (let k = a; k < b; k++) {
-    if (k > a) s += ",";
     const x = arr[k];
-    s += x === 0 ? "0" : String(x);
+    st.buf += k > a ? (x === 0 ? ",0" : "," + String(x)) : x === 0 ? "0" : String(x);
+    if (st.buf.length >= chunkChars) {
+      yield st.buf;
+      st.buf = "";
+    }
   }
-  return s + "]";
+  st.buf += "]";
 }
 
 /**
@@ -65,27 +69,44 @@ function asciiJsonString(s: string): string {
  * in input order, batched into chunks of about `chunkChars` characters. The text is pure ASCII.
  */
 export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, chunkChars = 1 << 20): Generator<string> {
-  let buf = "";
+  // Output is built in one buffer flushed every chunkChars, inside number lists too: a rollout of
+  // millions of tokens makes a line longer than the longest string V8 can hold.
+  const st = { buf: "" };
   const diagTokens = Object.entries(out.diag?.tokens ?? {});
   const diagRollouts = Object.entries(out.diag?.rollouts ?? {});
   for (let i = 0; i < batch.n; i++) {
     const a = batch.offsets[i], b = batch.offsets[i + 1];
-    buf += `{"id":${asciiJsonString(batch.ids[i])},"advantages":${numberList(out.advantages, a, b)}`;
-    if (out.returns) buf += `,"returns":${numberList(out.returns, a, b)}`;
-    if (out.weights) buf += `,"weights":${numberList(out.weights, a, b)}`;
-    if (diagTokens.length || diagRollouts.length) {
-      const parts: string[] = [];
-      for (const [k, col] of diagTokens) parts.push(`${asciiJsonString(k)}:${numberList(col, a, b)}`);
-      for (const [k, col] of diagRollouts) parts.push(`${asciiJsonString(k)}:${col[i] === 0 ? "0" : String(col[i])}`);
-      buf += `,"diag":{${parts.join(",")}}`;
+    st.buf += `{"id":${asciiJsonString(batch.ids[i])},"advantages":`;
+    yield* numberListChunks(out.advantages, a, b, st, chunkChars);
+    if (out.returns) {
+      st.buf += `,"returns":`;
+      yield* numberListChunks(out.returns, a, b, st, chunkChars);
     }
-    buf += "}\n";
-    if (buf.length >= chunkChars) {
-      yield buf;
-      buf = "";
+    if (out.weights) {
+      st.buf += `,"weights":`;
+      yield* numberListChunks(out.weights, a, b, st, chunkChars);
+    }
+    if (diagTokens.length || diagRollouts.length) {
+      st.buf += `,"diag":{`;
+      let first = true;
+      for (const [k, col] of diagTokens) {
+        st.buf += `${first ? "" : ","}${asciiJsonString(k)}:`;
+        first = false;
+        yield* numberListChunks(col, a, b, st, chunkChars);
+      }
+      for (const [k, col] of diagRollouts) {
+        st.buf += `${first ? "" : ","}${asciiJsonString(k)}:${col[i] === 0 ? "0" : String(col[i])}`;
+        first = false;
+      }
+      st.buf += "}";
+    }
+    st.buf += "}\n";
+    if (st.buf.length >= chunkChars) {
+      yield st.buf;
+      st.buf = "";
     }
   }
-  if (buf) yield buf;
+  if (st.buf) yield st.buf;
 }
 
 /** Serialises rollout rows as JSONL (for `convert`), in ASCII. */
