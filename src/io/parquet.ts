@@ -13,6 +13,7 @@
  * representable), typed arrays, structs, and JSON kept as plain strings.
  */
 import { parquetMetadata, parquetReadObjects, type ColumnChunk, type FileMetaData, type SchemaElement } from "hyparquet";
+import { parquetHeader } from "hyparquet/src/column.js";
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import { writeColumn } from "hyparquet-writer/src/column.js";
 import { schemaPathResolver } from "hyparquet-writer/src/schema.js";
@@ -89,6 +90,53 @@ function plain(v: unknown, file: string, line: number, field: string): unknown {
  * validates each with validateRow using line = row number (1-based).
  * A file that is not Parquet (or cannot be decoded) is an InputError on field "(file)".
  */
+/** No legitimate rollout file holds a column with more values than this (JS arrays hold < 2^27). */
+const MAX_VALUES = 100_000_000;
+
+/**
+ * Walks every page header of every column chunk before anything is decoded, so that a corrupt
+ * header (a flipped byte in a size or a value count) is an input error rather than a decoder
+ * asked to grow an array past V8's limit, which aborts the process uncatchably.
+ */
+function checkPageHeaders(buffer: ArrayBuffer, metadata: FileMetaData, file: string): void {
+  const bad = (what: string): never => {
+    throw new InputError(file, 0, "(file)", `corrupt Parquet file: ${what}`);
+  };
+  const fileBytes = buffer.byteLength;
+  for (const [g, rg] of metadata.row_groups.entries()) {
+    for (const col of rg.columns) {
+      const meta = col.meta_data;
+      if (!meta) continue;
+      const name = meta.path_in_schema.join(".");
+      const numValues = Number(meta.num_values);
+      if (!(numValues >= 0 && numValues <= MAX_VALUES)) bad(`column '${name}' of row group ${g} claims ${String(meta.num_values)} values`);
+      const start = Number(meta.dictionary_page_offset ?? meta.data_page_offset);
+      const end = start + Number(meta.total_compressed_size);
+      if (!(start >= 0 && end <= fileBytes && start <= end)) bad(`column '${name}' of row group ${g} lies outside the file`);
+      const reader = { view: new DataView(buffer, start, end - start), offset: 0 };
+      let seen = 0;
+      while (reader.offset < end - start - 1) {
+        let header: ReturnType<typeof parquetHeader>;
+        try {
+          header = parquetHeader(reader);
+        } catch (e) {
+          return bad(`unreadable page header in column '${name}' (${describeError(e)})`);
+        }
+        const size = Number(header.compressed_page_size);
+        const raw = Number(header.uncompressed_page_size);
+        if (!(size >= 0 && reader.offset + size <= end - start)) bad(`a page of column '${name}' runs past its column chunk`);
+        // Snappy expands at most ~21x; uncompressed pages are their own size.
+        if (!(raw >= 0 && raw <= 32 * size + (1 << 20))) bad(`a page of column '${name}' claims ${raw} bytes uncompressed from ${size}`);
+        const pageValues = Number(header.data_page_header?.num_values ?? header.data_page_header_v2?.num_values ?? header.dictionary_page_header?.num_values ?? 0);
+        if (!(pageValues >= 0 && pageValues <= numValues)) bad(`a page of column '${name}' claims ${pageValues} values of the column's ${numValues}`);
+        if (header.type !== "DICTIONARY_PAGE") seen += pageValues;
+        reader.offset += size;
+      }
+      if (seen > numValues) bad(`the pages of column '${name}' hold ${seen} values, its metadata says ${numValues}`);
+    }
+  }
+}
+
 export async function readParquetObjects(bytes: Uint8Array, file: string): Promise<unknown[]> {
   const buffer = toArrayBuffer(bytes);
   let metadata: FileMetaData;
@@ -97,7 +145,12 @@ export async function readParquetObjects(bytes: Uint8Array, file: string): Promi
   } catch (e) {
     throw new InputError(file, 0, "(file)", `not a Parquet file: ${describeError(e)}`);
   }
+  checkPageHeaders(buffer, metadata, file);
   let rows: Record<string, unknown>[];
+  // A corrupt column fails one of several concurrent column reads: the others may reject after
+  // the first error has been reported. Those late rejections are expected, not crashes.
+  const late = (): void => {};
+  process.on("unhandledRejection", late);
   try {
     rows = await parquetReadObjects({
       file: buffer,
@@ -110,6 +163,10 @@ export async function readParquetObjects(bytes: Uint8Array, file: string): Promi
     const msg = describeError(e);
     if (/compress|codec/i.test(msg)) throw new InputError(file, 0, "(file)", `unsupported Parquet compression (${msg}); write it uncompressed or with snappy`);
     throw new InputError(file, 0, "(file)", `not a Parquet file: ${msg}`);
+  } finally {
+    // Give the other column reads a turn of the event loop to settle before listening stops.
+    await new Promise((r) => setImmediate(r));
+    process.off("unhandledRejection", late);
   }
   const out: unknown[] = new Array(rows.length);
   for (let r = 0; r < rows.length; r++) {
