@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import { useBackend } from "../train/tf.js";
-import { mergeConfig } from "../train/config.js";
+import { DEFAULT_TRAIN, mergeConfig, validateConfig } from "../train/config.js";
 import { DEFAULT_SFT_STEPS, DEFAULT_TASKS, defaultBenchOptions, runBench, type BenchOptions } from "../creditbench/run.js";
 import { DEFAULT_FIDELITY } from "../creditbench/fidelity.js";
 import { DEFAULT_EFFICIENCY } from "../creditbench/efficiency.js";
@@ -113,6 +113,8 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
         const raw = readJsonFile(a, next());
         if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${a}: expected a JSON object`);
         o.efficiency.train = { ...o.efficiency.train, ...(raw as Record<string, unknown>) };
+        // Checked now, like train --config: an unknown key or a bad value must not surface later as a failed run.
+        validateConfig(mergeConfig(structuredClone(DEFAULT_TRAIN), o.efficiency.train, "--train-config"));
         break;
       }
       case "--groups": o.fidelity.groups = posInt(a, next()); break;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import { parseConfigArg } from "./args.js";
 import { useBackend } from "../train/tf.js";
+import { preflightNewRun, preflightResume } from "../train/rundir.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
 import { checkTrainable, runTraining, TRAINER_METHODS, type ProgressInfo } from "../train/trainer.js";
 
@@ -34,6 +35,8 @@ options:
   --out DIR            run directory (default runs/<task>-<method>-<seed>)
   --resume             continue the run in --out from its last checkpoint, exactly (with the
                        run's saved configuration; other flags are ignored)
+  --force              start a new run in an --out that already holds one, replacing it
+                       (without it, such an --out is refused)
   --backend B          wasm (default) or cpu
   --quiet              no progress bar
   -h, --help           this help
@@ -48,6 +51,7 @@ interface Parsed {
   config: TrainConfig;
   out: string | null;
   resume: boolean;
+  force: boolean;
   backend: "wasm" | "cpu";
   quiet: boolean;
   help: boolean;
@@ -72,7 +76,7 @@ function intArg(flag: string, v: string | undefined): number {
 export function parseTrainArgs(argv: readonly string[]): Parsed {
   let config: TrainConfig = structuredClone(DEFAULT_TRAIN);
   const flags: Record<string, string> = {};
-  let resume = false, quiet = false, help = false;
+  let resume = false, quiet = false, help = false, force = false;
   let backend: "wasm" | "cpu" = "wasm";
   let out: string | null = null;
   let configFile: string | null = null, methodConfig: string | null = null;
@@ -87,6 +91,7 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
       case "-h":
       case "--help": help = true; break;
       case "--resume": resume = true; break;
+      case "--force": force = true; break;
       case "--quiet": quiet = true; break;
       case "--config": configFile = next(); break;
       case "--method-config": methodConfig = next(); break;
@@ -118,7 +123,8 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
   if (flags["--seed"] !== undefined) config.seed = intArg("--seed", flags["--seed"]);
   if (flags["--warm-start"]) config.warmStart = flags["--warm-start"];
   if (flags["--workers"] !== undefined) config.workers = intArg("--workers", flags["--workers"]);
-  return { config, out, resume, backend, quiet, help };
+  if (resume && force) throw new ConfigError("--resume and --force contradict each other (continue the run, or replace it)");
+  return { config, out, resume, force, backend, quiet, help };
 }
 
 function fmtTime(s: number): string {
@@ -159,6 +165,9 @@ export function runTrainCommand(argv: string[]): Promise<number> {
       checkTrainable(a.config.method);
     }
     const out = a.out ?? join("runs", `${a.config.task}-${a.config.method}-${a.config.seed}`);
+    // Everything the run reads is checked before anything is written.
+    if (a.resume) preflightResume(out);
+    else preflightNewRun(out, a.config, a.force);
     await useBackend(a.backend);
     const log = (s: string) => {
       if (!a.quiet) process.stderr.write(s + "\n");

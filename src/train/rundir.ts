@@ -1,0 +1,161 @@
+/**
+ * Run-directory preflight for `creditflow train`: every path and file a run reads is checked
+ * before anything is written, so a mistake costs one line on stderr (exit 2) and never a
+ * half-written run directory, an overwritten finished run, or a resume that silently loses steps.
+ */
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { ConfigError } from "../core/errors.js";
+import { validateConfig, type TrainConfig } from "./config.js";
+import { resolveTask } from "./tasks.js";
+
+/** Files a run directory holds; any of them means the folder is a run. */
+export const RUN_FILES = ["config.json", "metrics.jsonl", "checkpoint.json", "warm-start.json", "summary.json"] as const;
+
+function fail(path: string, what: string): never {
+  throw new ConfigError(`${path}: ${what}`);
+}
+
+/** Parses a JSON file, naming the file and what is wrong with it (missing, a folder, empty, truncated). */
+export function readJsonFile(path: string, what: string): unknown {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    fail(path, `${what} not found`);
+  }
+  if (st.isDirectory()) fail(path, `${what} expected, found a directory`);
+  const text = readFileSync(path, "utf8");
+  if (text.trim() === "") fail(path, `${what} is empty`);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    fail(path, `${what} is not valid JSON (truncated or damaged? ${(e as Error).message})`);
+  }
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * A policy file as `creditflow sft` writes it; a training checkpoint given instead is named as
+ * such. Returns its model configuration.
+ */
+export function checkPolicyFile(path: string, what = "warm start"): Record<string, unknown> {
+  const f = readJsonFile(path, `${what} (a creditflow policy file)`);
+  if (isObj(f) && f.format === "creditflow-train") fail(path, `this is a training checkpoint, not a policy file: give the run's warm-start.json, or a file from 'creditflow sft'`);
+  if (!isObj(f) || f.format !== "creditflow-policy") fail(path, `not a creditflow policy file (from 'creditflow sft'): no "format": "creditflow-policy"`);
+  if (!isObj(f.model)) fail(path, `policy file without a "model" object`);
+  if (!isObj(f.weights) || Object.keys(f.weights).length === 0) fail(path, `policy file without weights`);
+  for (const [k, v] of Object.entries(f.weights)) {
+    if (typeof v !== "string" || v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) fail(path, `weights.${k}: not base64 float32 data`);
+  }
+  return f.model;
+}
+
+/** The nearest existing ancestor of a path must be a writable folder (the run creates the rest). */
+function checkCreatable(dir: string): void {
+  let d = resolve(dir);
+  while (!existsSync(d)) {
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  if (!statSync(d).isDirectory()) fail(dir, `cannot create the run directory: '${d}' is a file`);
+  try {
+    accessSync(d, constants.W_OK);
+  } catch {
+    fail(dir, `cannot create the run directory: '${d}' is not writable`);
+  }
+}
+
+/**
+ * Before a new run: `outDir` is not a file, is writable, and holds no run unless `force` (then its
+ * run files are replaced); the warm start, if any, is a readable policy file.
+ */
+export function preflightNewRun(outDir: string, config: TrainConfig, force: boolean): void {
+  if (existsSync(outDir)) {
+    if (!statSync(outDir).isDirectory()) fail(outDir, "--out must be a directory, this is a file");
+    try {
+      accessSync(outDir, constants.W_OK);
+    } catch {
+      fail(outDir, "the run directory is not writable");
+    }
+    const present = RUN_FILES.filter((f) => existsSync(join(outDir, f)));
+    if (present.length > 0 && !force) {
+      fail(outDir, `already holds a run (${present.join(", ")}): use --resume to continue it, --force to replace it, or another --out`);
+    }
+  } else {
+    checkCreatable(outDir);
+  }
+  if (config.warmStart) {
+    const model = checkPolicyFile(config.warmStart);
+    const want: Record<string, unknown> = { ...config.model, vocabSize: resolveTask(config.task).vocab.size };
+    for (const [k, v] of Object.entries(want)) {
+      if (model[k] !== v) fail(config.warmStart, `model.${k} is ${JSON.stringify(model[k])}, the run's is ${JSON.stringify(v)} (set "model" in --config to match the warm start)`);
+    }
+  }
+}
+
+export interface ResumePoint {
+  config: TrainConfig;
+  step: number;
+}
+
+/** Steps in metrics.jsonl, in file order; a torn last line (a kill mid-append) is left out. */
+function metricSteps(path: string): number[] {
+  const lines = readFileSync(path, "utf8").split("\n");
+  const steps: number[] = [];
+  for (let k = 0; k < lines.length; k++) {
+    const l = lines[k];
+    if (!l.trim()) continue;
+    let step: unknown;
+    try {
+      step = (JSON.parse(l) as { step?: unknown }).step;
+    } catch {
+      if (k >= lines.length - 2) continue; // the last line, torn by a kill mid-write
+      fail(path, `line ${k + 1} is not valid JSON`);
+    }
+    if (typeof step !== "number" || !Number.isInteger(step)) fail(path, `line ${k + 1}: field 'step' is not an integer`);
+    steps.push(step);
+  }
+  return steps;
+}
+
+/**
+ * Before `--resume`: the checkpoint and the warm start are whole and valid, the checkpoint's step
+ * lies within its configuration, and metrics.jsonl has every step up to it (steps after it are
+ * redone and replaced). Returns where the run resumes.
+ */
+export function preflightResume(outDir: string): ResumePoint {
+  if (!existsSync(outDir)) fail(outDir, "--resume: no such run directory");
+  if (!statSync(outDir).isDirectory()) fail(outDir, "--resume: not a directory");
+  const ckptPath = join(outDir, "checkpoint.json");
+  if (!existsSync(ckptPath)) fail(outDir, "--resume: no checkpoint.json in this directory (nothing to resume)");
+  const ck = readJsonFile(ckptPath, "checkpoint");
+  if (!isObj(ck) || ck.format !== "creditflow-train") fail(ckptPath, `not a creditflow training checkpoint (no "format": "creditflow-train")`);
+  if (!isObj(ck.config)) fail(ckptPath, `field 'config': expected the run's configuration object`);
+  const config = ck.config as unknown as TrainConfig;
+  try {
+    validateConfig(config);
+  } catch (e) {
+    fail(ckptPath, `field 'config': ${(e as Error).message}`);
+  }
+  const step = ck.step;
+  if (typeof step !== "number" || !Number.isInteger(step) || step < 0) fail(ckptPath, `field 'step': expected a non-negative integer, got ${JSON.stringify(step)}`);
+  if (step > config.steps) fail(ckptPath, `field 'step': ${step} is beyond the run's ${config.steps} steps`);
+  const tokens = ck.sampledTokens;
+  if (typeof tokens !== "number" || !Number.isInteger(tokens) || tokens < 0) fail(ckptPath, `field 'sampledTokens': expected a non-negative integer, got ${JSON.stringify(tokens)}`);
+  if (!Array.isArray(ck.rng) || !isObj(ck.adam) || !isObj(ck.weights)) fail(ckptPath, "fields 'rng', 'adam' and 'weights' are required");
+  checkPolicyFile(join(outDir, "warm-start.json"), "the run's warm start");
+  const metricsPath = join(outDir, "metrics.jsonl");
+  if (!existsSync(metricsPath)) fail(metricsPath, `missing: the checkpoint is at step ${step}, so resuming would lose the metrics of steps 1..${step}`);
+  const have = new Set(metricSteps(metricsPath).filter((s) => s <= step));
+  const missing: number[] = [];
+  for (let s = 1; s <= step; s++) if (!have.has(s)) missing.push(s);
+  if (missing.length > 0) {
+    const shown = missing.length > 5 ? `${missing.slice(0, 5).join(", ")}, ... (${missing.length} steps)` : missing.join(", ");
+    fail(metricsPath, `no metrics for step ${shown} before the checkpoint's step ${step}: the file was truncated or edited; resuming would leave a gap`);
+  }
+  return { config, step };
+}
+
