@@ -3,7 +3,7 @@
  * before anything is written, so a mistake costs one line on stderr (exit 2) and never a
  * half-written run directory, an overwritten finished run, or a resume that silently loses steps.
  */
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import { validateConfig, type TrainConfig } from "./config.js";
