@@ -1,8 +1,12 @@
 /** `creditflow assign`: rollouts in, per-token advantages out (rollouts.md section 3). */
-import { knownSignals, runMethod } from "../core/registry.js";
+import { getMethod, knownSignals, runMethod } from "../core/registry.js";
+import { resolveOptions } from "../core/schema.js";
+import type { ValidateOptions } from "../core/rows.js";
 import "../methods/index.js";
-import { readRollouts, writeAdvantages } from "../io/rollouts.js";
-import { checkOutputPath } from "../io/files.js";
+import { isParquetPath, readRollouts, writeAdvantages } from "../io/rollouts.js";
+import { advantagesJsonl } from "../io/jsonl.js";
+import { groupsOfJsonl, NotContiguousError } from "../io/stream.js";
+import { atomicFileSink, checkOutputPath, isStdio } from "../io/files.js";
 import { parse, parseConfigArg, UsageError } from "./args.js";
 
 export const ASSIGN_HELP = `Usage: creditflow assign --method NAME [--config JSON_OR_FILE] [--in FILE|-] [--out FILE|-]
@@ -16,6 +20,9 @@ Options:
   --in FILE         rollout file (JSONL or .parquet); '-' for stdin (default)
   --out FILE        advantage file (JSONL or .parquet); '-' for stdout (default).
                     Written atomically: nothing appears unless the whole run succeeds.
+                    With a JSONL --in and --out and a group-local method (see 'creditflow
+                    methods'), assign streams one group at a time: memory is bounded by the
+                    largest group when the rows of each group are adjacent.
   -h, --help        this help
 
 Example:
@@ -38,9 +45,42 @@ export async function runAssign(argv: string[]): Promise<number> {
   }
   if (!values.method) throw new UsageError("assign: --method is required (see 'creditflow methods')");
   const config = parseConfigArg(values.config);
+  const spec = getMethod(values.method);
+  resolveOptions(spec.name, spec.options, config); // option errors before any input is read
   checkOutputPath(values.out, [values.in]);
-  const batch = await readRollouts(values.in, { knownSignals: knownSignals() });
+  const validate = { knownSignals: knownSignals() };
+  if (canStream(spec.locality, values.in, values.out) && (await streamAssign(values.method, config, values.in as string, values.out as string, validate))) return 0;
+  const batch = await readRollouts(values.in, validate);
   const out = runMethod(values.method, batch, config);
   await writeAdvantages(values.out, batch, out);
   return 0;
+}
+
+/**
+ * Group-local methods stream from a JSONL file to a JSONL file, one group in memory at a time.
+ * Standard input and output keep the whole-batch path: a late input error must not follow
+ * output already written to a terminal or pipe.
+ */
+function canStream(locality: "group" | "batch" | undefined, input: string | undefined, output: string | undefined): boolean {
+  return locality === "group" && !isStdio(input) && !isStdio(output) && !isParquetPath(input) && !isParquetPath(output);
+}
+
+/**
+ * Runs the method group by group into an atomic output. Returns false, having written nothing,
+ * when a group's rows turn out not to be adjacent: the caller then reads the whole batch.
+ */
+async function streamAssign(method: string, config: unknown, input: string, output: string, validate: ValidateOptions): Promise<boolean> {
+  const sink = atomicFileSink(output);
+  try {
+    for await (const group of groupsOfJsonl(input, validate)) {
+      const out = runMethod(method, group, config);
+      for (const chunk of advantagesJsonl(group, out)) await sink.write(chunk);
+    }
+    await sink.commit();
+    return true;
+  } catch (e) {
+    sink.abort();
+    if (e instanceof NotContiguousError) return false;
+    throw e;
+  }
 }

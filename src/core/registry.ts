@@ -55,6 +55,12 @@ export interface MethodSpec<C = Record<string, unknown>> {
    * rollouts, such as the trainer, tell up front whether it can feed the method.
    */
   readonly requiredSignals?: readonly string[];
+  /**
+   * "group": a rollout's credit depends only on the rollouts of its group, so `assign` may run
+   * the method one group at a time and stream; "batch" (the default): it depends on the whole
+   * batch (batch whitening, batch-wide weights or quantiles).
+   */
+  readonly locality?: "group" | "batch";
   /** A bundled example file (under examples/) this method runs on. */
   readonly example?: string;
   readonly assign: (batch: RolloutBatch, options: C) => Assignment;

@@ -251,6 +251,7 @@ function checkBudgets(v: unknown): string | null {
 
 export const brpoSpec = registerMethod<BrpoOptions>({
   name: "brpo",
+  locality: "group",
   summary: "BRPO (AnytimeReasoner): budget-segment returns of a prior-weighted dense reward, minus a budget-relative baseline",
   paper: "AnytimeReasoner (Qi et al., 2025, arXiv 2505.13438); code sail-sg/AnytimeReasoner @7e3f5bb brpo.py",
   status: "reference-code",

@@ -131,6 +131,7 @@ export function capo(batch: RolloutBatch, opts: CapoOptions): Assignment {
 
 export const capoSpec = registerMethod<CapoOptions>({
   name: "capo",
+  locality: "group",
   summary: "NOT FOUND (secondary): token reward solved*wOutcome - wrong-step*wProcess from voted judge critiques, group-normalised over tokens",
   paper: "CAPO, Xie et al. 2025, arXiv 2508.02298; official code not released (andyclsr/CAPO), SECONDARY description",
   status: "not-found",

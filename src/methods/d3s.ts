@@ -197,6 +197,7 @@ function checkScheduled(v: unknown, what: string, ok: (x: number) => boolean, in
 
 export const d3sSpec = registerMethod<D3sOptions>({
   name: "d3s",
+  locality: "group",
   summary: "D3S: GRPO advantages; weights keep the max-variance N rollouts per group and their top-K |A|*H tokens",
   paper: "D3S, Wang et al., ICLR 2026, arXiv 2509.22115 (code not public; from secondary notes)",
   status: "secondary",

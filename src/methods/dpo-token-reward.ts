@@ -83,6 +83,7 @@ export function dpoTokenReward(batch: RolloutBatch, opts: DpoTokenRewardOptions)
 
 export const dpoTokenRewardSpec = registerMethod<DpoTokenRewardOptions>({
   name: "dpo-token-reward",
+  locality: "group",
   summary: "Dense DPO implicit reward beta * (log pi_dpo - log pi_ref) per token (r-to-Q*); SECONDARY",
   paper: "From r to Q*, Rafailov et al. COLM 2024, arXiv 2404.12358 (no official code)",
   status: "secondary",

@@ -17,6 +17,7 @@ export function drGrpo(batch: RolloutBatch, opts: DrGrpoOptions): Assignment {
 
 export const drGrpoSpec = registerMethod<DrGrpoOptions>({
   name: "dr-grpo",
+  locality: "group",
   summary: "GRPO without std normalisation: s - group mean",
   paper: "Understanding R1-Zero-Like Training (Dr.GRPO), arXiv 2503.20783; verl grpo with norm off",
   status: "standard",

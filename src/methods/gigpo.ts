@@ -204,6 +204,7 @@ export function gigpo(batch: RolloutBatch, opts: GigpoOptions): Assignment {
 
 export const gigpoSpec = registerMethod<GigpoOptions>({
   name: "gigpo",
+  locality: "group",
   summary: "GiGPO: episode-relative advantage plus step-relative advantage within anchor-state groups (one row per env step)",
   paper: "GiGPO, arXiv 2505.10978; code verl-agent gigpo/core_gigpo.py @3d91c9b3",
   status: "reference-code",

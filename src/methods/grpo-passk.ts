@@ -48,6 +48,7 @@ export function grpoPassk(batch: RolloutBatch, opts: GrpoPasskOptions): Assignme
 
 export const grpoPasskSpec = registerMethod<GrpoPasskOptions>({
   name: "grpo-passk",
+  locality: "group",
   summary: "Pass@k credit: only the group's best response gets (r_max - r_2nd) / std",
   paper: "Pass@k training, arXiv 2503.19595; verl compute_grpo_passk_outcome_advantage",
   status: "standard",

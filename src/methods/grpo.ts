@@ -45,6 +45,7 @@ export function grpo(batch: RolloutBatch, opts: GrpoOptions): Assignment {
 
 export const grpoSpec = registerMethod<GrpoOptions>({
   name: "grpo",
+  locality: "group",
   summary: "Group-relative outcome advantage (s - group mean) / (group std + eps), as verl",
   paper: "DeepSeekMath, arXiv 2402.03300; verl compute_grpo_outcome_advantage",
   status: "standard",

@@ -203,6 +203,7 @@ function checkGrams(v: unknown): string | null {
 
 export const hicraSpec = registerMethod<HicraOptions>({
   name: "hicra",
+  locality: "group",
   summary: "HICRA: GRPO advantage amplified on planning tokens, A + alpha |A| (paper) or the VeRL entropy rule (verl)",
   paper: "HICRA, arXiv 2509.03646; TRL port trl/trainer/hicra_trainer.py modify_advantages_hicra",
   status: "paper",

@@ -99,6 +99,7 @@ export function matchtir(batch: RolloutBatch, opts: MatchtirOptions): Assignment
 
 export const matchtirSpec = registerMethod<MatchtirOptions>({
   name: "matchtir",
+  locality: "group",
   summary: "Dual-level MatchTIR advantage: (trajectory GRPO + turn-return GRPO) / 2 per turn, turn rewards from tool-call matching",
   paper: "MatchTIR (Qu et al., 2026, arXiv 2601.10712); code quchangle1/MatchTIR @f614ce1 core_algos.compute_grpo_outcome_advantage",
   status: "reference-code",

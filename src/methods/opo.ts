@@ -38,6 +38,7 @@ export function opo(batch: RolloutBatch, opts: OpoOptions): Assignment {
 
 export const opoSpec = registerMethod<OpoOptions>({
   name: "opo",
+  locality: "group",
   summary: "Length-weighted group-mean baseline (optimal reward baseline)",
   paper: "OPO, arXiv 2505.23585; verl compute_opo_outcome_advantage",
   status: "standard",

@@ -140,6 +140,7 @@ export function oprl(batch: RolloutBatch, opts: OprlOptions): Assignment {
 
 export const oprlSpec = registerMethod<OprlOptions>({
   name: "oprl",
+  locality: "group",
   summary: "Episode advantage (group-normalised outcome) + alpha x step advantage (group-pooled implicit step rewards) per turn",
   paper: "OPRL / Agentic RL with Implicit Step Rewards, Liu et al. 2025, arXiv 2509.19199 (paper only, no reference code)",
   status: "paper",

@@ -162,6 +162,7 @@ export function clippedObjective(w: number, A: number, epsLow = 0.06, epsHigh = 
 
 export const rankGrpoSpec = registerMethod<RankGrpoOptions>({
   name: "rank-grpo",
+  locality: "group",
   summary: "Rank-level GRPO for ranked lists: per-rank group-normalised rewards on each item's tokens, with length shaping",
   paper: "Rank-GRPO (Zhu et al., Netflix 2025); code yaochenzhu/Rank-GRPO @0808d82 rank_grpo_trainer.py, reward_funcs.py",
   status: "reference-code",

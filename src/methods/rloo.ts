@@ -29,6 +29,7 @@ export function rloo(batch: RolloutBatch, opts: RlooOptions): Assignment {
 
 export const rlooSpec = registerMethod<RlooOptions>({
   name: "rloo",
+  locality: "group",
   summary: "Leave-one-out baseline: s - mean of the other responses of the group",
   paper: "Back to Basics (RLOO), arXiv 2402.14740; verl compute_rloo_outcome_advantage",
   status: "standard",

@@ -76,6 +76,7 @@ export function rto(batch: RolloutBatch, opts: RtoOptions): Assignment {
 
 export const rtoSpec = registerMethod<RtoOptions>({
   name: "rto",
+  locality: "group",
   summary: "RTO: clipped DPO token reward - KL + clamped RM reward at the end, then GAE with critic values",
   paper: "RTO, Zhong et al. ICML 2025, arXiv 2404.18922; code zkshan2002/RTO (OpenRLHF fork)",
   status: "reference-code",

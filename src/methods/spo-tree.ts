@@ -61,6 +61,7 @@ export function spoTree(batch: RolloutBatch, opts: SpoTreeOptions): Assignment {
 
 export const spoTreeSpec = registerMethod<SpoTreeOptions>({
   name: "spo-tree",
+  locality: "group",
   summary: "SPO tree: segment advantage V(child) - V(parent) on the group's segment tree (children-mean values)",
   paper: "SPO, arXiv 2505.23564; AIFrameResearch/SPO tree_episode_generator.py, hybrid_inference_strategy.py",
   status: "reference-code",

@@ -85,6 +85,7 @@ export function tempo(batch: RolloutBatch, opts: TempoOptions): Assignment {
 
 export const tempoSpec = registerMethod<TempoOptions>({
   name: "tempo",
+  locality: "group",
   summary: "GRPO plus branch TD corrections from the group's token prefix tree (descendant-mean values)",
   paper: "TEMPO / Prefix-to-Tree, arXiv 2509.18314 (reconstructed from abstract, overview and review; no reference code)",
   status: "secondary",
