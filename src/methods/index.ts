@@ -31,4 +31,7 @@ import "./laser.js";
 import "./rto.js";
 import "./dpo-token-reward.js";
 
+// The rest of the seed (methods-part5.md).
+import "./poad.js";
+
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
