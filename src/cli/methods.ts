@@ -40,6 +40,7 @@ export function methodsJson(): unknown[] {
     signals: m.signals ?? [],
     requiredSignals: m.requiredSignals ?? [],
     example: m.example ?? null,
+    locality: m.locality ?? "batch",
     options: Object.fromEntries(Object.entries(m.options as Record<string, OptionSpec>).map(([k, s]) => [k, optionJson(s)])),
   }));
 }
@@ -54,6 +55,7 @@ export function methodsTable(only?: string): string {
     const required = new Set(m.requiredSignals ?? []);
     const needs = [...(m.requires ?? []), ...(m.signals ?? []).map((s) => `signals.${s}${required.has(s) ? "" : " (optional)"}`)];
     if (needs.length) lines.push(`${"".padEnd(nameW)}  inputs: ${needs.join(", ")}`);
+    lines.push(`${"".padEnd(nameW)}  ${m.locality === "group" ? "group-local: assign streams it one group at a time" : "needs the whole batch"}`);
     const opts = Object.entries(m.options as Record<string, OptionSpec>);
     if (opts.length === 0) lines.push(`${"".padEnd(nameW)}  options: none`);
     for (const [k, s] of opts) {

@@ -91,3 +91,9 @@ test("a bad line in a later group: one line naming it, exit 2, no output (the ea
   assert.match(r.stderr, new RegExp(`bad\\.jsonl:${bad.length}: field 'tokens'`));
   assert.throws(() => readFileSync(out));
 });
+
+test("the README's list of group-local methods is the registry's", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8").replace(/\s+/g, " ");
+  const listed = /"group-local": ([^)]*)\)/.exec(readme)?.[1].split(",").map((x) => x.trim()).sort();
+  assert.deepEqual(listed, groupLocal.map((m) => m.name).sort());
+});
