@@ -114,7 +114,7 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
         if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${a}: expected a JSON object`);
         o.efficiency.train = { ...o.efficiency.train, ...(raw as Record<string, unknown>) };
         // Checked now, like train --config: an unknown key or a bad value must not surface later as a failed run.
-        validateConfig(mergeConfig(structuredClone(DEFAULT_TRAIN), o.efficiency.train, "--train-config"));
+        validateConfig(mergeConfig(structuredClone(DEFAULT_TRAIN), o.efficiency.train, "--train-config"), "--train-config");
         break;
       }
       case "--groups": o.fidelity.groups = posInt(a, next()); break;

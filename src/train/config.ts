@@ -5,7 +5,9 @@
 import { ConfigError } from "../core/errors.js";
 import { DEFAULT_MODEL, type ModelConfig } from "./model.js";
 import { DEFAULT_OPTIM, type OptimConfig } from "./optim.js";
-import { AGG_MODES, KL_KINDS, POLICY_LOSSES, type AggMode, type KlKind, type PolicyLossKind } from "./losses.js";
+import type { AggMode, KlKind, PolicyLossKind } from "./losses.js";
+import { configProblem, type TRAIN_SCHEMA } from "./schema.js";
+import type { InferOutput } from "valibot";
 import { DEFAULT_SFT, type SftConfig } from "./sft.js";
 
 export interface LossConfig {
@@ -109,41 +111,18 @@ export function mergeConfig<T>(base: T, over: unknown, path = "config"): T {
   return out as T;
 }
 
-function num(path: string, v: unknown, lo: number, hi = Infinity, int = false): void {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < lo || v > hi || (int && !Number.isInteger(v))) {
-    throw new ConfigError(`${path} must be ${int ? "an integer" : "a number"} in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-  }
+/**
+ * Checks a whole configuration against the schema (src/train/schema.ts): an unknown key, a wrong
+ * type or an out-of-range value is a ConfigError naming its key path.
+ */
+export function validateConfig(c: TrainConfig, root = "config"): void {
+  const problem = configProblem(c, root);
+  if (problem) throw new ConfigError(problem);
+  if (c.model.dModel % c.model.nHeads !== 0) throw new ConfigError(`${root}.model.nHeads: ${c.model.nHeads} does not divide dModel ${c.model.dModel}`);
 }
 
-export function validateConfig(c: TrainConfig): void {
-  num("steps", c.steps, 0, Infinity, true);
-  num("tokenBudget", c.tokenBudget, 0, Infinity, true);
-  num("group", c.group, 1, 1024, true);
-  num("promptsPerStep", c.promptsPerStep, 1, 4096, true);
-  num("seed", c.seed, 0, 2 ** 31 - 1, true);
-  num("sampling.temperature", c.sampling.temperature, 1e-3, 100);
-  num("sampling.topP", c.sampling.topP, 1e-6, 1);
-  num("optim.lr", c.optim.lr, 0, 10);
-  num("loss.epochs", c.loss.epochs, 1, 100, true);
-  num("loss.minibatches", c.loss.minibatches, 1, 4096, true);
-  num("loss.epsLow", c.loss.epsLow, 0, 1);
-  num("loss.epsHigh", c.loss.epsHigh, 0, 100);
-  if (c.loss.clipC !== null) num("loss.clipC", c.loss.clipC, 1.000001);
-  num("loss.klCoef", c.loss.klCoef, 0);
-  num("loss.entropyCoef", c.loss.entropyCoef, -100, 100);
-  if (!POLICY_LOSSES.includes(c.loss.policyLoss)) throw new ConfigError(`loss.policyLoss must be one of ${POLICY_LOSSES.join(", ")}`);
-  if (!AGG_MODES.includes(c.loss.aggMode)) throw new ConfigError(`loss.aggMode must be one of ${AGG_MODES.join(", ")}`);
-  if (!KL_KINDS.includes(c.loss.klKind)) throw new ConfigError(`loss.klKind must be one of ${KL_KINDS.join(", ")}`);
-  if (c.loss.oldLogprobs !== "sampler" && c.loss.oldLogprobs !== "recompute") throw new ConfigError(`loss.oldLogprobs must be "sampler" or "recompute"`);
-  num("eval.every", c.eval.every, 0, Infinity, true);
-  num("eval.n", c.eval.n, 0, 100000, true);
-  num("checkpointEvery", c.checkpointEvery, 0, Infinity, true);
-  num("workers", c.workers, 1, 64, true);
-  num("sft.steps", c.sft.steps, 0, Infinity, true);
-  num("sft.batch", c.sft.batch, 1, 4096, true);
-  num("spoChain.samples", c.spoChain.samples, 1, 1024, true);
-  if (!Array.isArray(c.spoTree.branching) || c.spoTree.branching.length < 1) throw new ConfigError("spoTree.branching must be a non-empty array");
-  c.spoTree.branching.forEach((b, k) => num(`spoTree.branching[${k}]`, b, 1, 64, true));
-  num("spoTree.segmentTokens", c.spoTree.segmentTokens, 1, 4096, true);
-  num("twGrpo.alpha", c.twGrpo.alpha, 0);
-}
+// The schema and the TrainConfig interface describe the same object (checked by the compiler).
+const _defaultsFitTheSchema: InferOutput<typeof TRAIN_SCHEMA> = DEFAULT_TRAIN;
+const _schemaGivesATrainConfig = (c: InferOutput<typeof TRAIN_SCHEMA>): TrainConfig => c;
+void _defaultsFitTheSchema;
+void _schemaGivesATrainConfig;

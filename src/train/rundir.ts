@@ -6,7 +6,8 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError } from "../core/errors.js";
-import { validateConfig, type TrainConfig } from "./config.js";
+import type { TrainConfig } from "./config.js";
+import { CHECKPOINT_SCHEMA, POLICY_SCHEMA, schemaProblem } from "./schema.js";
 import { resolveTask } from "./tasks.js";
 
 /** Files a run directory holds; any of them means the folder is a run. */
@@ -44,12 +45,9 @@ export function checkPolicyFile(path: string, what = "warm start"): Record<strin
   const f = readJsonFile(path, `${what} (a creditflow policy file)`);
   if (isObj(f) && f.format === "creditflow-train") fail(path, `this is a training checkpoint, not a policy file: give the run's warm-start.json, or a file from 'creditflow sft'`);
   if (!isObj(f) || f.format !== "creditflow-policy") fail(path, `not a creditflow policy file (from 'creditflow sft'): no "format": "creditflow-policy"`);
-  if (!isObj(f.model)) fail(path, `policy file without a "model" object`);
-  if (!isObj(f.weights) || Object.keys(f.weights).length === 0) fail(path, `policy file without weights`);
-  for (const [k, v] of Object.entries(f.weights)) {
-    if (typeof v !== "string" || v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) fail(path, `weights.${k}: not base64 float32 data`);
-  }
-  return f.model;
+  const problem = schemaProblem(POLICY_SCHEMA, f);
+  if (problem) fail(path, `policy file: ${problem}`);
+  return f.model as Record<string, unknown>;
 }
 
 /** The nearest existing ancestor of a path must be a writable folder (the run creates the rest). */
@@ -133,19 +131,11 @@ export function preflightResume(outDir: string): ResumePoint {
   if (!existsSync(ckptPath)) fail(outDir, "--resume: no checkpoint.json in this directory (nothing to resume)");
   const ck = readJsonFile(ckptPath, "checkpoint");
   if (!isObj(ck) || ck.format !== "creditflow-train") fail(ckptPath, `not a creditflow training checkpoint (no "format": "creditflow-train")`);
-  if (!isObj(ck.config)) fail(ckptPath, `field 'config': expected the run's configuration object`);
+  const problem = schemaProblem(CHECKPOINT_SCHEMA, ck);
+  if (problem) fail(ckptPath, problem);
   const config = ck.config as unknown as TrainConfig;
-  try {
-    validateConfig(config);
-  } catch (e) {
-    fail(ckptPath, `field 'config': ${(e as Error).message}`);
-  }
-  const step = ck.step;
-  if (typeof step !== "number" || !Number.isInteger(step) || step < 0) fail(ckptPath, `field 'step': expected a non-negative integer, got ${JSON.stringify(step)}`);
+  const step = ck.step as number;
   if (step > config.steps) fail(ckptPath, `field 'step': ${step} is beyond the run's ${config.steps} steps`);
-  const tokens = ck.sampledTokens;
-  if (typeof tokens !== "number" || !Number.isInteger(tokens) || tokens < 0) fail(ckptPath, `field 'sampledTokens': expected a non-negative integer, got ${JSON.stringify(tokens)}`);
-  if (!Array.isArray(ck.rng) || !isObj(ck.adam) || !isObj(ck.weights)) fail(ckptPath, "fields 'rng', 'adam' and 'weights' are required");
   checkPolicyFile(join(outDir, "warm-start.json"), "the run's warm start");
   const metricsPath = join(outDir, "metrics.jsonl");
   if (!existsSync(metricsPath)) fail(metricsPath, `missing: the checkpoint is at step ${step}, so resuming would lose the metrics of steps 1..${step}`);

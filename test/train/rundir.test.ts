@@ -77,11 +77,13 @@ test("resume refuses a missing, empty, truncated or out-of-range checkpoint, a d
   const cases: [(d: string) => void, RegExp][] = [
     [(d) => edit(d, "checkpoint.json", () => ""), /checkpoint is empty/],
     [(d) => edit(d, "checkpoint.json", (s) => s.slice(0, s.length / 2)), /checkpoint is not valid JSON/],
-    [(d) => edit(d, "checkpoint.json", (s) => s.replace('"step":2', '"step":-5')), /field 'step': expected a non-negative integer, got -5/],
+    [(d) => edit(d, "checkpoint.json", (s) => s.replace('"step":2', '"step":-5')), /field 'step': Invalid value: Expected >=0 but received -5/],
     [(d) => edit(d, "checkpoint.json", (s) => s.replace('"step":2', '"step":1e9')), /field 'step': 1000000000 is beyond the run's 3 steps/],
     [(d) => edit(d, "checkpoint.json", (s) => s.replace('"step":2', '"step":2.5')), /field 'step'/],
     [(d) => edit(d, "checkpoint.json", (s) => s.replace('"sampledTokens":200', '"sampledTokens":"x"')), /field 'sampledTokens'/],
     [(d) => edit(d, "checkpoint.json", (s) => s.replace('"format":"creditflow-train"', '"format":"other"')), /not a creditflow training checkpoint/],
+    [(d) => edit(d, "checkpoint.json", (s) => s.replace('"epsLow":', '"clipLow":0.1,"epsLow":')), /field 'config\.loss\.clipLow': unknown key/],
+    [(d) => edit(d, "checkpoint.json", (s) => s.replace('"weights":{}', '"weights":{"w":"not base64!"}')), /field 'weights\.w': expected base64/],
     [(d) => edit(d, "warm-start.json", (s) => s.slice(0, 30)), /warm-start\.json: the run's warm start .* not valid JSON/],
     [(d) => edit(d, "metrics.jsonl", () => JSON.stringify({ step: 1 }) + "\n"), /no metrics for step 2 before the checkpoint's step 2/],
     [(d) => edit(d, "metrics.jsonl", () => ""), /no metrics for step 1, 2/],
@@ -119,6 +121,6 @@ test("bench --train-config with an unknown key or a bad value is refused up fron
   writeFileSync(bad, JSON.stringify({ group: 0 }));
   const v = cf(["bench", "--train-config", bad, "--out", join(dir, "out")]);
   assert.equal(v.code, 2, v.stderr);
-  assert.match(v.stderr, /group must be an integer/);
+  assert.match(v.stderr, /--train-config\.group: Invalid value: Expected >=1 but received 0/);
   assert.deepEqual(readdirSync(dir), ["tc.json"]);
 });
