@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/train/tf.js";
+import { commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand } from "../src/cli/args.js";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../src/train/config.js";
 import { runTraining, type StepMetrics } from "../src/train/trainer.js";
 import { Policy } from "../src/train/model.js";
@@ -17,17 +18,31 @@ import { runSft } from "../src/train/sft.js";
 import { writePolicyFile } from "../src/train/checkpoint.js";
 import { resolveTask } from "../src/train/tasks.js";
 
-function arg(name: string, dflt: string): string {
-  const k = process.argv.indexOf(name);
-  return k >= 0 && process.argv[k + 1] !== undefined ? process.argv[k + 1] : dflt;
-}
+const COMPARE = defineCommand({
+  name: "bench:compare",
+  program: "npm run",
+  usage: "-- [options]",
+  description: "Held-out accuracy of methods at equal sampled tokens (npm run bench:compare).",
+  flags: {
+    budget: { type: "string", value: "TOKENS", doc: "sampled-token budget of every run (default 80000)" },
+    seeds: { type: "string", value: "N", doc: "seeds per method (default 3)" },
+    methods: { type: "string", value: "A,B", doc: "methods (default grpo,tempo,spo-chain)" },
+    out: { type: "string", value: "DIR", doc: "output directory (default bench/out/compare)" },
+    help: { type: "boolean", short: "h", doc: "this help" },
+  },
+});
 
 async function main(): Promise<void> {
+  const { values: f } = parseCommand(COMPARE, process.argv.slice(2));
+  if (f.help) {
+    process.stdout.write(commandHelp(COMPARE));
+    return;
+  }
   await useBackend("wasm");
-  const out = arg("--out", "bench/out/compare");
-  const budget = Number(arg("--budget", "80000"));
-  const nSeeds = Number(arg("--seeds", "3"));
-  const methods = arg("--methods", "grpo,tempo,spo-chain").split(",");
+  const out = f.out ?? "bench/out/compare";
+  const budget = f.budget === undefined ? 80000 : intFlag("budget", f.budget, 1);
+  const nSeeds = f.seeds === undefined ? 3 : intFlag("seeds", f.seeds, 1);
+  const methods = (f.methods ?? "grpo,tempo,spo-chain").split(",");
   // Smaller steps than the default run (128 responses per update at half its learning rate,
   // stable in measurements) so every method gets a few dozen updates within the budget.
   const base: TrainConfig = mergeConfig(structuredClone(DEFAULT_TRAIN), {
@@ -81,4 +96,8 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join("\n") + "\n");
 }
 
-await main();
+// Usage errors: one line and exit 2, as the creditflow command.
+process.exitCode = await exitCodeOf(async () => {
+  await main();
+  return 0;
+});

@@ -7,40 +7,37 @@ import { isParquetPath, readRollouts, writeAdvantages } from "../io/rollouts.js"
 import { advantagesJsonl } from "../io/jsonl.js";
 import { groupsOfJsonl, NotContiguousError } from "../io/stream.js";
 import { atomicFileSink, checkOutputPath, isStdio } from "../io/files.js";
-import { parse, parseConfigArg, UsageError } from "./args.js";
+import { defineCommand, commandHelp, parseCommand, parseConfigArg, UsageError } from "./args.js";
 
-export const ASSIGN_HELP = `Usage: creditflow assign --method NAME [--config JSON_OR_FILE] [--in FILE|-] [--out FILE|-]
-
-Turns rollouts into per-token advantages with any registered method.
-Reads stdin and writes stdout by default; a path ending in .parquet is read/written as Parquet.
-
-Options:
-  --method NAME     credit-assignment method (see 'creditflow methods')
-  --config VALUE    method options as inline JSON or a path to a JSON file
-  --in FILE         rollout file (JSONL or .parquet); '-' for stdin (default)
-  --out FILE        advantage file (JSONL or .parquet); '-' for stdout (default).
-                    Written atomically: nothing appears unless the whole run succeeds.
-                    With a JSONL --in and --out and a group-local method (see 'creditflow
-                    methods'), assign streams one group at a time: memory is bounded by the
-                    largest group when the rows of each group are adjacent.
-  -h, --help        this help
-
-Example:
+export const ASSIGN_COMMAND = defineCommand({
+  name: "assign",
+  usage: "--method NAME [--config JSON_OR_FILE] [--in FILE|-] [--out FILE|-]",
+  description: `Turns rollouts into per-token advantages with any registered method.
+Reads stdin and writes stdout by default; a path ending in .parquet is read/written as Parquet.`,
+  flags: {
+    method: { type: "string", value: "NAME", doc: "credit-assignment method (see 'creditflow methods')" },
+    config: { type: "string", value: "VALUE", doc: "method options as inline JSON or a path to a JSON file" },
+    in: { type: "string", value: "FILE", doc: "rollout file (JSONL or .parquet); '-' for stdin (default)" },
+    out: { type: "string", value: "FILE", doc: `advantage file (JSONL or .parquet); '-' for stdout (default).
+Written atomically: nothing appears unless the whole run succeeds.
+With a JSONL --in and --out and a group-local method (see 'creditflow
+methods'), assign streams one group at a time: memory is bounded by the
+largest group when the rows of each group are adjacent.` },
+    help: { type: "boolean", short: "h", doc: "this help" },
+  },
+  footer: `Example:
   creditflow assign --method grpo --config '{"eps":1e-6}' --in examples/plain.jsonl --out adv.jsonl
   cat rollouts.jsonl | creditflow assign --method tempo > advantages.jsonl
 
-Exit status: 0 success, 2 invalid input or options (one line on stderr naming file, line and field).`;
+Exit status: 0 success, 2 invalid input or options (one line on stderr naming file, line and field).`,
+});
+
+export const ASSIGN_HELP = commandHelp(ASSIGN_COMMAND);
 
 export async function runAssign(argv: string[]): Promise<number> {
-  const { values } = parse("assign", argv, {
-    method: { type: "string" },
-    config: { type: "string" },
-    in: { type: "string" },
-    out: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
+  const { values } = parseCommand(ASSIGN_COMMAND, argv);
   if (values.help) {
-    process.stdout.write(ASSIGN_HELP + "\n");
+    process.stdout.write(ASSIGN_HELP);
     return 0;
   }
   if (!values.method) throw new UsageError("assign: --method is required (see 'creditflow methods')");

@@ -6,21 +6,29 @@ import { fileURLToPath } from "node:url";
 import { getMethod, knownSignals, runMethod } from "../core/registry.js";
 import "../methods/index.js";
 import { readRollouts } from "../io/rollouts.js";
-import { parse } from "./args.js";
+import { commandHelp, defineCommand, parseCommand } from "./args.js";
 
-export const DEMO_HELP = `Usage: creditflow demo [--in FILE] [--methods a,b,c]
+export const DEMO_COMMAND = defineCommand({
+  name: "demo",
+  description: `Assigns credit to a rollout file (default: the bundled examples/plain.jsonl) with several
+methods and prints, per rollout, its reward, length and mean advantage under each method.`,
+  flags: {
+    in: { type: "string", value: "FILE", doc: "rollout file (default: examples/plain.jsonl)" },
+    methods: { type: "string", value: "A,B", doc: "methods to compare (default grpo,rloo,reinforce++,tempo)" },
+    help: { type: "boolean", short: "h", doc: "this help" },
+  },
+});
 
-Assigns credit to a rollout file (default: the bundled examples/plain.jsonl) with several
-methods and prints, per rollout, its reward, length and mean advantage under each method.`;
+export const DEMO_HELP = commandHelp(DEMO_COMMAND);
 
 export function exampleFile(name: string): string {
   return fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parse("demo", argv, { in: { type: "string" }, methods: { type: "string" }, help: { type: "boolean", short: "h" } });
+  const { values } = parseCommand(DEMO_COMMAND, argv);
   if (values.help) {
-    process.stdout.write(DEMO_HELP + "\n");
+    process.stdout.write(DEMO_HELP);
     return 0;
   }
   const path = values.in ?? exampleFile("plain.jsonl");

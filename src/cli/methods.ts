@@ -2,12 +2,22 @@
 import { listMethods, type MethodSpec } from "../core/registry.js";
 import { typeText, type OptionSpec } from "../core/schema.js";
 import "../methods/index.js";
-import { parse } from "./args.js";
+import { commandHelp, defineCommand, parseCommand } from "./args.js";
 
-export const METHODS_HELP = `Usage: creditflow methods [--json] [NAME]
+export const METHODS_COMMAND = defineCommand({
+  name: "methods",
+  usage: "[--json] [NAME]",
+  positionals: true,
+  description: `Lists every credit-assignment method (or the one NAME): grounding, one-line summary, paper,
+required inputs, signals it reads, whether assign can stream it group by group, and its options
+with types and defaults.`,
+  flags: {
+    json: { type: "boolean", doc: "the same as JSON" },
+    help: { type: "boolean", short: "h", doc: "this help" },
+  },
+});
 
-Lists every credit-assignment method: name, grounding, one-line summary, paper, required inputs,
-signals it reads, and its options with types and defaults. --json prints the same as JSON.`;
+export const METHODS_HELP = commandHelp(METHODS_COMMAND);
 
 function label(spec: MethodSpec): string {
   switch (spec.status) {
@@ -67,10 +77,10 @@ export function methodsTable(only?: string): string {
 }
 
 export async function runMethods(argv: string[]): Promise<number> {
-  const { values } = parse("methods", argv.filter((a) => a.startsWith("-")), { json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
-  const only = argv.find((a) => !a.startsWith("-"));
+  const { values, positionals } = parseCommand(METHODS_COMMAND, argv);
+  const only = positionals[0];
   if (values.help) {
-    process.stdout.write(METHODS_HELP + "\n");
+    process.stdout.write(METHODS_HELP);
     return 0;
   }
   if (only && !listMethods().some((m) => m.name === only)) {

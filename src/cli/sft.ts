@@ -2,7 +2,7 @@
  * `creditflow sft`: the supervised warm start. Teacher forcing with cross-entropy on a task's
  * demonstrations; writes a policy file `creditflow train --warm-start` reads.
  */
-import { exitCodeOf } from "./args.js";
+import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCodeOf, intFlag, numberFlag, parseCommand } from "./args.js";
 import { ConfigError } from "../core/errors.js";
 import { useBackend } from "../train/tf.js";
 import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
@@ -12,87 +12,58 @@ import { evaluate } from "../train/evaluate.js";
 import { writePolicyFile } from "../train/checkpoint.js";
 import { resolveTask } from "../train/tasks.js";
 import { readFileSync } from "node:fs";
+import { checkOutputPath } from "../io/files.js";
 
-export const SFT_HELP = `usage: creditflow sft [options]
-
-Supervised warm start: trains a fresh llama-layout policy on task demonstrations (teacher
+export const SFT_COMMAND = defineCommand({
+  name: "sft",
+  description: `Supervised warm start: trains a fresh llama-layout policy on task demonstrations (teacher
 forcing, cross-entropy on the response tokens) and writes a policy file for
-\`creditflow train --warm-start FILE\`. Deterministic for a seed.
+\`creditflow train --warm-start FILE\`. Deterministic for a seed.`,
+  flags: {
+    task: { type: "string", value: "NAME", doc: `task (default ${DEFAULT_TRAIN.task})` },
+    steps: { type: "string", value: "N", doc: `optimizer steps (default ${DEFAULT_TRAIN.sft.steps})` },
+    batch: { type: "string", value: "N", doc: `demonstrations per step (default ${DEFAULT_TRAIN.sft.batch})` },
+    lr: { type: "string", value: "X", doc: `peak learning rate, warmup then cosine decay (default ${DEFAULT_TRAIN.sft.lr})` },
+    seed: { type: "string", value: "S", doc: "seed of the initialisation and the data (default 0)" },
+    model: { type: "string", value: "FILE", doc: "JSON model overrides (dModel, nLayers, nHeads, dFF, maxSeqLen, tieEmbeddings, ...);\ndefault: the default run's model" },
+    eval: { type: "string", value: "N", doc: "held-out prompts to score at the end (default 200; 0 = skip)" },
+    out: { type: "string", value: "FILE", doc: "where to write the policy (default runs/sft-<task>-<seed>.json)" },
+    backend: BACKEND_FLAG,
+    quiet: { type: "boolean", doc: "no progress output" },
+    help: { type: "boolean", short: "h", doc: "this help" },
+  },
+});
 
-options:
-  --task NAME      task (default ${DEFAULT_TRAIN.task})
-  --steps N        optimizer steps (default ${DEFAULT_TRAIN.sft.steps})
-  --batch N        demonstrations per step (default ${DEFAULT_TRAIN.sft.batch})
-  --lr X           peak learning rate, warmup then cosine decay (default ${DEFAULT_TRAIN.sft.lr})
-  --seed S         seed of the initialisation and the data (default 0)
-  --model FILE     JSON model overrides (dModel, nLayers, nHeads, dFF, maxSeqLen, tieEmbeddings, ...);
-                   default: the default run's model
-  --eval N         held-out prompts to score at the end (default 200; 0 = skip)
-  --out FILE       where to write the policy (default runs/sft-<task>-<seed>.json)
-  --backend B      wasm (default) or cpu
-  --quiet          no progress output
-  -h, --help       this help
-`;
+export const SFT_HELP = commandHelp(SFT_COMMAND);
 
 export function runSftCommand(argv: string[]): Promise<number> {
   return exitCodeOf(async () => {
-    let task = DEFAULT_TRAIN.task;
-    const sft: SftConfig = { ...DEFAULT_TRAIN.sft };
-    let model: Omit<ModelConfig, "vocabSize"> = { ...DEFAULT_TRAIN.model };
-    let out: string | null = null, evalN = 200, quiet = false;
-    let backend: "wasm" | "cpu" = "wasm";
-    for (let k = 0; k < argv.length; k++) {
-      const a = argv[k];
-      const next = (): string => {
-        const v = argv[++k];
-        if (v === undefined) throw new ConfigError(`${a} needs a value`);
-        return v;
-      };
-      const int = (): number => {
-        const v = next();
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${a} needs a non-negative integer, got ${v}`);
-        return n;
-      };
-      switch (a) {
-        case "-h":
-        case "--help":
-          process.stdout.write(SFT_HELP);
-          return 0;
-        case "--task": task = next(); break;
-        case "--steps": sft.steps = int(); break;
-        case "--batch": sft.batch = Math.max(1, int()); break;
-        case "--seed": sft.seed = int(); break;
-        case "--eval": evalN = int(); break;
-        case "--lr": {
-          const v = Number(next());
-          if (!(v > 0)) throw new ConfigError("--lr needs a positive number");
-          sft.lr = v;
-          break;
-        }
-        case "--model": {
-          const path = next();
-          let raw: unknown;
-          try {
-            raw = JSON.parse(readFileSync(path, "utf8"));
-          } catch (e) {
-            throw new ConfigError(`--model ${path}: ${(e as Error).message}`);
-          }
-          model = mergeConfig(model, raw, "model");
-          break;
-        }
-        case "--out": out = next(); break;
-        case "--backend": {
-          const b = next();
-          if (b !== "wasm" && b !== "cpu") throw new ConfigError(`--backend must be wasm or cpu, got ${b}`);
-          backend = b;
-          break;
-        }
-        case "--quiet": quiet = true; break;
-        default:
-          throw new ConfigError(`unknown option '${a}' (see creditflow sft --help)`);
-      }
+    const { values: f } = parseCommand(SFT_COMMAND, argv);
+    if (f.help) {
+      process.stdout.write(SFT_HELP);
+      return 0;
     }
+    const task = f.task ?? DEFAULT_TRAIN.task;
+    const sft: SftConfig = { ...DEFAULT_TRAIN.sft };
+    if (f.steps !== undefined) sft.steps = intFlag("steps", f.steps);
+    if (f.batch !== undefined) sft.batch = intFlag("batch", f.batch, 1);
+    if (f.seed !== undefined) sft.seed = intFlag("seed", f.seed);
+    if (f.lr !== undefined) sft.lr = numberFlag("lr", f.lr, 0);
+    const evalN = f.eval === undefined ? 200 : intFlag("eval", f.eval);
+    let model: Omit<ModelConfig, "vocabSize"> = { ...DEFAULT_TRAIN.model };
+    if (f.model !== undefined) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(f.model, "utf8"));
+      } catch (e) {
+        throw new ConfigError(`--model ${f.model}: ${(e as Error).message}`);
+      }
+      model = mergeConfig(model, raw, "model");
+    }
+    const out = f.out ?? null;
+    checkOutputPath(out ?? undefined);
+    const quiet = f.quiet === true;
+    const backend = f.backend === undefined ? "wasm" : choiceFlag("backend", f.backend, BACKENDS);
     const t = resolveTask(task);
     await useBackend(backend);
     const cfg: ModelConfig = { ...model, vocabSize: t.vocab.size };

@@ -2,7 +2,7 @@
  * `creditflow train`: RL on a verifiable task with any registered credit-assignment method.
  * Exports runTrainCommand(argv) -> exit code (the dispatcher in main.ts calls it).
  */
-import { exitCodeOf } from "./args.js";
+import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand } from "./args.js";
 import { join } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import { parseConfigArg } from "./args.js";
@@ -11,41 +11,37 @@ import { preflightNewRun, preflightResume } from "../train/rundir.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
 import { checkTrainable, runTraining, TRAINER_METHODS, type ProgressInfo } from "../train/trainer.js";
 
-export const TRAIN_HELP = `usage: creditflow train [options]
-
-Reinforcement learning of a small llama-layout transformer (tfjs, wasm backend, CPU) on a
+export const TRAIN_COMMAND = defineCommand({
+  name: "train",
+  description: `Reinforcement learning of a small llama-layout transformer (tfjs, wasm backend, CPU) on a
 verifiable task, with credit assigned by any method creditflow knows. With no options it runs
 the default: a short deterministic SFT warm start, then GRPO on ${DEFAULT_TRAIN.task}, in a few minutes,
-printing held-out accuracy before and after.
-
-options:
-  --task NAME          task (addition, addition-3d, countdown, decisive, or addition-<d>d[-u]; default ${DEFAULT_TRAIN.task})
-  --method NAME        credit-assignment method (default ${DEFAULT_TRAIN.method}); any registered method whose
-                       inputs the trainer can produce, plus trainer-only: ${TRAINER_METHODS.join(", ")}
-  --config JSON|FILE   trainer configuration (inline JSON or a file), deep-merged over the defaults
-                       (DIR/config.json of any run lists every key); "methodOptions" holds the method's
-  --method-config JSON|FILE
-                       the method's options alone, exactly as \`creditflow assign --config\` takes them
-  --steps N            RL steps (default ${DEFAULT_TRAIN.steps})
-  --group G            responses per prompt (default ${DEFAULT_TRAIN.group})
-  --prompts N          prompts per step (default ${DEFAULT_TRAIN.promptsPerStep})
-  --seed S             seed of everything (default ${DEFAULT_TRAIN.seed})
-  --warm-start FILE    policy file from \`creditflow sft\` (default: run a short SFT first)
-  --workers N          sampling threads (default 1; N > 1 samples on N worker threads, same results)
-  --out DIR            run directory (default runs/<task>-<method>-<seed>)
-  --resume             continue the run in --out from its last checkpoint, exactly (with the
-                       run's saved configuration; other flags are ignored)
-  --force              start a new run in an --out that already holds one, replacing it
-                       (without it, such an --out is refused)
-  --backend B          wasm (default) or cpu
-  --quiet              no progress bar
-  -h, --help           this help
-
-DIR holds config.json (the full resolved configuration), metrics.jsonl (one JSON object per
+printing held-out accuracy before and after.`,
+  flags: {
+    task: { type: "string", value: "NAME", doc: `task (addition, addition-3d, countdown, decisive, or addition-<d>d[-u]; default ${DEFAULT_TRAIN.task})` },
+    method: { type: "string", value: "NAME", doc: `credit-assignment method (default ${DEFAULT_TRAIN.method}); any registered method whose\ninputs the trainer can produce, plus trainer-only: ${TRAINER_METHODS.join(", ")}` },
+    config: { type: "string", value: "JSON|FILE", doc: "trainer configuration (inline JSON or a file), deep-merged over the defaults;\nevery key is in docs/training.md" },
+    "method-config": { type: "string", value: "JSON|FILE", doc: "the method's options alone, exactly as `creditflow assign --config` takes them" },
+    steps: { type: "string", value: "N", doc: `RL steps (default ${DEFAULT_TRAIN.steps})` },
+    group: { type: "string", value: "G", doc: `responses per prompt (default ${DEFAULT_TRAIN.group})` },
+    prompts: { type: "string", value: "N", doc: `prompts per step (default ${DEFAULT_TRAIN.promptsPerStep})` },
+    seed: { type: "string", value: "S", doc: `seed of everything (default ${DEFAULT_TRAIN.seed})` },
+    "warm-start": { type: "string", value: "FILE", doc: "policy file from `creditflow sft` (default: run a short SFT first)" },
+    workers: { type: "string", value: "N", doc: "sampling threads (default 1; N > 1 samples on N worker threads, same results)" },
+    out: { type: "string", value: "DIR", doc: "run directory (default runs/<task>-<method>-<seed>)" },
+    resume: { type: "boolean", doc: "continue the run in --out from its last checkpoint, exactly (with the\nrun's saved configuration; other flags are ignored)" },
+    force: { type: "boolean", doc: "start a new run in an --out that already holds one, replacing it\n(without it, such an --out is refused)" },
+    backend: BACKEND_FLAG,
+    quiet: { type: "boolean", doc: "no progress bar" },
+    help: { type: "boolean", short: "h", doc: "this help" },
+  },
+  footer: `DIR holds config.json (the full resolved configuration), metrics.jsonl (one JSON object per
 step: step, reward_mean, accuracy, sampled_tokens (cumulative, every sampled token), ...,
 eval_accuracy on evaluation steps), checkpoint.json (model, optimizer, RNG, step; written
-atomically), warm-start.json and summary.json.
-`;
+atomically), warm-start.json and summary.json.`,
+});
+
+export const TRAIN_HELP = commandHelp(TRAIN_COMMAND);
 
 interface Parsed {
   config: TrainConfig;
@@ -67,64 +63,29 @@ function jsonArg(flag: string, value: string): unknown {
   }
 }
 
-function intArg(flag: string, v: string | undefined): number {
-  const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < 0) throw new ConfigError(`${flag} needs a non-negative integer, got ${v ?? "nothing"}`);
-  return n;
-}
-
 export function parseTrainArgs(argv: readonly string[]): Parsed {
+  const { values: f } = parseCommand(TRAIN_COMMAND, [...argv]);
   let config: TrainConfig = structuredClone(DEFAULT_TRAIN);
-  const flags: Record<string, string> = {};
-  let resume = false, quiet = false, help = false, force = false;
-  let backend: "wasm" | "cpu" = "wasm";
-  let out: string | null = null;
-  let configFile: string | null = null, methodConfig: string | null = null;
-  for (let k = 0; k < argv.length; k++) {
-    const a = argv[k];
-    const next = (): string => {
-      const v = argv[++k];
-      if (v === undefined) throw new ConfigError(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case "-h":
-      case "--help": help = true; break;
-      case "--resume": resume = true; break;
-      case "--force": force = true; break;
-      case "--quiet": quiet = true; break;
-      case "--config": configFile = next(); break;
-      case "--method-config": methodConfig = next(); break;
-      case "--out": out = next(); break;
-      case "--backend": {
-        const b = next();
-        if (b !== "wasm" && b !== "cpu") throw new ConfigError(`--backend must be wasm or cpu, got ${b}`);
-        backend = b;
-        break;
-      }
-      case "--task": case "--method": case "--steps": case "--group": case "--prompts": case "--seed": case "--warm-start": case "--workers":
-        flags[a] = next();
-        break;
-      default:
-        throw new ConfigError(`unknown option '${a}' (see creditflow train --help)`);
-    }
-  }
-  if (configFile) config = mergeConfig(config, jsonArg("--config", configFile));
-  if (methodConfig) {
-    const o = jsonArg("--method-config", methodConfig);
+  if (f.config !== undefined) config = mergeConfig(config, jsonArg("--config", f.config));
+  if (f["method-config"] !== undefined) {
+    const o = jsonArg("--method-config", f["method-config"]);
     if (typeof o !== "object" || o === null || Array.isArray(o)) throw new ConfigError("--method-config must be a JSON object");
     config.methodOptions = o as Record<string, unknown>;
   }
-  if (flags["--task"]) config.task = flags["--task"];
-  if (flags["--method"]) config.method = flags["--method"];
-  if (flags["--steps"] !== undefined) config.steps = intArg("--steps", flags["--steps"]);
-  if (flags["--group"] !== undefined) config.group = intArg("--group", flags["--group"]);
-  if (flags["--prompts"] !== undefined) config.promptsPerStep = intArg("--prompts", flags["--prompts"]);
-  if (flags["--seed"] !== undefined) config.seed = intArg("--seed", flags["--seed"]);
-  if (flags["--warm-start"]) config.warmStart = flags["--warm-start"];
-  if (flags["--workers"] !== undefined) config.workers = intArg("--workers", flags["--workers"]);
+  if (f.task) config.task = f.task;
+  if (f.method) config.method = f.method;
+  if (f.steps !== undefined) config.steps = intFlag("steps", f.steps);
+  if (f.group !== undefined) config.group = intFlag("group", f.group);
+  if (f.prompts !== undefined) config.promptsPerStep = intFlag("prompts", f.prompts);
+  if (f.seed !== undefined) config.seed = intFlag("seed", f.seed);
+  if (f["warm-start"]) config.warmStart = f["warm-start"];
+  if (f.workers !== undefined) config.workers = intFlag("workers", f.workers);
+  const resume = f.resume === true, force = f.force === true;
   if (resume && force) throw new ConfigError("--resume and --force contradict each other (continue the run, or replace it)");
-  return { config, out, resume, force, backend, quiet, help };
+  return {
+    config, out: f.out ?? null, resume, force, backend: f.backend === undefined ? "wasm" : choiceFlag("backend", f.backend, BACKENDS),
+    quiet: f.quiet === true, help: f.help === true,
+  };
 }
 
 function fmtTime(s: number): string {
