@@ -3,7 +3,7 @@
  * (a temporary file in the target's folder, renamed into place only once complete), so a failed
  * run never leaves a partial output behind.
  */
-import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../core/errors.js";
 
@@ -189,6 +189,35 @@ export function atomicFileSink(path: string): ChunkSink {
       pendingTemps.delete(tmp);
     },
   };
+}
+
+/**
+ * The project's one way to write a whole file: a temporary file in the same folder (named and
+ * cleaned up like atomicFileSink's), flushed to disk, then renamed over `path`, so a kill at any
+ * moment leaves the old file or the new one, never half. Creates missing folders.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `${TMP_PREFIX}${process.pid}-${basename(path)}`);
+  pendingTemps.add(tmp);
+  hookSignals();
+  try {
+    const fd = openSync(tmp, "w");
+    try {
+      if (typeof data === "string") writeSync(fd, data);
+      else writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    removeQuietly(tmp);
+    throw e;
+  } finally {
+    pendingTemps.delete(tmp);
+  }
 }
 
 /** Writes to stdout, honouring backpressure. */

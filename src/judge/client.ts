@@ -18,7 +18,8 @@
  *   row.signals = { ...row.signals, critiques: remapCritiques(critiques, stepOf) };
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../io/files.js";
 import { join } from "node:path";
 import { buildCritiqueMessages, parseWrongSteps, type ChatMessage } from "./prompt.js";
 
@@ -299,11 +300,8 @@ export class JudgeClient {
   private async writeDisk(key: string, answer: string): Promise<void> {
     const path = this.cachePath(key);
     if (path === null) return;
-    await mkdir(this.opts.cacheDir!, { recursive: true });
-    // Write then rename, so a concurrent reader never sees half a file.
-    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, JSON.stringify({ model: this.opts.model, answer }));
-    await rename(tmp, path);
+    // Atomic, so a concurrent reader never sees half a file.
+    writeFileAtomic(path, JSON.stringify({ model: this.opts.model, answer }));
   }
 }
 

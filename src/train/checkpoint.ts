@@ -3,8 +3,8 @@
  * atomically: to a temporary file in the same directory, fsync'd, then renamed over the
  * target, so a kill at any moment leaves either the old or the new checkpoint, never half.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../io/files.js";
 import type { ModelConfig } from "./model.js";
 
 export function encodeF32(a: Float32Array): string {
@@ -30,19 +30,8 @@ export function decodeMap(o: Record<string, string>): Map<string, Float32Array> 
   return m;
 }
 
-/** Writes text to `path` atomically (temp file + fsync + rename). */
-export function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
+/** Writes text to `path` atomically: the project's one atomic writer (src/io/files.ts). */
+export const writeAtomic = writeFileAtomic;
 
 export function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, "utf8"));
