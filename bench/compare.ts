@@ -13,8 +13,7 @@ import { useBackend } from "../src/train/tf.js";
 import { commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand } from "../src/cli/args.js";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../src/train/config.js";
 import { runTraining, type StepMetrics } from "../src/train/trainer.js";
-import { Policy } from "../src/train/model.js";
-import { runSft } from "../src/train/sft.js";
+import { sftWarmStart } from "../src/train/sft.js";
 import { writePolicyFile } from "../src/train/checkpoint.js";
 import { resolveTask } from "../src/train/tasks.js";
 
@@ -53,10 +52,8 @@ async function main(): Promise<void> {
   const warm = join(out, "warm-start.json");
   if (!existsSync(warm)) {
     process.stderr.write(`warm start: SFT ${base.sft.steps} steps\n`);
-    const p = Policy.create({ ...base.model, vocabSize: task.vocab.size }, base.seed + 1);
-    runSft(task, p, base.sft);
-    writePolicyFile(warm, p.config, p.weights(), { task: task.name, steps: base.sft.steps });
-    p.dispose();
+    const model = { ...base.model, vocabSize: task.vocab.size };
+    writePolicyFile(warm, model, sftWarmStart(task, model, base.sft, base.seed + 1), { task: task.name, steps: base.sft.steps });
   }
   const fractions = [0, 0.25, 0.5, 0.75, 1];
   const table = new Map<string, number[][]>(); // method -> per fraction, per seed accuracies

@@ -6,8 +6,8 @@ import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCod
 import { ConfigError } from "../core/errors.js";
 import { useBackend } from "../train/tf.js";
 import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
-import { Policy, countParameters, type ModelConfig } from "../train/model.js";
-import { runSft, type SftConfig } from "../train/sft.js";
+import { countParameters, type ModelConfig } from "../train/model.js";
+import { sftWarmStart, type SftConfig } from "../train/sft.js";
 import { evaluate } from "../train/evaluate.js";
 import { writePolicyFile } from "../train/checkpoint.js";
 import { resolveTask } from "../train/tasks.js";
@@ -67,7 +67,6 @@ export function runSftCommand(argv: string[]): Promise<number> {
     const t = resolveTask(task);
     await useBackend(backend);
     const cfg: ModelConfig = { ...model, vocabSize: t.vocab.size };
-    const policy = Policy.create(cfg, sft.seed + 1);
     const path = out ?? `runs/sft-${t.name}-${sft.seed}.json`;
     const log = (s: string) => {
       if (!quiet) process.stderr.write(s);
@@ -75,7 +74,7 @@ export function runSftCommand(argv: string[]): Promise<number> {
     log(`creditflow sft: task ${t.name}, ${countParameters(cfg)} parameters, ${sft.steps} steps x ${sft.batch}\n`);
     const t0 = performance.now();
     let tokens = 0;
-    runSft(t, policy, sft, (s) => {
+    const weights = sftWarmStart(t, cfg, sft, sft.seed + 1, (s) => {
       tokens += s.tokens;
       const el = (performance.now() - t0) / 1000;
       const line = `step ${s.step}/${sft.steps}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  ${Math.round(tokens / el)} tok/s`;
@@ -84,12 +83,11 @@ export function runSftCommand(argv: string[]): Promise<number> {
     });
     const info: Record<string, unknown> = { task: t.name, steps: sft.steps, batch: sft.batch, lr: sft.lr, seed: sft.seed };
     if (evalN > 0) {
-      const acc = evaluate(t, cfg, policy.weights(), t.evalSet(evalN, DEFAULT_TRAIN.eval.seed)).accuracy;
+      const acc = evaluate(t, cfg, weights, t.evalSet(evalN, DEFAULT_TRAIN.eval.seed)).accuracy;
       info.eval_accuracy = acc;
       log(`held-out accuracy ${acc.toFixed(3)} on ${evalN} prompts\n`);
     }
-    writePolicyFile(path, cfg, policy.weights(), info);
-    policy.dispose();
+    writePolicyFile(path, cfg, weights, info);
     log(`wrote ${path}\n`);
     return 0;
   });

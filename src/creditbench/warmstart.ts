@@ -8,9 +8,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { Task } from "../tasks/types.js";
-import { Policy, type ModelConfig } from "../train/model.js";
-import { runSft } from "../train/sft.js";
-import { DEFAULT_SFT } from "../train/sft.js";
+import type { ModelConfig } from "../train/model.js";
+import { DEFAULT_SFT, sftWarmStart } from "../train/sft.js";
 import { evaluate } from "../train/evaluate.js";
 import { readPolicyFile, writePolicyFile } from "../train/checkpoint.js";
 
@@ -43,10 +42,7 @@ export function ensureWarmStart(task: Task, model: Omit<ModelConfig, "vocabSize"
   }
   const t0 = performance.now();
   log(`warm start ${task.name}: SFT ${steps} steps (batch ${DEFAULT_SFT.batch}, lr ${DEFAULT_SFT.lr})`);
-  const p = Policy.create(config, seed + 1);
-  runSft(task, p, { ...DEFAULT_SFT, steps, seed });
-  const weights = p.weights();
-  p.dispose();
+  const weights = sftWarmStart(task, config, { ...DEFAULT_SFT, steps, seed }, seed + 1);
   const acc = evaluate(task, config, weights, task.evalSet(evalN, evalSeed)).accuracy;
   writePolicyFile(path, config, weights, { task: task.name, steps, seed, from: "creditbench", bench_eval_accuracy: acc, bench_eval_n: evalN, bench_eval_seed: evalSeed });
   const seconds = (performance.now() - t0) / 1000;

@@ -69,3 +69,18 @@ export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: Sf
 export function newPolicy(task: Task, model: Omit<ModelConfig, "vocabSize">, seed: number): Policy {
   return Policy.create({ ...model, vocabSize: task.vocab.size }, seed);
 }
+
+/**
+ * A warm start: a fresh policy initialised with `initSeed`, trained by `runSft` on the task's
+ * demonstrations; returns its weights. The one warm-start routine shared by the trainer,
+ * `creditflow sft`, CreditBench and bench:compare.
+ */
+export function sftWarmStart(task: Task, model: ModelConfig, c: SftConfig, initSeed: number, onStep?: (s: SftStep) => void): Map<string, Float32Array> {
+  const policy = Policy.create(model, initSeed);
+  try {
+    runSft(task, policy, c, onStep);
+    return policy.weights();
+  } finally {
+    policy.dispose();
+  }
+}

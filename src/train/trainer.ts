@@ -36,7 +36,7 @@ import { monteCarloValues, sampleGroups, sampleTrees, toRows, type BatchSampler,
 import { asymmetricClipBounds, redistributeAdvantage } from "../methods/hapo.js";
 import { twGrpoAdvantages, twGrpoGroupWeights } from "./twgrpo.js";
 import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolicyFile } from "./checkpoint.js";
-import { runSft } from "./sft.js";
+import { sftWarmStart } from "./sft.js";
 import { validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
 import { spoChainPlan, type SpoChainPlan } from "./spo.js";
@@ -601,12 +601,9 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
       init = pf.weights;
     } else {
       log(`warm start: SFT for ${config.sft.steps} steps (batch ${config.sft.batch})`);
-      const p = Policy.create(modelConfig, config.seed + 1);
-      runSft(task, p, { ...config.sft, seed: config.sft.seed + config.seed }, (s) => {
+      init = sftWarmStart(task, modelConfig, { ...config.sft, seed: config.sft.seed + config.seed }, config.seed + 1, (s) => {
         if (s.step % 25 === 0 || s.step === config.sft.steps) log(`  sft ${s.step}/${config.sft.steps} loss ${s.loss.toFixed(3)}`);
       });
-      init = p.weights();
-      p.dispose();
     }
     writePolicyFile(refPath, modelConfig, init, { task: task.name, from: config.warmStart ?? "sft" });
   }
