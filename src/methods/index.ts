@@ -33,5 +33,7 @@ import "./dpo-token-reward.js";
 
 // The rest of the seed (methods-part5.md).
 import "./poad.js";
+import "./tp-grpo.js";
+import "./length-curriculum.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
