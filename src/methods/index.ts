@@ -35,5 +35,6 @@ import "./dpo-token-reward.js";
 import "./poad.js";
 import "./tp-grpo.js";
 import "./length-curriculum.js";
+import "./attention-credit.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
