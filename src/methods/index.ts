@@ -36,5 +36,6 @@ import "./poad.js";
 import "./tp-grpo.js";
 import "./length-curriculum.js";
 import "./attention-credit.js";
+import "./thr.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
