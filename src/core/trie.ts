@@ -289,3 +289,23 @@ export function childrenMeans(trie: PrefixTrie, x: ArrayLike<number>, kind: StdK
   }
   return { value, std };
 }
+
+/**
+ * [nTokens] the descendant mean of x over the responses that share each response's prefix up to
+ * and including each token: V(y_{1..t+1}) (TVM's empirical value label; TEMPO's V(s_{t+1})).
+ */
+export function tokenPrefixValues(batch: RolloutBatch, x: ArrayLike<number>): Float64Array {
+  const trie = buildTokenTrie(batch);
+  const value = descendantMeans(trie, x);
+  const { pathOffsets, pathNodes, depth } = trie;
+  const out = new Float64Array(batch.nTokens);
+  for (let i = 0; i < batch.n; i++) {
+    // Prefixes of length L in (depth[a], depth[b]] share node b's responses, so tokens
+    // depth[a] .. depth[b] - 1 (0-based) take value[b].
+    for (let k = pathOffsets[i]; k < pathOffsets[i + 1] - 1; k++) {
+      const a = pathNodes[k], b = pathNodes[k + 1];
+      out.fill(value[b], batch.offsets[i] + depth[a], batch.offsets[i] + depth[b]);
+    }
+  }
+  return out;
+}

@@ -37,5 +37,6 @@ import "./tp-grpo.js";
 import "./length-curriculum.js";
 import "./attention-credit.js";
 import "./thr.js";
+import "./tvm.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
