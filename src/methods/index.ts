@@ -38,5 +38,6 @@ import "./length-curriculum.js";
 import "./attention-credit.js";
 import "./thr.js";
 import "./tvm.js";
+import "./sotopia.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
