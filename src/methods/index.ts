@@ -39,5 +39,6 @@ import "./attention-credit.js";
 import "./thr.js";
 import "./tvm.js";
 import "./sotopia.js";
+import "./groundedprm.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
