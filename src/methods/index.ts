@@ -40,5 +40,7 @@ import "./thr.js";
 import "./tvm.js";
 import "./sotopia.js";
 import "./groundedprm.js";
+import "./calm.js";
+import "./lare.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
