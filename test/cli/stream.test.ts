@@ -97,3 +97,8 @@ test("the README's list of group-local methods is the registry's", () => {
   const listed = /"group-local": ([^)]*)\)/.exec(readme)?.[1].split(",").map((x) => x.trim()).sort();
   assert.deepEqual(listed, groupLocal.map((m) => m.name).sort());
 });
+
+test("docs/rollouts.md names every signal a registered method reads", () => {
+  const doc = readFileSync(join(ROOT, "docs", "rollouts.md"), "utf8");
+  for (const m of listMethods()) for (const s of m.signals ?? []) assert.ok(doc.includes(`\`${s}\``) || doc.includes(`signals.${s}`), `${m.name}: signals.${s} is not documented`);
+});
