@@ -17,6 +17,7 @@ Commands:
   train     train a small transformer policy with RL on a verifiable task
   sft       supervised warm start on task demonstrations
   bench     CreditBench: each method's credit against the true advantage, and its learning efficiency
+  annotate  add the signals a method needs from an LLM judge (capo) or sandboxed generated code (lare)
 
 'creditflow <command> --help' for a command's options.`;
 
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   train: async () => (await import("./train.js")).runTrainCommand,
   sft: async () => (await import("./sft.js")).runSftCommand,
   bench: async () => (await import("./bench.js")).runBenchCommand,
+  annotate: async () => (await import("./annotate.js")).runAnnotate,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { commandHelp, type CommandSpec } from "../../src/cli/args.js";
+import { ANNOTATE_COMMAND } from "../../src/cli/annotate.js";
 import { ASSIGN_COMMAND, ASSIGN_HELP } from "../../src/cli/assign.js";
 import { BENCH_COMMAND, BENCH_HELP } from "../../src/cli/bench.js";
 import { CONVERT_COMMAND, CONVERT_HELP } from "../../src/cli/convert.js";
@@ -13,7 +14,7 @@ import { cf, ERROR_LINE } from "./run.js";
 
 const commands: [CommandSpec, string][] = [
   [ASSIGN_COMMAND, ASSIGN_HELP], [METHODS_COMMAND, METHODS_HELP], [DEMO_COMMAND, DEMO_HELP], [CONVERT_COMMAND, CONVERT_HELP],
-  [TRAIN_COMMAND, TRAIN_HELP], [SFT_COMMAND, SFT_HELP], [BENCH_COMMAND, BENCH_HELP],
+  [TRAIN_COMMAND, TRAIN_HELP], [SFT_COMMAND, SFT_HELP], [BENCH_COMMAND, BENCH_HELP], [ANNOTATE_COMMAND, commandHelp(ANNOTATE_COMMAND)],
 ];
 
 test("each command's --help is generated from its declaration and documents every flag", () => {

@@ -1,0 +1,132 @@
+/**
+ * `creditflow annotate`: adds the `signals` a method needs that only a language model or
+ * generated code can give, so that `creditflow assign` can then run it.
+ *
+ *   capo: K critiques per rollout from an OpenAI-compatible judge (src/judge: retries, backoff,
+ *         a concurrency limit and an answer cache) -> signals.critiques
+ *   lare: the factor function an LLM wrote (JavaScript), run per step in the QuickJS sandbox
+ *         (src/sandbox) -> signals.factors
+ *
+ * Texts come from each rollout's `meta`: `meta.problem` (the prompt) and `meta.steps` (one text
+ * per step of `step_ends`) for capo; for lare the function receives `meta.observations[t]` (any
+ * JSON, null when absent) and the step's token ids. Output: the same rollouts with the signals
+ * added, written atomically; a progress line and a cost line (calls, tokens, seconds) on stderr.
+ */
+import { readFileSync } from "node:fs";
+import { InputError } from "../core/errors.js";
+import { knownSignals } from "../core/registry.js";
+import type { RolloutRow } from "../core/rows.js";
+import { unpackRows } from "../core/rows.js";
+import "../methods/index.js";
+import { checkOutputPath } from "../io/files.js";
+import { readRollouts, writeRollouts } from "../io/rollouts.js";
+import { packRows } from "../core/rows.js";
+import { JudgeClient } from "../judge/client.js";
+import { runInSandbox, SandboxError, DEFAULT_LIMITS } from "../sandbox/quickjs.js";
+import { choiceFlag, commandHelp, defineCommand, intFlag, parseCommand, UsageError } from "./args.js";
+
+export const ANNOTATE_COMMAND = defineCommand({
+  name: "annotate",
+  usage: "--method capo|lare --in FILE --out FILE [options]",
+  description: `Adds the signals a method needs from a language model or from generated code:
+  capo  K critiques per rollout from an OpenAI-compatible judge (--judge URL --judge-model NAME)
+        -> signals.critiques; reads meta.problem and meta.steps (one text per step)
+  lare  an LLM-written factor function (JavaScript, --factor-code FILE defining
+        evaluationFunc(observation, action)) run per step in a WebAssembly sandbox
+        -> signals.factors; observation = meta.observations[t], action = the step's token ids`,
+  flags: {
+    method: { type: "string", value: "NAME", doc: "capo or lare" },
+    in: { type: "string", value: "FILE", doc: "rollouts (JSONL or .parquet)" },
+    out: { type: "string", value: "FILE", doc: "annotated rollouts (written atomically)" },
+    judge: { type: "string", value: "URL", doc: "capo: judge server root (OpenAI-compatible /v1/chat/completions)" },
+    "judge-model": { type: "string", value: "NAME", doc: "capo: model name sent to the judge" },
+    k: { type: "string", value: "K", doc: "capo: critiques per rollout (default 4)" },
+    cache: { type: "string", value: "DIR", doc: "capo: answer cache directory (re-runs pay nothing twice)" },
+    "factor-code": { type: "string", value: "FILE", doc: "lare: JavaScript defining evaluationFunc(observation, action)" },
+    "time-limit": { type: "string", value: "MS", doc: `lare: per-call time limit (default ${DEFAULT_LIMITS.timeMs})` },
+    quiet: { type: "boolean", doc: "no progress lines" },
+    help: { type: "boolean", short: "h", doc: "this help" },
+  },
+  footer: `Example:
+  creditflow annotate --method capo --judge http://127.0.0.1:8000 --judge-model qwen --in r.jsonl --out r2.jsonl
+  creditflow assign --method capo --in r2.jsonl --out adv.jsonl`,
+});
+
+function metaOf(row: RolloutRow, line: number, file: string): Record<string, unknown> {
+  const m = row.meta;
+  if (typeof m !== "object" || m === null || Array.isArray(m)) throw new InputError(file, line, "meta", "annotate needs a 'meta' object with the texts");
+  return m as Record<string, unknown>;
+}
+
+export async function runAnnotate(argv: string[]): Promise<number> {
+  const { values: f } = parseCommand(ANNOTATE_COMMAND, argv);
+  if (f.help) {
+    process.stdout.write(commandHelp(ANNOTATE_COMMAND));
+    return 0;
+  }
+  const method = choiceFlag("method", f.method ?? "", ["capo", "lare"] as const);
+  if (!f.in || !f.out) throw new UsageError("annotate: --in and --out are required");
+  checkOutputPath(f.out, [f.in]);
+  const log = (s: string) => {
+    if (!f.quiet) process.stderr.write(s + "\n");
+  };
+  const batch = await readRollouts(f.in, { knownSignals: knownSignals() });
+  const rows = unpackRows(batch);
+  const t0 = performance.now();
+  if (method === "capo") {
+    if (!f.judge || !f["judge-model"]) throw new UsageError("annotate: capo needs --judge URL and --judge-model NAME");
+    const client = new JudgeClient({ baseUrl: f.judge, model: f["judge-model"], k: f.k === undefined ? 4 : intFlag("k", f.k, 1), cacheDir: f.cache });
+    let done = 0;
+    const stepsOf = rows.map((row, i) => {
+      const meta = metaOf(row, batch.lines[i], batch.source);
+      const steps = meta.steps;
+      const nSteps = row.step_ends?.length ?? 0;
+      if (typeof meta.problem !== "string") throw new InputError(batch.source, batch.lines[i], "meta.problem", "capo's judge needs the problem text");
+      if (!Array.isArray(steps) || steps.length !== nSteps || steps.some((s) => typeof s !== "string")) throw new InputError(batch.source, batch.lines[i], "meta.steps", `expected ${nSteps} step texts (one per step_ends entry)`);
+      return { problem: meta.problem, steps: steps as string[] };
+    });
+    let malformed = 0;
+    await Promise.all(rows.map(async (row, i) => {
+      const r = await client.critique(stepsOf[i].problem, stepsOf[i].steps);
+      malformed += r.malformed;
+      row.signals = { ...(row.signals ?? {}), critiques: r.critiques };
+      if (++done % Math.max(1, Math.floor(rows.length / 10)) === 0 || done === rows.length) log(`annotate: ${done}/${rows.length} rollouts judged`);
+    }));
+    const s = client.stats;
+    log(`annotate: cost ${s.requests} judge calls (${s.cacheHits} cached, ${s.retries} retries, ${malformed} malformed answers), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } else {
+    if (!f["factor-code"]) throw new UsageError("annotate: lare needs --factor-code FILE");
+    const codeFile = f["factor-code"];
+    let code: string;
+    try {
+      code = readFileSync(codeFile, "utf8");
+    } catch (e) {
+      throw new InputError(codeFile, 0, "", `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    const limits = { ...DEFAULT_LIMITS, timeMs: f["time-limit"] === undefined ? DEFAULT_LIMITS.timeMs : intFlag("time-limit", f["time-limit"], 1) };
+    let calls = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      const ends = row.step_ends ?? [];
+      const obs = (row.meta as Record<string, unknown> | undefined)?.observations;
+      const args = ends.map((end, t) => [Array.isArray(obs) ? (obs[t] ?? null) : null, row.tokens.slice(t === 0 ? 0 : ends[t - 1] + 1, end + 1)]);
+      let out: unknown[];
+      try {
+        out = await runInSandbox(code, "evaluationFunc", args, limits);
+      } catch (e) {
+        if (e instanceof SandboxError) throw new InputError(codeFile, 0, "", `on rollout line ${batch.lines[i]}: ${e.message}`);
+        throw e;
+      }
+      calls += args.length;
+      const factors = out.map((v, t) => {
+        const flat = Array.isArray(v) ? v.flat() : v;
+        if (!Array.isArray(flat) || flat.some((x) => typeof x !== "number" || !Number.isFinite(x))) throw new InputError(codeFile, 0, "", `on rollout line ${batch.lines[i]} step ${t}: evaluationFunc must return a list of finite numbers`);
+        return flat as number[];
+      });
+      row.signals = { ...(row.signals ?? {}), factors };
+    }
+    log(`annotate: cost ${calls} sandboxed calls, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  await writeRollouts(f.out, packRows(rows, batch.lines, batch.source));
+  return 0;
+}

@@ -1,0 +1,99 @@
+/**
+ * `creditflow annotate` (issue 15): capo's critiques from a local OpenAI-format judge (faults
+ * included), and lare's factors from generated code run in the sandbox; the annotated file then
+ * feeds `creditflow assign`.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BIN, ERROR_LINE } from "./run.js";
+
+const dir = mkdtempSync(join(tmpdir(), "cf-annotate-"));
+
+function cfAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const completion = (content: string) => JSON.stringify({ id: "c", object: "chat.completion", created: 1, model: "judge", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
+
+test("annotate capo: critiques from a judge that fails once with 500 and once answers garbage; assign then runs", async () => {
+  let n = 0;
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      n++;
+      if (n === 1) {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end("{}");
+        return;
+      }
+      const text = JSON.stringify(JSON.parse(body));
+      const answer = n === 2 ? "I cannot tell." : text.includes("2 + 2 = 5") ? "Step 2 is wrong.\nWRONG_STEPS: [2]" : "All fine.\nWRONG_STEPS: []";
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(completion(answer));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const rows = [
+      { id: "a", group: "g", tokens: [1, 2, 3, 4], reward: 0, step_ends: [1, 3], meta: { problem: "What is 2 + 2?", steps: ["2 + 2", "2 + 2 = 5"] } },
+      { id: "b", group: "g", tokens: [5, 6], reward: 1, step_ends: [0, 1], meta: { problem: "What is 2 + 2?", steps: ["2 + 2", "= 4"] } },
+    ];
+    const input = join(dir, "capo.jsonl"), output = join(dir, "capo-out.jsonl");
+    writeFileSync(input, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const r = await cfAsync(["annotate", "--method", "capo", "--judge", url, "--judge-model", "judge", "--k", "2", "--in", input, "--out", output]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /cost \d+ judge calls \(0 cached, 1 retries, 1 malformed answers\)/);
+    const out = readFileSync(output, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { signals: { critiques: number[][] } });
+    // Row a: one malformed answer dropped, the other marks step 2 (index 1) wrong; row b: nothing wrong.
+    assert.deepEqual(out[0].signals.critiques, [[1]]);
+    assert.deepEqual(out[1].signals.critiques, [[], []]);
+    const a = await cfAsync(["assign", "--method", "capo", "--in", output]);
+    assert.equal(a.code, 0, a.stderr);
+  } finally {
+    server.close();
+  }
+});
+
+test("annotate capo: missing step texts are refused before any call; annotate lare: factors from sandboxed code feed assign", async () => {
+  const input = join(dir, "nometa.jsonl");
+  writeFileSync(input, JSON.stringify({ id: "a", group: "g", tokens: [1], reward: 0, step_ends: [0] }) + "\n");
+  const bad = await cfAsync(["annotate", "--method", "capo", "--judge", "http://127.0.0.1:9", "--judge-model", "x", "--in", input, "--out", join(dir, "never.jsonl")]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, ERROR_LINE);
+  assert.equal(existsSync(join(dir, "never.jsonl")), false);
+
+  const code = join(dir, "factors.js");
+  writeFileSync(code, "function evaluationFunc(observation, action) { return [action.length, observation === null ? 0 : observation.x]; }");
+  const rows = [
+    { id: "t1", group: "g", tokens: [1, 2, 3], reward: 2, step_ends: [0, 2], meta: { observations: [{ x: 1 }, { x: 0 }] } },
+    { id: "t2", group: "g", tokens: [4, 5], reward: 1, step_ends: [1] },
+  ];
+  const lin = join(dir, "lare.jsonl"), lout = join(dir, "lare-out.jsonl");
+  writeFileSync(lin, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const r = await cfAsync(["annotate", "--method", "lare", "--factor-code", code, "--in", lin, "--out", lout]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = readFileSync(lout, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { signals: { factors: number[][] } });
+  assert.deepEqual(out[0].signals.factors, [[1, 1], [2, 0]]);
+  assert.deepEqual(out[1].signals.factors, [[2, 0]]);
+  assert.equal((await cfAsync(["assign", "--method", "lare", "--in", lout])).code, 0);
+  // Generated code that loops forever: one line naming the code file, exit 2, no output.
+  writeFileSync(code, "function evaluationFunc() { for (;;) {} }");
+  const loop = await cfAsync(["annotate", "--method", "lare", "--factor-code", code, "--time-limit", "200", "--in", lin, "--out", join(dir, "loop.jsonl")]);
+  assert.equal(loop.code, 2);
+  assert.match(loop.stderr, /factors\.js: on rollout line 1: call 0: stopped after the 200 ms time limit/);
+  assert.equal(existsSync(join(dir, "loop.jsonl")), false);
+});
