@@ -172,3 +172,60 @@ export function klPenaltyHost(logp: number, ref: number, kind: KlKind): number {
 /** Policy-gradient loss kinds the trainer offers. */
 export type PolicyLossKind = "ppo" | "gspo" | "gmpo" | "geo-segment" | "cispo";
 export const POLICY_LOSSES: readonly PolicyLossKind[] = ["ppo", "gspo", "gmpo", "geo-segment", "cispo"];
+
+/** What a policy loss sees of a minibatch ([B, T] tensors; masks are 1 on response tokens). */
+export interface PolicyLossInput {
+  logp: T2;
+  old: T2;
+  adv: T2;
+  /** The response mask. */
+  mask: T2;
+  /** Per-token loss weights of the method (null: all 1). */
+  weights: T2 | null;
+  clip: ClipOptions;
+  /** The configured clip range as numbers (clip's bounds may be per-token tensors, e.g. HAPO's). */
+  epsLow: number;
+  epsHigh: number;
+  /** The aggregation mode (the loss's own when it fixes one, else the configured one). */
+  aggMode: AggMode;
+  /** Longest response, for seq-mean-token-sum-norm. */
+  scaleFactor: number;
+  /** Segment id per position (-1 outside), for the geometric-mean losses. */
+  segment: Int32Array | null;
+  nSeg: number;
+}
+
+/** One policy loss of the registry: the scalar it minimises and the segments it needs. */
+export interface PolicyLossSpec {
+  readonly name: PolicyLossKind;
+  readonly doc: string;
+  /** Segment ids the loss needs: one per response ("row") or one per step ("step"). */
+  readonly segments?: "row" | "step";
+  /** The aggregation the loss is defined with, over the configured one (also for the KL and entropy terms). */
+  readonly aggMode?: AggMode;
+  readonly loss: (x: PolicyLossInput) => tf.Scalar;
+}
+
+/** Token losses weighted by the method's weights and aggregated with the configured mode. */
+function tokenLoss(per: (x: PolicyLossInput) => T2): (x: PolicyLossInput) => tf.Scalar {
+  return (x) => {
+    const w = weightLoss(per(x), x.mask, x.weights);
+    return aggLoss(w.loss, w.mask, x.aggMode, x.scaleFactor);
+  };
+}
+
+/** Geometric-mean losses: weights scale the advantage (there is no per-token loss to scale). */
+function geoLoss(x: PolicyLossInput): tf.Scalar {
+  const adv = x.weights ? (tf.mul(x.adv, x.weights) as T2) : x.adv;
+  const { mask } = weightLoss(x.mask, x.mask, x.weights);
+  return geoMeanLoss(x.logp, x.old, adv, mask, x.segment as Int32Array, x.nSeg, x.epsLow, x.epsHigh);
+}
+
+/** Every policy loss the trainer offers, by the name `loss.policyLoss` takes. */
+export const POLICY_LOSS_REGISTRY: Readonly<Record<PolicyLossKind, PolicyLossSpec>> = {
+  ppo: { name: "ppo", doc: "PPO clip with separate low/high ranges and dual clip", loss: tokenLoss((x) => ppoClipLoss(x.logp, x.old, x.adv, x.clip)) },
+  gspo: { name: "gspo", doc: "GSPO: sequence-level ratio (arXiv 2507.18071), seq-mean-token-mean", aggMode: "seq-mean-token-mean", loss: tokenLoss((x) => gspoLoss(x.logp, x.old, x.adv, x.mask, x.clip)) },
+  gmpo: { name: "gmpo", doc: "GMPO: geometric mean of token ratios per response (arXiv 2507.20673)", segments: "row", loss: geoLoss },
+  "geo-segment": { name: "geo-segment", doc: "geometric mean of token ratios per step segment", segments: "step", loss: geoLoss },
+  cispo: { name: "cispo", doc: "CISPO: clipped importance-sampling weights (MiniMax-M1, arXiv 2506.13585)", loss: tokenLoss((x) => cispoLoss(x.logp, x.old, x.adv, x.clip)) },
+};

@@ -30,7 +30,7 @@ import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } fro
 import { SamplerPool } from "./pool.js";
 import { packPairs, scatter, type PackedBatch } from "./batching.js";
 import { entropyFromLogits, selectLogProbs } from "./ops.js";
-import { aggLoss, cispoLoss, geoMeanLoss, gspoLoss, klPenalty, klPenaltyHost, ppoClipLoss, ratioOf, weightLoss, type Bound } from "./losses.js";
+import { aggLoss, klPenalty, klPenaltyHost, POLICY_LOSS_REGISTRY, ratioOf, weightLoss, type Bound } from "./losses.js";
 import { evaluate } from "./evaluate.js";
 import { monteCarloValues, sampleGroups, sampleTrees, toRows, type BatchSampler, type Generated, type Rollout } from "./rollouts.js";
 import { asymmetricClipBounds, redistributeAdvantage } from "../methods/hapo.js";
@@ -343,23 +343,12 @@ export class Trainer {
     const clip = { epsLow, epsHigh, clipC: c.loss.clipC };
     const wts = mb.weights ? tf.tensor2d(mb.weights, shape) : null;
     const { mask } = weightLoss(mask0 as tf.Tensor2D, mask0 as tf.Tensor2D, wts);
-    let agg = c.loss.aggMode;
-    let pg: tf.Scalar;
-    const kind = c.loss.policyLoss;
-    if (kind === "gmpo" || kind === "geo-segment") {
-      // Weights scale the advantage here: the geometric mean has no per-token loss to scale.
-      const wAdv = wts ? tf.mul(adv, wts) as tf.Tensor2D : adv;
-      pg = geoMeanLoss(logp, old, wAdv, mask, mb.segment as Int32Array, mb.nSeg, c.loss.epsLow, c.loss.epsHigh);
-    } else {
-      let per: tf.Tensor2D;
-      if (kind === "gspo") {
-        per = gspoLoss(logp, old, adv, mask, clip);
-        agg = "seq-mean-token-mean";
-      } else if (kind === "cispo") per = cispoLoss(logp, old, adv, clip);
-      else per = ppoClipLoss(logp, old, adv, clip);
-      const w = weightLoss(per, mask0 as tf.Tensor2D, wts);
-      pg = aggLoss(w.loss, w.mask, agg, this.task.maxResponseTokens);
-    }
+    const lossSpec = POLICY_LOSS_REGISTRY[c.loss.policyLoss];
+    const agg = lossSpec.aggMode ?? c.loss.aggMode;
+    const pg = lossSpec.loss({
+      logp, old, adv, mask: mask0 as tf.Tensor2D, weights: wts, clip, epsLow: c.loss.epsLow, epsHigh: c.loss.epsHigh,
+      aggMode: agg, scaleFactor: this.task.maxResponseTokens, segment: mb.segment, nSeg: mb.nSeg,
+    });
     let total: tf.Scalar = pg;
     if (mb.ref && c.loss.klCoef > 0 && !c.loss.klInReward) {
       const kl = klPenalty(logp, tf.tensor2d(mb.ref, shape), c.loss.klKind);
@@ -426,9 +415,10 @@ export class Trainer {
       hhat = scored.ent.map((e) => hapoNormalise(e, stats, c.hapo.signConvention));
       this.hapoStats = stats;
     }
-    // Segment ids for geometric-mean losses: one per row (gmpo) or one per step (geo-segment).
+    // Segment ids for the losses that need them: one per row or one per step.
+    const lossSpec = POLICY_LOSS_REGISTRY[c.loss.policyLoss];
     const segOf = (r: Rollout): number[] => {
-      const ends = c.loss.policyLoss === "geo-segment" ? (r.segmentEnds ?? r.verdict.stepEnds ?? []) : [];
+      const ends = lossSpec.segments === "step" ? (r.segmentEnds ?? r.verdict.stepEnds ?? []) : [];
       const out: number[] = [];
       let s = 0;
       const set = new Set(ends);
@@ -449,7 +439,7 @@ export class Trainer {
         const rs = idx.map((i) => rollouts[i]);
         const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), this.task.vocab.pad);
         let segment: Int32Array | null = null, nSeg = 0;
-        if (c.loss.policyLoss === "gmpo" || c.loss.policyLoss === "geo-segment") {
+        if (lossSpec.segments) {
           const local = rs.map(segOf);
           const offs: number[] = [];
           for (const l of local) {

@@ -110,3 +110,9 @@ test("loss gradients match finite differences", () => {
     near([gc[k]], [(-r * adv[i][j] * mask[i][j]) / 7]);
   }
 });
+
+test("the policy-loss registry offers every configurable loss under its own name", async () => {
+  const { POLICY_LOSS_REGISTRY, POLICY_LOSSES } = await import("../../src/train/losses.js");
+  assert.deepEqual(Object.keys(POLICY_LOSS_REGISTRY).sort(), [...POLICY_LOSSES].sort());
+  for (const [k, spec] of Object.entries(POLICY_LOSS_REGISTRY)) assert.equal(spec.name, k);
+});
