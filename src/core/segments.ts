@@ -78,3 +78,20 @@ export function maskRuns(batch: RolloutBatch): Segments {
   }
   return { segOffsets, start: start.slice(0, s), end: end.slice(0, s) };
 }
+
+/**
+ * [nTokens] each step's value on the tokens of that step (steps of `step_ends`, indexed like
+ * `batch.stepEnds`); tokens after a rollout's last step keep `out`'s value (0 when fresh).
+ */
+export function broadcastSteps(batch: RolloutBatch, stepValues: ArrayLike<number>, out: Float64Array = new Float64Array(batch.nTokens)): Float64Array {
+  const { offsets, stepOffsets, stepEnds } = batch;
+  for (let i = 0; i < batch.n; i++) {
+    let from = offsets[i];
+    for (let s = stepOffsets[i]; s < stepOffsets[i + 1]; s++) {
+      const end = offsets[i] + stepEnds[s] + 1;
+      out.fill(stepValues[s], from, end);
+      from = end;
+    }
+  }
+  return out;
+}

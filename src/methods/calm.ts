@@ -20,6 +20,7 @@ import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { outcomeScores } from "../core/rewards.js";
 import { rawSignal, signalError } from "../core/signals.js";
+import { broadcastSteps } from "../core/segments.js";
 import { groupStats } from "../core/stats.js";
 
 export interface CalmOptions {
@@ -41,12 +42,22 @@ export function calmShaped(keys: readonly string[], rewards: readonly number[], 
   return keys.map((k, t) => rewards[t] + beta * (table.get(k) ?? 0));
 }
 
+/**
+ * Step returns-to-go G [nSteps] as `returns`, and G minus the group's mean return from the first
+ * step as advantages: the critic-free baseline of calm and lare.
+ */
+export function stepReturnsAgainstGroup(batch: RolloutBatch, G: Float64Array, start: Float64Array): Assignment {
+  const base = groupStats(batch, start, { singleton: "natural" }).mean;
+  const centred = new Float64Array(G.length);
+  for (let i = 0; i < batch.n; i++) for (let s = batch.stepOffsets[i]; s < batch.stepOffsets[i + 1]; s++) centred[s] = G[s] - base[batch.group[i]];
+  return { advantages: broadcastSteps(batch, centred), returns: broadcastSteps(batch, G) };
+}
+
 export function calm(batch: RolloutBatch, o: CalmOptions): Assignment {
   const scores = outcomeScores(batch);
   const stepR = batch.stepRewards;
-  const returns = new Float64Array(batch.nTokens);
+  const G = new Float64Array(batch.stepOffsets[batch.n]); // shaped return-to-go of every step
   const start = new Float64Array(batch.n); // each rollout's return from its first step
-  const perStep: Float64Array[] = [];
   for (let i = 0; i < batch.n; i++) {
     const s0 = batch.stepOffsets[i], d = batch.stepOffsets[i + 1] - s0;
     const sub = rawSignal(batch, i, "subgoals");
@@ -64,25 +75,11 @@ export function calm(batch: RolloutBatch, o: CalmOptions): Assignment {
       const env = stepR && stepR.present[i] ? stepR.data[s0 + t] : t === d - 1 ? scores[i] : 0;
       r[t] = env + o.beta * fresh;
     }
-    // Discounted return-to-go per step.
-    const g = new Float64Array(d);
     let run = 0;
-    for (let t = d - 1; t >= 0; t--) g[t] = run = r[t] + o.gamma * run;
-    perStep.push(g);
-    start[i] = d > 0 ? g[0] : 0;
+    for (let t = d - 1; t >= 0; t--) G[s0 + t] = run = r[t] + o.gamma * run;
+    start[i] = d > 0 ? G[s0] : 0;
   }
-  const base = groupStats(batch, start, { singleton: "natural" }).mean;
-  const advantages = new Float64Array(batch.nTokens);
-  for (let i = 0; i < batch.n; i++) {
-    let from = batch.offsets[i];
-    perStep[i].forEach((g, t) => {
-      const end = batch.offsets[i] + batch.stepEnds[batch.stepOffsets[i] + t] + 1;
-      returns.fill(g, from, end);
-      advantages.fill(g - base[batch.group[i]], from, end);
-      from = end;
-    });
-  }
-  return { advantages, returns };
+  return stepReturnsAgainstGroup(batch, G, start);
 }
 
 export const calmSpec = registerMethod<CalmOptions>({

@@ -25,6 +25,7 @@
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { outcomeScores } from "../core/rewards.js";
+import { broadcastSteps } from "../core/segments.js";
 import { signalBoolean, signalError, signalNumbers } from "../core/signals.js";
 
 export interface GroundedPrmOptions {
@@ -52,8 +53,8 @@ export function groundedInferenceReward(logpRight: number, logpWrong: number): n
 
 export function groundedPrm(batch: RolloutBatch, o: GroundedPrmOptions): Assignment {
   const scores = outcomeScores(batch);
-  const advantages = new Float64Array(batch.nTokens);
-  const labels = new Float64Array(batch.nTokens);
+  const stepValue = new Float64Array(batch.stepOffsets[batch.n]);
+  const stepLabel = new Float64Array(batch.stepOffsets[batch.n]);
   for (let g = 0; g < batch.groupNames.length; g++) {
     const nodes = new Map<string, { value: number; visits: number }>();
     const members = batch.groupMembers.subarray(batch.groupOffsets[g], batch.groupOffsets[g + 1]);
@@ -80,18 +81,15 @@ export function groundedPrm(batch: RolloutBatch, o: GroundedPrmOptions): Assignm
       });
     }
     for (const i of members) {
-      const keys = keysOf(i);
-      let from = batch.offsets[i];
-      keys.forEach((key, s) => {
+      keysOf(i).forEach((key, s) => {
         const node = nodes.get(key)!;
-        const value = o.perVisit ? node.value / Math.max(node.visits, 1) : node.value;
-        const end = batch.offsets[i] + batch.stepEnds[batch.stepOffsets[i] + s] + 1;
-        advantages.fill(value, from, end);
-        labels.fill(node.value > 0 ? 1 : -1, from, end);
-        from = end;
+        stepValue[batch.stepOffsets[i] + s] = o.perVisit ? node.value / Math.max(node.visits, 1) : node.value;
+        stepLabel[batch.stepOffsets[i] + s] = node.value > 0 ? 1 : -1;
       });
     }
   }
+  const advantages = broadcastSteps(batch, stepValue);
+  const labels = broadcastSteps(batch, stepLabel);
   return { advantages, returns: advantages, diag: { tokens: { step_label: labels } } };
 }
 

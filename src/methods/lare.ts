@@ -20,7 +20,7 @@ import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { outcomeScores } from "../core/rewards.js";
 import { signalMatrix } from "../core/signals.js";
-import { groupStats } from "../core/stats.js";
+import { stepReturnsAgainstGroup } from "./calm.js";
 
 export interface LareOptions {
   ridge: number;
@@ -106,30 +106,19 @@ export function lare(batch: RolloutBatch, o: LareOptions): Assignment {
     }
   }
   const w = solve(A, b, n, o.ridge);
-  const returns = new Float64Array(batch.nTokens);
+  const toGo = new Float64Array(batch.stepOffsets[batch.n]); // return-to-go of the fitted rewards
   const start = new Float64Array(batch.n);
-  const stepReturns: Float64Array[] = Z.map((z, i) => {
-    const g = new Float64Array(z.rows);
+  Z.forEach((z, i) => {
+    const s0 = batch.stepOffsets[i];
     let run = 0;
     for (let t = z.rows - 1; t >= 0; t--) {
       let r = w[n - 1];
       for (let f = 0; f < n - 1; f++) r += w[f] * z.data[t * (n - 1) + f];
-      g[t] = run += r;
+      toGo[s0 + t] = run += r;
     }
-    start[i] = z.rows > 0 ? g[0] : 0;
-    return g;
+    start[i] = z.rows > 0 ? toGo[s0] : 0;
   });
-  const base = groupStats(batch, start, { singleton: "natural" }).mean;
-  const advantages = new Float64Array(batch.nTokens);
-  for (let i = 0; i < batch.n; i++) {
-    let from = batch.offsets[i];
-    stepReturns[i].forEach((g, t) => {
-      const end = batch.offsets[i] + batch.stepEnds[batch.stepOffsets[i] + t] + 1;
-      returns.fill(g, from, end);
-      advantages.fill(g - base[batch.group[i]], from, end);
-      from = end;
-    });
-  }
+  const { advantages, returns } = stepReturnsAgainstGroup(batch, toGo, start);
   return { advantages, returns, diag: { rollouts: { fitted_return: start } } };
 }
 

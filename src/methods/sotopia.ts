@@ -20,6 +20,7 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
+import { broadcastSteps } from "../core/segments.js";
 import { rawSignal, signalError } from "../core/signals.js";
 
 export interface SotopiaOptions {
@@ -79,18 +80,8 @@ export function sotopia(batch: RolloutBatch, o: SotopiaOptions): Assignment {
   const R = combineDimensions(perDim);
   let mean = 0;
   for (const x of R) mean += x / Math.max(1, nSteps);
-  const advantages = new Float64Array(batch.nTokens);
-  const returns = new Float64Array(batch.nTokens);
-  for (let i = 0; i < batch.n; i++) {
-    let from = batch.offsets[i];
-    for (let s = batch.stepOffsets[i]; s < batch.stepOffsets[i + 1]; s++) {
-      const end = batch.offsets[i] + batch.stepEnds[s] + 1;
-      returns.fill(R[s], from, end);
-      advantages.fill(o.center ? R[s] - mean : R[s], from, end);
-      from = end;
-    }
-  }
-  return { advantages, returns };
+  const returns = broadcastSteps(batch, R);
+  return { advantages: o.center ? broadcastSteps(batch, R.map((x) => x - mean)) : returns, returns };
 }
 
 export const sotopiaSpec = registerMethod<SotopiaOptions>({
