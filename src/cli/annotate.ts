@@ -2,13 +2,15 @@
  * `creditflow annotate`: adds the `signals` a method needs that only a language model or
  * generated code can give, so that `creditflow assign` can then run it.
  *
- *   capo: K critiques per rollout from an OpenAI-compatible judge (src/judge: retries, backoff,
- *         a concurrency limit and an answer cache) -> signals.critiques
- *   lare: the factor function an LLM wrote (JavaScript), run per step in the QuickJS sandbox
- *         (src/sandbox) -> signals.factors
+ *   capo:        K critiques per rollout from an OpenAI-compatible judge (src/judge: retries,
+ *                backoff, a concurrency limit and an answer cache) -> signals.critiques
+ *   tp-grpo:     thought labels per step (prompt in prompts/tp-grpo.md) -> signals.thought_labels
+ *   groundedprm: step verdicts (prompts/groundedprm.md; unparsable: 0) -> signals.verifications
+ *   lare:        the factor function an LLM wrote (JavaScript), run per step in the QuickJS
+ *                sandbox (src/sandbox) -> signals.factors
  *
  * Texts come from each rollout's `meta`: `meta.problem` (the prompt) and `meta.steps` (one text
- * per step of `step_ends`) for capo; for lare the function receives `meta.observations[t]` (any
+ * per step of `step_ends`) for the judge methods; for lare the function receives `meta.observations[t]` (any
  * JSON, null when absent) and the step's token ids. Output: the same rollouts with the signals
  * added, written atomically; a progress line and a cost line (calls, tokens, seconds) on stderr.
  */
@@ -22,25 +24,28 @@ import { checkOutputPath } from "../io/files.js";
 import { readRollouts, writeRollouts } from "../io/rollouts.js";
 import { packRows } from "../core/rows.js";
 import { JudgeClient } from "../judge/client.js";
+import { buildStepMessages, parseThoughtLabels, parseVerdicts } from "../judge/step-labels.js";
 import { runInSandbox, SandboxError, DEFAULT_LIMITS } from "../sandbox/quickjs.js";
 import { choiceFlag, commandHelp, defineCommand, intFlag, parseCommand, UsageError } from "./args.js";
 
 export const ANNOTATE_COMMAND = defineCommand({
   name: "annotate",
-  usage: "--method capo|lare --in FILE --out FILE [options]",
+  usage: "--method capo|tp-grpo|groundedprm|lare --in FILE --out FILE [options]",
   description: `Adds the signals a method needs from a language model or from generated code:
-  capo  K critiques per rollout from an OpenAI-compatible judge (--judge URL --judge-model NAME)
-        -> signals.critiques; reads meta.problem and meta.steps (one text per step)
+  capo         K critiques per rollout from an OpenAI-compatible judge (--judge URL --judge-model
+               NAME) -> signals.critiques; reads meta.problem and meta.steps (one text per step)
+  tp-grpo      thought labels per step (C/W, or M/U for an incorrect response) -> signals.thought_labels
+  groundedprm  step verdicts (+1/-1/0) -> signals.verifications
   lare  an LLM-written factor function (JavaScript, --factor-code FILE defining
         evaluationFunc(observation, action)) run per step in a WebAssembly sandbox
         -> signals.factors; observation = meta.observations[t], action = the step's token ids`,
   flags: {
-    method: { type: "string", value: "NAME", doc: "capo or lare" },
+    method: { type: "string", value: "NAME", doc: "capo, tp-grpo, groundedprm or lare" },
     in: { type: "string", value: "FILE", doc: "rollouts (JSONL or .parquet)" },
     out: { type: "string", value: "FILE", doc: "annotated rollouts (written atomically)" },
     judge: { type: "string", value: "URL", doc: "capo: judge server root (OpenAI-compatible /v1/chat/completions)" },
     "judge-model": { type: "string", value: "NAME", doc: "capo: model name sent to the judge" },
-    k: { type: "string", value: "K", doc: "capo: critiques per rollout (default 4)" },
+    k: { type: "string", value: "K", doc: "capo: critiques per rollout; tp-grpo, groundedprm: tries for a well-formed answer (default 4)" },
     cache: { type: "string", value: "DIR", doc: "capo: answer cache directory (re-runs pay nothing twice)" },
     "factor-code": { type: "string", value: "FILE", doc: "lare: JavaScript defining evaluationFunc(observation, action)" },
     "time-limit": { type: "string", value: "MS", doc: `lare: per-call time limit (default ${DEFAULT_LIMITS.timeMs})` },
@@ -64,7 +69,7 @@ export async function runAnnotate(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(ANNOTATE_COMMAND));
     return 0;
   }
-  const method = choiceFlag("method", f.method ?? "", ["capo", "lare"] as const);
+  const method = choiceFlag("method", f.method ?? "", ["capo", "tp-grpo", "groundedprm", "lare"] as const);
   if (!f.in || !f.out) throw new UsageError("annotate: --in and --out are required");
   checkOutputPath(f.out, [f.in]);
   const log = (s: string) => {
@@ -73,8 +78,8 @@ export async function runAnnotate(argv: string[]): Promise<number> {
   const batch = await readRollouts(f.in, { knownSignals: knownSignals() });
   const rows = unpackRows(batch);
   const t0 = performance.now();
-  if (method === "capo") {
-    if (!f.judge || !f["judge-model"]) throw new UsageError("annotate: capo needs --judge URL and --judge-model NAME");
+  if (method !== "lare") {
+    if (!f.judge || !f["judge-model"]) throw new UsageError(`annotate: ${method} needs --judge URL and --judge-model NAME`);
     const client = new JudgeClient({ baseUrl: f.judge, model: f["judge-model"], k: f.k === undefined ? 4 : intFlag("k", f.k, 1), cacheDir: f.cache });
     let done = 0;
     const stepsOf = rows.map((row, i) => {
@@ -86,10 +91,32 @@ export async function runAnnotate(argv: string[]): Promise<number> {
       return { problem: meta.problem, steps: steps as string[] };
     });
     let malformed = 0;
+    const k = f.k === undefined ? 4 : intFlag("k", f.k, 1);
     await Promise.all(rows.map(async (row, i) => {
-      const r = await client.critique(stepsOf[i].problem, stepsOf[i].steps);
-      malformed += r.malformed;
-      row.signals = { ...(row.signals ?? {}), critiques: r.critiques };
+      const { problem, steps } = stepsOf[i];
+      if (method === "capo") {
+        const r = await client.critique(problem, steps);
+        malformed += r.malformed;
+        row.signals = { ...(row.signals ?? {}), critiques: r.critiques };
+      } else {
+        // One judgement per rollout; a malformed answer is asked again (another sample), up to k times.
+        const signals = (row.signals ?? {}) as Record<string, unknown>;
+        const correct = typeof signals.solved === "boolean" ? signals.solved : batch.reward[i] > 0;
+        const messages = buildStepMessages(method, problem, steps, correct);
+        let parsed: (string | number)[] | null = null;
+        for (let j = 0; j < k && parsed === null; j++) {
+          const answer = await client.chat(messages, j);
+          parsed = method === "tp-grpo" ? parseThoughtLabels(answer, steps.length, correct) : parseVerdicts(answer, steps.length);
+          if (parsed === null) malformed++;
+        }
+        if (method === "tp-grpo") {
+          if (parsed === null) throw new InputError(batch.source, batch.lines[i], "meta.steps", `the judge gave no well-formed LABELS line in ${k} answers`);
+          row.signals = { ...signals, thought_labels: parsed };
+        } else {
+          // GroundedPRM scores an unparsable verdict 0.
+          row.signals = { ...signals, verifications: parsed ?? new Array(steps.length).fill(0) };
+        }
+      }
       if (++done % Math.max(1, Math.floor(rows.length / 10)) === 0 || done === rows.length) log(`annotate: ${done}/${rows.length} rollouts judged`);
     }));
     const s = client.stats;

@@ -97,3 +97,50 @@ test("annotate capo: missing step texts are refused before any call; annotate la
   assert.match(loop.stderr, /factors\.js: on rollout line 1: call 0: stopped after the 200 ms time limit/);
   assert.equal(existsSync(join(dir, "loop.jsonl")), false);
 });
+
+test("annotate tp-grpo and groundedprm: labels and verdicts from a judge (429 with Retry-After, one malformed answer); assign then runs", async () => {
+  let n = 0;
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      n++;
+      if (n === 1) {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "0" });
+        res.end("{}");
+        return;
+      }
+      const text = JSON.stringify(JSON.parse(body));
+      let answer: string;
+      if (text.includes("VERDICTS")) answer = n === 2 ? "<think>hmm</think> Step 1 looks fine." : "Checked.\nVERDICTS: [+1, -1]";
+      else answer = text.includes("final answer is INCORRECT.") ? "LABELS: [M, U]" : "<think>LABELS: [W, W]</think>Fine.\nLABELS: [C, W]";
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(completion(answer));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const rows = [
+      { id: "a", group: "g", tokens: [1, 2, 3, 4], reward: 1, step_ends: [1, 3], meta: { problem: "2 + 2?", steps: ["2 + 2 = 5, wait", "2 + 2 = 4"] } },
+      { id: "b", group: "g", tokens: [5, 6], reward: 0, step_ends: [0, 1], meta: { problem: "2 + 2?", steps: ["2 + 2", "= 5"] } },
+    ];
+    const input = join(dir, "steps.jsonl");
+    writeFileSync(input, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const gOut = join(dir, "grounded.jsonl");
+    const g = await cfAsync(["annotate", "--method", "groundedprm", "--judge", url, "--judge-model", "judge", "--k", "2", "--in", input, "--out", gOut]);
+    assert.equal(g.code, 0, g.stderr);
+    const gv = readFileSync(gOut, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { signals: { verifications: number[] } }).signals.verifications);
+    assert.ok(gv.every((v) => JSON.stringify(v) === "[1,-1]"), JSON.stringify(gv));
+    assert.match(g.stderr, /1 retries, 1 malformed answers/);
+    assert.equal((await cfAsync(["assign", "--method", "groundedprm", "--in", gOut])).code, 0);
+    const tOut = join(dir, "thoughts.jsonl");
+    const t = await cfAsync(["annotate", "--method", "tp-grpo", "--judge", url, "--judge-model", "judge", "--in", input, "--out", tOut]);
+    assert.equal(t.code, 0, t.stderr);
+    const labels = readFileSync(tOut, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { signals: { thought_labels: string[] } }).signals.thought_labels);
+    assert.deepEqual(labels, [["C", "W"], ["M", "U"]]);
+    assert.equal((await cfAsync(["assign", "--method", "tp-grpo", "--in", tOut])).code, 0);
+  } finally {
+    server.close();
+  }
+});
