@@ -6,6 +6,9 @@
  *                backoff, a concurrency limit and an answer cache) -> signals.critiques
  *   tp-grpo:     thought labels per step (prompt in prompts/tp-grpo.md) -> signals.thought_labels
  *   groundedprm: step verdicts (prompts/groundedprm.md; unparsable: 0) -> signals.verifications
+ *   calm:        subgoals achieved per step (prompts/calm.md) -> signals.subgoals
+ *   sotopia:     attributions per utterance and dimension, one call for all dimensions (the
+ *                reference makes one per dimension) -> signals.attributions, episode_scores
  *   lare:        the factor function an LLM wrote (JavaScript), run per step in the QuickJS
  *                sandbox (src/sandbox) -> signals.factors
  *
@@ -24,27 +27,32 @@ import { checkOutputPath } from "../io/files.js";
 import { readRollouts, writeRollouts } from "../io/rollouts.js";
 import { packRows } from "../core/rows.js";
 import { JudgeClient } from "../judge/client.js";
-import { buildStepMessages, parseThoughtLabels, parseVerdicts } from "../judge/step-labels.js";
+import { buildStepMessages, parseAttributions, parseSubgoals, parseThoughtLabels, parseVerdicts } from "../judge/step-labels.js";
 import { runInSandbox, SandboxError, DEFAULT_LIMITS } from "../sandbox/quickjs.js";
 import { choiceFlag, commandHelp, defineCommand, intFlag, parseCommand, UsageError } from "./args.js";
 
 export const ANNOTATE_COMMAND = defineCommand({
   name: "annotate",
-  usage: "--method capo|tp-grpo|groundedprm|lare --in FILE --out FILE [options]",
+  usage: "--method capo|tp-grpo|groundedprm|calm|sotopia|lare --in FILE --out FILE [options]",
   description: `Adds the signals a method needs from a language model or from generated code:
   capo         K critiques per rollout from an OpenAI-compatible judge (--judge URL --judge-model
                NAME) -> signals.critiques; reads meta.problem and meta.steps (one text per step)
   tp-grpo      thought labels per step (C/W, or M/U for an incorrect response) -> signals.thought_labels
   groundedprm  step verdicts (+1/-1/0) -> signals.verifications
+  calm         subgoals achieved per step -> signals.subgoals
+  sotopia      0-3 attributions per utterance and dimension -> signals.attributions (+ episode_scores
+               from meta.episode_scores)
   lare  an LLM-written factor function (JavaScript, --factor-code FILE defining
         evaluationFunc(observation, action)) run per step in a WebAssembly sandbox
         -> signals.factors; observation = meta.observations[t], action = the step's token ids`,
   flags: {
-    method: { type: "string", value: "NAME", doc: "capo, tp-grpo, groundedprm or lare" },
+    method: { type: "string", value: "NAME", doc: "capo, tp-grpo, groundedprm, calm, sotopia or lare" },
     in: { type: "string", value: "FILE", doc: "rollouts (JSONL or .parquet)" },
     out: { type: "string", value: "FILE", doc: "annotated rollouts (written atomically)" },
     judge: { type: "string", value: "URL", doc: "capo: judge server root (OpenAI-compatible /v1/chat/completions)" },
     "judge-model": { type: "string", value: "NAME", doc: "capo: model name sent to the judge" },
+    subgoals: { type: "string", value: "A,B", doc: "calm: preset subgoals (default: the judge proposes them)" },
+    dimensions: { type: "string", value: "A,B", doc: "sotopia: dimensions (default goal,relationship,knowledge)" },
     k: { type: "string", value: "K", doc: "capo: critiques per rollout; tp-grpo, groundedprm: tries for a well-formed answer (default 4)" },
     cache: { type: "string", value: "DIR", doc: "capo: answer cache directory (re-runs pay nothing twice)" },
     "factor-code": { type: "string", value: "FILE", doc: "lare: JavaScript defining evaluationFunc(observation, action)" },
@@ -69,7 +77,7 @@ export async function runAnnotate(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(ANNOTATE_COMMAND));
     return 0;
   }
-  const method = choiceFlag("method", f.method ?? "", ["capo", "tp-grpo", "groundedprm", "lare"] as const);
+  const method = choiceFlag("method", f.method ?? "", ["capo", "tp-grpo", "groundedprm", "calm", "sotopia", "lare"] as const);
   if (!f.in || !f.out) throw new UsageError("annotate: --in and --out are required");
   checkOutputPath(f.out, [f.in]);
   const log = (s: string) => {
@@ -92,6 +100,8 @@ export async function runAnnotate(argv: string[]): Promise<number> {
     });
     let malformed = 0;
     const k = f.k === undefined ? 4 : intFlag("k", f.k, 1);
+    const presetSubgoals = f.subgoals ? f.subgoals.split(",").map((x) => x.trim()).filter(Boolean) : [];
+    const dimensions = (f.dimensions ?? "goal,relationship,knowledge").split(",").map((x) => x.trim()).filter(Boolean);
     await Promise.all(rows.map(async (row, i) => {
       const { problem, steps } = stepsOf[i];
       if (method === "capo") {
@@ -102,19 +112,26 @@ export async function runAnnotate(argv: string[]): Promise<number> {
         // One judgement per rollout; a malformed answer is asked again (another sample), up to k times.
         const signals = (row.signals ?? {}) as Record<string, unknown>;
         const correct = typeof signals.solved === "boolean" ? signals.solved : batch.reward[i] > 0;
-        const messages = buildStepMessages(method, problem, steps, correct);
-        let parsed: (string | number)[] | null = null;
+        const scores = (row.meta as Record<string, unknown>).episode_scores;
+        if (method === "sotopia" && (typeof scores !== "object" || scores === null || Array.isArray(scores))) throw new InputError(batch.source, batch.lines[i], "meta.episode_scores", "sotopia needs the episode's score per dimension");
+        const messages = buildStepMessages(method, problem, steps, correct, { subgoals: presetSubgoals, dimensions, scores });
+        const parse = (answer: string): unknown =>
+          method === "tp-grpo" ? parseThoughtLabels(answer, steps.length, correct)
+          : method === "groundedprm" ? parseVerdicts(answer, steps.length)
+          : method === "calm" ? parseSubgoals(answer, steps.length)
+          : parseAttributions(answer, steps.length, dimensions);
+        let parsed: unknown = null;
         for (let j = 0; j < k && parsed === null; j++) {
-          const answer = await client.chat(messages, j);
-          parsed = method === "tp-grpo" ? parseThoughtLabels(answer, steps.length, correct) : parseVerdicts(answer, steps.length);
+          parsed = parse(await client.chat(messages, j));
           if (parsed === null) malformed++;
         }
-        if (method === "tp-grpo") {
-          if (parsed === null) throw new InputError(batch.source, batch.lines[i], "meta.steps", `the judge gave no well-formed LABELS line in ${k} answers`);
-          row.signals = { ...signals, thought_labels: parsed };
-        } else {
+        if (method === "groundedprm") {
           // GroundedPRM scores an unparsable verdict 0.
           row.signals = { ...signals, verifications: parsed ?? new Array(steps.length).fill(0) };
+        } else {
+          if (parsed === null) throw new InputError(batch.source, batch.lines[i], "meta.steps", `the judge gave no well-formed answer line in ${k} answers`);
+          const key = method === "tp-grpo" ? "thought_labels" : method === "calm" ? "subgoals" : "attributions";
+          row.signals = { ...signals, [key]: parsed, ...(method === "sotopia" ? { episode_scores: scores } : {}) };
         }
       }
       if (++done % Math.max(1, Math.floor(rows.length / 10)) === 0 || done === rows.length) log(`annotate: ${done}/${rows.length} rollouts judged`);

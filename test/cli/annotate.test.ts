@@ -144,3 +144,46 @@ test("annotate tp-grpo and groundedprm: labels and verdicts from a judge (429 wi
     server.close();
   }
 });
+
+test("annotate calm and sotopia: subgoals per step and attributions per utterance from a judge (500 once, one malformed answer); assign then runs", async () => {
+  let n = 0, soto = 0;
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      n++;
+      if (n === 1) {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end("{}");
+        return;
+      }
+      const text = JSON.stringify(JSON.parse(body));
+      let answer: string;
+      if (text.includes("ATTRIBUTIONS")) answer = ++soto === 1 ? 'ATTRIBUTIONS: {"goal": [9, 1]}' : 'Fine.\nATTRIBUTIONS: {"goal": [3, 1], "relationship": [0, 3], "knowledge": [2, 2]}';
+      else answer = 'SUBGOALS: [[], ["pick up the key"], ["open the door"]]';
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(completion(answer));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const calmIn = join(dir, "calm.jsonl"), calmOut = join(dir, "calm-out.jsonl");
+    writeFileSync(calmIn, JSON.stringify({ id: "e", group: "g", tokens: [1, 2, 3], reward: 1, step_ends: [0, 1, 2], meta: { problem: "Open the locked door.", steps: ["look", "take key", "open door"] } }) + "\n");
+    const c = await cfAsync(["annotate", "--method", "calm", "--subgoals", "pick up the key,open the door", "--judge", url, "--judge-model", "judge", "--in", calmIn, "--out", calmOut]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.deepEqual((JSON.parse(readFileSync(calmOut, "utf8")) as { signals: { subgoals: string[][] } }).signals.subgoals, [[], ["pick up the key"], ["open the door"]]);
+    assert.equal((await cfAsync(["assign", "--method", "calm", "--in", calmOut])).code, 0);
+    const sIn = join(dir, "soto.jsonl"), sOut = join(dir, "soto-out.jsonl");
+    writeFileSync(sIn, JSON.stringify({ id: "u", group: "e1", tokens: [1, 2, 3, 4], reward: 0, step_ends: [1, 3], meta: { problem: "Get the loan.", steps: ["Hi", "Please?"], episode_scores: { goal: 8, relationship: 2, knowledge: 6 } } }) + "\n");
+    const so = await cfAsync(["annotate", "--method", "sotopia", "--judge", url, "--judge-model", "judge", "--in", sIn, "--out", sOut]);
+    assert.equal(so.code, 0, so.stderr);
+    assert.match(so.stderr, /1 malformed answers/);
+    const sig = (JSON.parse(readFileSync(sOut, "utf8")) as { signals: { attributions: Record<string, number[]>; episode_scores: Record<string, number> } }).signals;
+    assert.deepEqual(sig.attributions, { goal: [3, 1], relationship: [0, 3], knowledge: [2, 2] });
+    assert.deepEqual(sig.episode_scores, { goal: 8, relationship: 2, knowledge: 6 });
+    assert.equal((await cfAsync(["assign", "--method", "sotopia", "--in", sOut])).code, 0);
+  } finally {
+    server.close();
+  }
+});

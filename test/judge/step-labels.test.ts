@@ -19,3 +19,13 @@ test("step-label prompts come from the shipped data files and number the steps",
   assert.match(m[1].content, /The final answer is INCORRECT\.[\s\S]*Step 1: a\nStep 2: b/);
   assert.match(buildStepMessages("groundedprm", "p", ["x"])[0].content, /VERDICTS: \[\+1, -1, 0\]/);
 });
+
+test("calm and sotopia parsers: JSON after the key, right counts and ranges", async () => {
+  const { parseAttributions, parseSubgoals } = await import("../../src/judge/step-labels.js");
+  assert.deepEqual(parseSubgoals('x\nSUBGOALS: [[], ["a", "b"]]', 2), [[], ["a", "b"]]);
+  assert.equal(parseSubgoals("SUBGOALS: [[]]", 2), null);
+  assert.equal(parseSubgoals("SUBGOALS: [[1], []]", 2), null);
+  assert.deepEqual(parseAttributions('ATTRIBUTIONS: {"goal": [0, 3]}', 2, ["goal"]), { goal: [0, 3] });
+  assert.equal(parseAttributions('ATTRIBUTIONS: {"goal": [0, 4]}', 2, ["goal"]), null);
+  assert.equal(parseAttributions('ATTRIBUTIONS: {"goal": [0, 1]}', 2, ["goal", "knowledge"]), null);
+});
