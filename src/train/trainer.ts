@@ -300,7 +300,10 @@ export class Trainer {
       tokenRewards,
     });
     const batch = packRows(rows, Int32Array.from(rows, (_, i) => i + 1), `step ${this.step + 1}`);
-    const out: Assignment = runMethod(c.method, batch, c.methodOptions);
+    // A method with a `step` option follows a schedule (length-curriculum's budget): it gets the
+    // number of steps done so far, unless the configuration fixes it.
+    const opts = "step" in spec.options && !("step" in c.methodOptions) ? { ...c.methodOptions, step: this.step } : c.methodOptions;
+    const out: Assignment = runMethod(c.method, batch, opts);
     const adv: Float64Array[] = [], weights: Float64Array[] = [];
     for (let i = 0; i < batch.n; i++) {
       adv.push(out.advantages.slice(batch.offsets[i], batch.offsets[i + 1]));

@@ -110,3 +110,24 @@ test("flipping the sign of every advantage flips the update and the change of lo
   for (let k = 0; k < base.length; k++) if ((lp[k] - base[k]) * (lm[k] - base[k]) < 0) agree++;
   assert.ok(agree / base.length > 0.9, `${agree} of ${base.length} log-probs moved in opposite directions`);
 });
+
+test("a method with a `step` option receives the trainer's step (schedules such as length-curriculum's budget)", async () => {
+  const seen: number[] = [];
+  registerMethod<{ step: number }>({
+    name: "test-step-recorder", summary: "test", paper: "test", status: "paper",
+    options: { step: { type: "number", default: 0, min: 0, integer: true, doc: "training step" } },
+    assign: (batch: RolloutBatch, o: { step: number }): Assignment => {
+      seen.push(o.step);
+      return { advantages: new Float64Array(batch.nTokens) };
+    },
+  });
+  const t = new Trainer(mergeConfig(config("test-step-recorder"), { steps: 2 }), task, init, null, null);
+  try {
+    await t.trainStep();
+    await t.trainStep();
+  } finally {
+    await t.close();
+    t.dispose();
+  }
+  assert.deepEqual(seen, [0, 1]);
+});
