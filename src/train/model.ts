@@ -127,6 +127,14 @@ export function ropeHost(c: ModelConfig): { cos: Float32Array; sin: Float32Array
   return { cos, sin };
 }
 
+/** What a forward pass hands back besides the logits, when asked: arrays to push kept tensors into. */
+export interface ForwardCapture {
+  /** Receives the final hidden states [B*T, d] (after the output norm). */
+  hidden?: tf.Tensor2D[];
+  /** Receives each layer's attention probabilities [B*H, T, T], layer by layer. */
+  attention?: tf.Tensor3D[];
+}
+
 export class Policy {
   readonly config: ModelConfig;
   readonly names: string[];
@@ -207,8 +215,11 @@ export class Policy {
   /**
    * Logits [B*T, V] for right-padded token rows [B, T] (row-major in `tokens`). Causal, so
    * padding after a row's end never affects its real positions. Call inside tf.tidy / grads.
+   * `capture` (optional) receives kept copies of the final hidden states [B*T, d] and each
+   * layer's attention probabilities [B*H, T, T] (for THR and attention-derived credit); the
+   * caller disposes them.
    */
-  forward(tokens: Int32Array, B: number, T: number): tf.Tensor2D {
+  forward(tokens: Int32Array, B: number, T: number, capture?: ForwardCapture): tf.Tensor2D {
     const c = this.config;
     if (tokens.length !== B * T) throw new Error(`forward: ${tokens.length} tokens for [${B}, ${T}]`);
     if (T > c.maxSeqLen) throw new Error(`forward: sequence length ${T} exceeds model.maxSeqLen ${c.maxSeqLen}`);
@@ -229,7 +240,9 @@ export class Policy {
       const k = rope(heads(matmul(h, this.p(pre + "attn_k.weight") as tf.Tensor2D)));
       const v = heads(matmul(h, this.p(pre + "attn_v.weight") as tf.Tensor2D));
       const scores = tf.add(tf.mul(bmm(q, tf.transpose(k, [0, 2, 1])), scale), tab.causal) as tf.Tensor3D;
-      const att = bmm(tf.softmax(scores) as tf.Tensor3D, v); // [B*H, T, hd]
+      const probs = tf.softmax(scores) as tf.Tensor3D;
+      if (capture?.attention) capture.attention.push(tf.keep(probs));
+      const att = bmm(probs, v); // [B*H, T, hd]
       const merged = tf.reshape(tf.transpose(tf.reshape(att, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
       x = tf.add(x, matmul(merged, this.p(pre + "attn_output.weight") as tf.Tensor2D)) as tf.Tensor2D;
       const h2 = rmsNorm(x, this.p(pre + "ffn_norm.weight") as tf.Tensor1D, c.normEps);
@@ -238,6 +251,7 @@ export class Policy {
       x = tf.add(x, matmul(tf.mul(gate, up) as tf.Tensor2D, this.p(pre + "ffn_down.weight") as tf.Tensor2D)) as tf.Tensor2D;
     }
     const hf = rmsNorm(x, this.p("output_norm.weight") as tf.Tensor1D, c.normEps);
+    if (capture?.hidden) capture.hidden.push(tf.keep(hf));
     const out = c.tieEmbeddings ? tf.transpose(this.p("token_embd.weight")) as tf.Tensor2D : this.p("output.weight") as tf.Tensor2D;
     return matmul(hf, out);
   }

@@ -41,13 +41,14 @@ import { validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
 import { spoChainPlan, type SpoChainPlan } from "./spo.js";
 import { hapoEntropyStats, hapoNormalise, hapoTemperature, type HapoStats } from "./hapo.js";
+import { MODEL_SIGNALS, modelSignals } from "./model-signals.js";
 
 /** Methods that live only in the trainer (they need the model, not just rollouts). */
 export const TRAINER_METHODS = ["tw-grpo"] as const;
 
 /** Rollout inputs the trainer can produce for a method. */
-/** Signals the trainer fills in itself (SPO-chain's Monte Carlo values). */
-const PRODUCIBLE_SIGNALS = new Set(["cut_values", "start_value"]);
+/** Signals the trainer fills in itself (SPO-chain's Monte Carlo values; hidden states, distributions and attention from the policy). */
+const PRODUCIBLE_SIGNALS = new Set(["cut_values", "start_value", ...MODEL_SIGNALS]);
 const PRODUCIBLE = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor"]);
 /**
  * Throws a ConfigError naming the required rollout fields the trainer cannot produce for
@@ -292,6 +293,12 @@ export class Trainer {
     if (refLogp && c.loss.klInReward) {
       // verl apply_kl_penalty: token rewards -beta * kl on every response token.
       tokenRewards = rollouts.map((r, i) => r.logprobs.map((lp, k) => -c.loss.klCoef * klPenaltyHost(lp, refLogp[i][k], c.loss.klKind)));
+    }
+    // Signals the policy itself provides (hidden states, distributions, attention maps).
+    const wanted = new Set((spec.signals ?? []).filter((x: string) => MODEL_SIGNALS.has(x)));
+    if (wanted.size > 0) {
+      const extra = modelSignals(this.policy, rollouts, this.task.vocab.pad, c.sampling.temperature, wanted);
+      rollouts.forEach((r, i) => (r.signals = { ...(r.signals ?? {}), ...extra[i] }));
     }
     const rows = toRows(rollouts, {
       stepEnds: requires.includes("step_ends") || rollouts.some((r) => r.segmentEnds !== undefined),

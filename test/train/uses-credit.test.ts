@@ -131,3 +131,49 @@ test("a method with a `step` option receives the trainer's step (schedules such 
   }
   assert.deepEqual(seen, [0, 1]);
 });
+
+test("methods that read hidden states, distributions or attention get them from the policy, consistent with the sampler", async () => {
+  const seen: RolloutBatch[] = [];
+  registerMethod<Record<string, never>>({
+    name: "test-model-signals", summary: "test", paper: "test", status: "paper", options: {},
+    signals: ["hidden", "probs", "attn_local", "attn_global"],
+    assign: (batch: RolloutBatch): Assignment => {
+      seen.push(batch);
+      return { advantages: new Float64Array(batch.nTokens) };
+    },
+  });
+  const t = new Trainer(config("test-model-signals"), task, init, null, null);
+  try {
+    await t.trainStep();
+  } finally {
+    await t.close();
+    t.dispose();
+  }
+  const b = seen[0];
+  assert.ok(b.n > 0 && b.logprobs);
+  let checked = 0;
+  for (let i = 0; i < b.n; i++) {
+    const T = b.offsets[i + 1] - b.offsets[i];
+    const sig = b.signals[i] as { hidden: number[][]; probs: number[][]; attn_local: number[][]; attn_global: number[][] };
+    assert.equal(sig.hidden.length, T);
+    assert.ok(sig.hidden.every((row) => row.length === 16));
+    assert.equal(sig.probs.length, T);
+    for (let k = 0; k < T; k++) {
+      const row = sig.probs[k];
+      assertNear(row.reduce((s, x) => s + x, 0), 1, 1e-4);
+      // The sampler's log-prob of the sampled token, from the same weights and temperature.
+      assertNear(Math.log(row[b.tokens[b.offsets[i] + k]]), b.logprobs!.data[b.offsets[i] + k], 1e-3);
+      checked++;
+    }
+    for (const m of [sig.attn_local, sig.attn_global]) {
+      assert.equal(m.length, T);
+      // Rows of a causal attention map restricted to the response: non-negative, at most 1, nothing after the diagonal.
+      m.forEach((row, r) => row.forEach((x, s) => assert.ok(x >= 0 && x <= 1 + 1e-6 && (s <= r || x === 0))));
+    }
+  }
+  assert.ok(checked > 0);
+});
+
+function assertNear(a: number, b: number, tol: number): void {
+  assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+}

@@ -1,0 +1,82 @@
+/**
+ * Signals the trainer computes from the policy itself, for methods that read them: final hidden
+ * states and next-token distributions (THR), and attention maps averaged over the locally and
+ * globally focused heads (preplan-and-anchor credit, WAAD/FAI). One no-gradient forward pass over
+ * the step's rollouts, at the sampling temperature.
+ *
+ * Rows and columns are the positions that predict each response token (position start + k
+ * predicts response token k), so row k sees the prompt and response tokens before token k.
+ * Head groups (Eq. 7 of arXiv 2510.13554): over the middle layers floor(L/3)..floor(2L/3), the
+ * mean attention distance of each head over the batch's response rows; the lowest 30% of heads
+ * are local, the highest 30% global (at least one each), fixed per batch (PROPOSAL: the paper does
+ * not say whether sorting is per sequence).
+ */
+import { tf } from "./tf.js";
+import type { ForwardCapture, Policy } from "./model.js";
+import { packPairs } from "./batching.js";
+import type { Rollout } from "./rollouts.js";
+import { headDistance } from "../methods/attention-credit.js";
+
+/** The signal names this module can fill in. */
+export const MODEL_SIGNALS: ReadonlySet<string> = new Set(["hidden", "probs", "attn_local", "attn_global"]);
+
+const HEAD_SHARE = 0.3;
+
+/** Per rollout, the requested model signals (nested arrays, as a rollout file would hold them). */
+export function modelSignals(model: Policy, rollouts: readonly Rollout[], pad: number, temperature: number, want: ReadonlySet<string>): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = rollouts.map(() => ({}));
+  if (rollouts.length === 0 || ![...want].some((s) => MODEL_SIGNALS.has(s))) return out;
+  const c = model.config;
+  const H = c.nHeads;
+  const layers: number[] = [];
+  for (let l = Math.floor(c.nLayers / 3); l <= Math.min(c.nLayers - 1, Math.floor((2 * c.nLayers) / 3)); l++) layers.push(l);
+  const needAttn = want.has("attn_local") || want.has("attn_global");
+  // Attention maps per rollout and head (layer-major), over response positions.
+  const maps: Float64Array[][] = rollouts.map(() => []);
+  const chunk = 16;
+  for (let a = 0; a < rollouts.length; a += chunk) {
+    const rs = rollouts.slice(a, a + chunk);
+    const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), pad);
+    const cap: ForwardCapture = { hidden: [], attention: needAttn ? [] : undefined };
+    const probs = tf.tidy(() => tf.softmax(tf.div(model.forward(pb.tokens, pb.B, pb.T, cap), temperature)));
+    const p = want.has("probs") ? probs.dataSync() : null;
+    const h = want.has("hidden") ? cap.hidden![0].dataSync() : null;
+    const att = needAttn ? layers.map((l) => cap.attention![l].dataSync()) : [];
+    tf.dispose([probs, ...(cap.hidden ?? []), ...(cap.attention ?? [])]);
+    const V = c.vocabSize, d = c.dModel, T = pb.T;
+    rs.forEach((_, i) => {
+      const o = out[a + i];
+      const n = pb.len[i], s0 = pb.start[i];
+      const rows = (src: ArrayLike<number>, width: number): number[][] =>
+        Array.from({ length: n }, (_, k) => Array.from((src as Float32Array).subarray((i * T + s0 + k) * width, (i * T + s0 + k + 1) * width)));
+      if (p) o.probs = rows(p, V);
+      if (h) o.hidden = rows(h, d);
+      for (const A of att) {
+        for (let hd = 0; hd < H; hd++) {
+          const base = (i * H + hd) * T * T;
+          const m = new Float64Array(n * n);
+          for (let t = 0; t < n; t++) for (let s = 0; s <= t; s++) m[t * n + s] = A[base + (s0 + t) * T + s0 + s];
+          maps[a + i].push(m);
+        }
+      }
+    });
+  }
+  if (needAttn) {
+    const nHeads = layers.length * H;
+    const dist = new Float64Array(nHeads);
+    rollouts.forEach((r, i) => maps[i].forEach((m, j) => (dist[j] += headDistance(m, r.tokens.length) / rollouts.length)));
+    const order = Array.from(dist.keys()).sort((x, y) => dist[x] - dist[y] || x - y);
+    const k = Math.max(1, Math.round(HEAD_SHARE * nHeads));
+    const groups: [string, number[]][] = [["attn_local", order.slice(0, k)], ["attn_global", order.slice(nHeads - k)]];
+    rollouts.forEach((r, i) => {
+      const n = r.tokens.length;
+      for (const [name, heads] of groups) {
+        if (!want.has(name)) continue;
+        const avg: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
+        for (const j of heads) for (let t = 0; t < n; t++) for (let s = 0; s <= t; s++) avg[t][s] += maps[i][j][t * n + s] / heads.length;
+        out[i][name] = avg;
+      }
+    });
+  }
+  return out;
+}
