@@ -77,3 +77,18 @@ test("methods whose inputs the trainer cannot produce are refused with a clear e
   assert.throws(() => checkTrainable("pure"), /step_rewards.*cannot produce/);
   assert.doesNotThrow(() => checkTrainable("spo-chain"));
 });
+
+test("the README's count of methods the trainer can train is the registry's", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { listMethods } = await import("../../src/core/registry.js");
+  const trainable = listMethods().filter((m) => {
+    try {
+      checkTrainable(m.name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const readme = readFileSync("README.md", "utf8").replace(/\s+/g, " ");
+  assert.match(readme, new RegExp(`the trainer can produce \\(${trainable.length} of them`));
+});
