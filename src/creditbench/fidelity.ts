@@ -18,6 +18,7 @@ import { getMethod, listMethods, runMethod } from "../core/registry.js";
 import { packRows } from "../core/rows.js";
 import "../methods/index.js";
 import { tf } from "../train/tf.js";
+import { MODEL_SIGNALS, modelSignals } from "../train/model-signals.js";
 import { Policy } from "../train/model.js";
 import { Rng } from "../train/rng.js";
 import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "../train/sampler.js";
@@ -187,6 +188,13 @@ async function methodCredit(method: string, task: Task, rollouts: Rollout[], pol
       r.signals = signals;
     });
     note = `${queries.length} cutpoint values x ${cfg.spoChainSamples} continuations`;
+  }
+  // Hidden states, distributions and attention maps from the policy, as the trainer provides them.
+  const wanted = new Set((spec.signals ?? []).filter((x: string) => MODEL_SIGNALS.has(x)));
+  if (wanted.size > 0) {
+    const fromModel = modelSignals(policy, rs, task.vocab.pad, opts.temperature, wanted);
+    rs.forEach((r, i) => (r.signals = { ...(r.signals ?? {}), ...fromModel[i] }));
+    note = `${[...wanted].join(", ")} from one forward pass of the policy`;
   }
   if (method === "spo-tree") note = "on the shared groups (the trainer samples segment trees instead)";
   if (requires.includes("ref_logprobs")) note = "reference = the warm start itself, so ref_logprobs = logprobs";

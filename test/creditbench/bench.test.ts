@@ -121,3 +121,19 @@ test("creditflow bench smoke: both parts on three tasks, tiny model, writes resu
   assert.match(md, /## Credit fidelity/);
   assert.match(md, /## Learning efficiency/);
 });
+
+test("creditflow bench fidelity scores methods that read hidden states and attention (thr, attention-credit)", async () => {
+  const modelFile = join(root, "model-signals.json");
+  writeFileSync(modelFile, JSON.stringify(TINY));
+  const out = join(root, "bench-signals");
+  const code = await runBenchCommand([
+    "--part", "fidelity", "--tasks", "decisive", "--methods", "grpo,thr,attention-credit", "--groups", "2", "--group-size", "4", "--k", "2",
+    "--sft-steps", "3", "--model", modelFile, "--out", out, "--quiet",
+  ]);
+  assert.equal(code, 0);
+  const res = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchResults;
+  const r = res.fidelity[0];
+  assert.deepEqual(r.skipped, []);
+  assert.deepEqual(r.methods.map((m) => m.method), ["grpo", "thr", "attention-credit"]);
+  assert.match(r.methods[1].note, /hidden, probs from one forward pass/);
+});
