@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { useBackend } from "../src/train/tf.js";
+import { useBackend } from "../src/train/policy/tf.js";
 import { commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand } from "../src/cli/args.js";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../src/train/config.js";
 import { runTraining, type StepMetrics } from "../src/train/trainer.js";

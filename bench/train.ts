@@ -4,11 +4,11 @@
  * sampling on a pool of worker threads (one per core) and the speed-up. Prints a Markdown table.
  */
 import { availableParallelism, loadavg } from "node:os";
-import { tf, useBackend } from "../src/train/tf.js";
-import { DEFAULT_MODEL, Policy, countParameters, type ModelConfig } from "../src/train/model.js";
-import { selectLogProbs } from "../src/train/ops.js";
-import { sample, samplerWeights, disposeSamplerWeights } from "../src/train/sampler.js";
-import { SamplerPool } from "../src/train/pool.js";
+import { tf, useBackend } from "../src/train/policy/tf.js";
+import { DEFAULT_MODEL, Policy, countParameters, type ModelConfig } from "../src/train/policy/model.js";
+import { selectLogProbs } from "../src/train/policy/ops.js";
+import { sample, samplerWeights, disposeSamplerWeights } from "../src/train/policy/sampler.js";
+import { SamplerPool } from "../src/train/policy/pool.js";
 import { Rng } from "../src/train/rng.js";
 
 /** CPU seconds this process has used: a rate per CPU-second is what one idle core would give. */

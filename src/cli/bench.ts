@@ -8,7 +8,7 @@ import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCod
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../core/errors.js";
-import { useBackend } from "../train/tf.js";
+import { useBackend } from "../train/policy/tf.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig } from "../train/config.js";
 import { DEFAULT_SFT_STEPS, DEFAULT_TASKS, defaultBenchOptions, runBench, type BenchOptions } from "../creditbench/run.js";
 import { DEFAULT_FIDELITY } from "../creditbench/fidelity.js";

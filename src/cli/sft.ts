@@ -4,9 +4,9 @@
  */
 import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCodeOf, intFlag, numberFlag, parseCommand } from "./args.js";
 import { ConfigError } from "../core/errors.js";
-import { useBackend } from "../train/tf.js";
+import { useBackend } from "../train/policy/tf.js";
 import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
-import { countParameters, type ModelConfig } from "../train/model.js";
+import { countParameters, type ModelConfig } from "../train/policy/model.js";
 import { sftWarmStart, type SftConfig } from "../train/sft.js";
 import { evaluate } from "../train/evaluate.js";
 import { writePolicyFile } from "../train/checkpoint.js";

@@ -6,7 +6,7 @@ import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCod
 import { join } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import { parseConfigArg } from "./args.js";
-import { useBackend } from "../train/tf.js";
+import { useBackend } from "../train/policy/tf.js";
 import { preflightNewRun, preflightResume } from "../train/rundir.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
 import { checkTrainable, runTraining, TRAINER_METHODS, type ProgressInfo } from "../train/trainer.js";

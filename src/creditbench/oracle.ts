@@ -17,10 +17,10 @@
 import type { Task } from "../tasks/types.js";
 import { decisivePositions, gtLetter, maxDigit } from "../tasks/decisive.js";
 import { continuationRewards, type BatchSampler, type PrefixQuery, type Rollout } from "../train/rollouts.js";
-import type { SampleOptions } from "../train/sampler.js";
+import type { SampleOptions } from "../train/policy/sampler.js";
 import type { Rng } from "../train/rng.js";
-import { tf } from "../train/tf.js";
-import type { Policy } from "../train/model.js";
+import { tf } from "../train/policy/tf.js";
+import type { Policy } from "../train/policy/model.js";
 import { pearson } from "./stats.js";
 
 export type { PrefixQuery };

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { Task } from "../tasks/types.js";
-import type { ModelConfig } from "../train/model.js";
+import type { ModelConfig } from "../train/policy/model.js";
 import { DEFAULT_SFT, sftWarmStart } from "../train/sft.js";
 import { evaluate } from "../train/evaluate.js";
 import { readPolicyFile, writePolicyFile } from "../train/checkpoint.js";

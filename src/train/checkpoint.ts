@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/files.js";
-import type { ModelConfig } from "./model.js";
+import type { ModelConfig } from "./policy/model.js";
 
 export function encodeF32(a: Float32Array): string {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");

@@ -3,8 +3,8 @@
  * command-line flags, validated, and written out in full as DIR/config.json.
  */
 import { ConfigError } from "../core/errors.js";
-import { DEFAULT_MODEL, type ModelConfig } from "./model.js";
-import { DEFAULT_OPTIM, type OptimConfig } from "./optim.js";
+import { DEFAULT_MODEL, type ModelConfig } from "./policy/model.js";
+import { DEFAULT_OPTIM, type OptimConfig } from "./policy/optim.js";
 import type { AggMode, KlKind, PolicyLossKind } from "./losses.js";
 import { configProblem, type TRAIN_SCHEMA } from "./schema.js";
 import type { InferOutput } from "valibot";

@@ -1,8 +1,8 @@
 /** Held-out accuracy: greedy decoding on the task's evaluation set, scored by its verifier. */
 import type { Task, TaskPrompt } from "../tasks/types.js";
 import { Rng } from "./rng.js";
-import { sample, samplerWeights, disposeSamplerWeights } from "./sampler.js";
-import type { ModelConfig } from "./model.js";
+import { sample, samplerWeights, disposeSamplerWeights } from "./policy/sampler.js";
+import type { ModelConfig } from "./policy/model.js";
 
 export interface EvalResult {
   accuracy: number;

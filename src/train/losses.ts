@@ -7,8 +7,8 @@
  * weight of 0 removes the token from the mask, hence from every token-count denominator).
  * Functions return tensors and must run inside tf.tidy / a gradient scope.
  */
-import { tf } from "./tf.js";
-import { stopGradient } from "./ops.js";
+import { tf } from "./policy/tf.js";
+import { stopGradient } from "./policy/ops.js";
 
 type T2 = tf.Tensor2D;
 

@@ -11,9 +11,9 @@
  * are local, the highest 30% global (at least one each), fixed per batch (PROPOSAL: the paper does
  * not say whether sorting is per sequence).
  */
-import { tf } from "./tf.js";
-import type { ForwardCapture, Policy } from "./model.js";
-import { packPairs } from "./batching.js";
+import { tf } from "./policy/tf.js";
+import type { ForwardCapture, Policy } from "./policy/model.js";
+import { packPairs } from "./policy/batching.js";
 import type { Rollout } from "./rollouts.js";
 import { headDistance } from "../methods/attention-credit.js";
 

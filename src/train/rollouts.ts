@@ -6,7 +6,7 @@
 import type { Task, TaskPrompt, Verdict } from "../tasks/types.js";
 import type { RolloutRow } from "../core/rows.js";
 import type { Rng } from "./rng.js";
-import type { SampleOptions, SampleRequest, SampleResult } from "./sampler.js";
+import type { SampleOptions, SampleRequest, SampleResult } from "./policy/sampler.js";
 
 /**
  * Whatever samples a batch: the in-thread sampler or the worker pool (both fork one generator

@@ -4,11 +4,11 @@
  * prompts come from the run's own generator and the model is initialised from the seed.
  */
 import type { Task } from "../tasks/types.js";
-import { tf } from "./tf.js";
-import { Policy, type ModelConfig } from "./model.js";
-import { Adam, lrAt, DEFAULT_OPTIM } from "./optim.js";
-import { packPairs } from "./batching.js";
-import { selectLogProbs } from "./ops.js";
+import { tf } from "./policy/tf.js";
+import { Policy, type ModelConfig } from "./policy/model.js";
+import { Adam, lrAt, DEFAULT_OPTIM } from "./policy/optim.js";
+import { packPairs } from "./policy/batching.js";
+import { selectLogProbs } from "./policy/ops.js";
 import { Rng } from "./rng.js";
 
 export interface SftConfig {

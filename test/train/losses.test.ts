@@ -1,7 +1,7 @@
 /** Loss values against hand-computed cases and gradients against finite differences. */
 import test from "node:test";
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../../src/train/tf.js";
+import { tf, useBackend } from "../../src/train/policy/tf.js";
 import { aggLoss, cispoLoss, geoMeanLoss, gspoLoss, klPenalty, ppoClipLoss, weightLoss, type AggMode } from "../../src/train/losses.js";
 
 const t2 = (rows: number[][]) => tf.tensor2d(rows);

@@ -1,10 +1,10 @@
 /** The wasm op layer gives the same loss and gradients as the pure-JS cpu backend; sampler agrees with the model. */
 import test from "node:test";
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../../src/train/tf.js";
-import { Policy, initialWeights, type ModelConfig } from "../../src/train/model.js";
-import { selectLogProbs } from "../../src/train/ops.js";
-import { sample, samplerWeights, disposeSamplerWeights } from "../../src/train/sampler.js";
+import { tf, useBackend } from "../../src/train/policy/tf.js";
+import { Policy, initialWeights, type ModelConfig } from "../../src/train/policy/model.js";
+import { selectLogProbs } from "../../src/train/policy/ops.js";
+import { sample, samplerWeights, disposeSamplerWeights } from "../../src/train/policy/sampler.js";
 import { Rng } from "../../src/train/rng.js";
 
 const cfg: ModelConfig = { vocabSize: 11, dModel: 16, nLayers: 2, nHeads: 2, dFF: 24, maxSeqLen: 16, tieEmbeddings: false, normEps: 1e-5, ropeTheta: 10000 };

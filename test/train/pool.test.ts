@@ -1,10 +1,10 @@
 /** Worker-thread sampling returns exactly the single-thread results. */
 import test from "node:test";
 import assert from "node:assert/strict";
-import { useBackend } from "../../src/train/tf.js";
-import { initialWeights, type ModelConfig } from "../../src/train/model.js";
-import { sample, samplerWeights, disposeSamplerWeights } from "../../src/train/sampler.js";
-import { SamplerPool } from "../../src/train/pool.js";
+import { useBackend } from "../../src/train/policy/tf.js";
+import { initialWeights, type ModelConfig } from "../../src/train/policy/model.js";
+import { sample, samplerWeights, disposeSamplerWeights } from "../../src/train/policy/sampler.js";
+import { SamplerPool } from "../../src/train/policy/pool.js";
 import { Rng } from "../../src/train/rng.js";
 
 test("a 2-worker pool samples exactly what one thread samples", async () => {

@@ -1,9 +1,9 @@
 /** Tree sampling and Monte Carlo values: structure and exact token accounting. */
 import test from "node:test";
 import assert from "node:assert/strict";
-import { useBackend } from "../../src/train/tf.js";
-import { initialWeights, type ModelConfig } from "../../src/train/model.js";
-import { sample, samplerWeights, disposeSamplerWeights } from "../../src/train/sampler.js";
+import { useBackend } from "../../src/train/policy/tf.js";
+import { initialWeights, type ModelConfig } from "../../src/train/policy/model.js";
+import { sample, samplerWeights, disposeSamplerWeights } from "../../src/train/policy/sampler.js";
 import { monteCarloValues, sampleTrees, toRows, type BatchSampler } from "../../src/train/rollouts.js";
 import { resolveTask } from "../../src/train/tasks.js";
 import { Rng } from "../../src/train/rng.js";

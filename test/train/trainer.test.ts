@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { useBackend } from "../../src/train/tf.js";
+import { useBackend } from "../../src/train/policy/tf.js";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../../src/train/config.js";
 import { checkTrainable, runTraining, type StepMetrics } from "../../src/train/trainer.js";
 

@@ -6,11 +6,11 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { registerMethod, type Assignment } from "../../src/core/registry.js";
 import type { RolloutBatch } from "../../src/core/batch.js";
-import { useBackend, tf } from "../../src/train/tf.js";
+import { useBackend, tf } from "../../src/train/policy/tf.js";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../../src/train/config.js";
 import { Trainer } from "../../src/train/trainer.js";
-import { Policy, type ModelConfig } from "../../src/train/model.js";
-import { selectLogProbs } from "../../src/train/ops.js";
+import { Policy, type ModelConfig } from "../../src/train/policy/model.js";
+import { selectLogProbs } from "../../src/train/policy/ops.js";
 import { resolveTask } from "../../src/train/tasks.js";
 
 await useBackend("wasm");

@@ -10,7 +10,7 @@
  */
 import { tf } from "./tf.js";
 import { bmm, embed, matmul, rmsNorm, silu } from "./ops.js";
-import { Rng } from "./rng.js";
+import { Rng } from "../rng.js";
 
 export interface ModelConfig {
   vocabSize: number;

@@ -6,7 +6,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { ModelConfig } from "./model.js";
-import type { Rng } from "./rng.js";
+import type { Rng } from "../rng.js";
 import type { SampleOptions, SampleRequest, SampleResult } from "./sampler.js";
 import type { WorkerRequest } from "./worker.js";
 

@@ -15,7 +15,7 @@
 import { tf } from "./tf.js";
 import type { ModelConfig } from "./model.js";
 import { ropeHost } from "./model.js";
-import type { Rng } from "./rng.js";
+import type { Rng } from "../rng.js";
 
 export interface SampleRequest {
   /** Tokens to continue from (at least one, e.g. the prompt starting with bos). */

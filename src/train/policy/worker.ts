@@ -5,7 +5,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import { useBackend } from "./tf.js";
-import { Rng } from "./rng.js";
+import { Rng } from "../rng.js";
 import { disposeSamplerWeights, sampleRows, samplerWeights, type SampleRequest, type SamplerWeights } from "./sampler.js";
 import type { ModelConfig } from "./model.js";
 
