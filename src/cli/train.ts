@@ -9,7 +9,7 @@ import { parseConfigArg } from "./args.js";
 import { useBackend } from "../train/policy/tf.js";
 import { preflightNewRun, preflightResume } from "../train/rundir.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
-import { checkTrainable, runTraining, TRAINER_METHODS, type ProgressInfo } from "../train/trainer.js";
+import { checkTrainable, runTraining, trainableMethods, type ProgressInfo } from "../train/trainer.js";
 
 export const TRAIN_COMMAND = defineCommand({
   name: "train",
@@ -19,7 +19,7 @@ the default: a short deterministic SFT warm start, then GRPO on ${DEFAULT_TRAIN.
 printing held-out accuracy before and after.`,
   flags: {
     task: { type: "string", value: "NAME", doc: `task (addition, addition-3d, countdown, decisive, or addition-<d>d[-u]; default ${DEFAULT_TRAIN.task})` },
-    method: { type: "string", value: "NAME", doc: `credit-assignment method (default ${DEFAULT_TRAIN.method}); any registered method whose\ninputs the trainer can produce, plus trainer-only: ${TRAINER_METHODS.join(", ")}` },
+    method: { type: "string", value: "NAME", doc: `credit-assignment method (default ${DEFAULT_TRAIN.method}); any registered method whose\ninputs the trainer can produce: ${trainableMethods().join(", ")}` },
     config: { type: "string", value: "JSON|FILE", doc: "trainer configuration (inline JSON or a file), deep-merged over the defaults;\nevery key is in docs/training.md" },
     "method-config": { type: "string", value: "JSON|FILE", doc: "the method's options alone, exactly as `creditflow assign --config` takes them" },
     steps: { type: "string", value: "N", doc: `RL steps (default ${DEFAULT_TRAIN.steps})` },

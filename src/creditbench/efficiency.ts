@@ -9,8 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../train/config.js";
-import { runTraining, checkTrainable, TRAINER_METHODS, type StepMetrics } from "../train/trainer.js";
-import { listMethods } from "../core/registry.js";
+import { runTraining, checkTrainable, trainableMethods, type StepMetrics } from "../train/trainer.js";
 import "../methods/index.js";
 import { accuracyAt, spread, tokensToReach, type CurvePoint, type Spread } from "./stats.js";
 import type { WarmStart } from "./warmstart.js";
@@ -42,18 +41,9 @@ export const DEFAULT_EFFICIENCY: EfficiencyConfig = {
   train: { group: 8, promptsPerStep: 16, optim: { lr: 5e-5 }, loss: { minibatches: 1 } },
 };
 
-/** Methods the trainer can run end to end (checkTrainable passes), plus its own trainer-only ones. */
+/** Methods the trainer can run end to end (their adapters can produce every required input). */
 export function trainableMethodNames(): string[] {
-  const out: string[] = [];
-  for (const m of listMethods()) {
-    try {
-      checkTrainable(m.name);
-      out.push(m.name);
-    } catch {
-      // Not trainable: the fidelity part lists why.
-    }
-  }
-  return [...out, ...TRAINER_METHODS];
+  return trainableMethods();
 }
 
 export interface RunResult {

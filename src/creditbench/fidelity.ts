@@ -14,21 +14,19 @@
  * measuring instrument and are charged to nobody.
  */
 import type { Task } from "../tasks/types.js";
-import { getMethod, listMethods, runMethod } from "../core/registry.js";
-import { packRows } from "../core/rows.js";
+import { getMethod, listMethods } from "../core/registry.js";
 import "../methods/index.js";
-import { tf } from "../train/policy/tf.js";
-import { MODEL_SIGNALS, modelSignals } from "../train/model-signals.js";
 import { Policy } from "../train/policy/model.js";
 import { Rng } from "../train/rng.js";
 import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "../train/policy/sampler.js";
 import { SamplerPool } from "../train/policy/pool.js";
-import { monteCarloValues, sampleGroups, toRows, type BatchSampler, type Rollout } from "../train/rollouts.js";
-import { spoChainPlan } from "../train/spo.js";
-import { twGrpoAdvantages, twGrpoGroupWeights } from "../train/twgrpo.js";
-import { DEFAULT_TRAIN } from "../train/config.js";
+import { sampleGroups, type BatchSampler, type Rollout } from "../train/rollouts.js";
+import { adapterFor, missingInputs } from "../train/adapters/index.js";
+import { assignCredit } from "../train/credit.js";
+import { DEFAULT_TRAIN, type TrainConfig } from "../train/config.js";
 import { computeOracle, exactDecisiveValues, type OracleResult } from "./oracle.js";
 import { mean, pearson, spearman } from "./stats.js";
+import { BASELINE_METHOD } from "./baseline.js";
 import type { WarmStart } from "./warmstart.js";
 
 export interface FidelityConfig {
@@ -111,107 +109,41 @@ export interface FidelityTaskResult {
   seconds: number;
 }
 
-/** Every method fidelity can try: the registry plus the trainer-only TW-GRPO. */
+/** Every method fidelity can try: the registry. */
 export function fidelityMethodNames(): string[] {
-  return [...listMethods().map((m) => m.name), "tw-grpo"];
+  return listMethods().map((m) => m.name);
 }
 
-/** Why a method cannot run on sampled groups of an outcome-reward task, or null if it can be tried. */
+/** Why a method cannot run on sampled groups of these tasks, or null if it can be tried. */
 function cannotProduce(method: string): string | null {
-  if (method === "tw-grpo") return null;
-  const req: readonly string[] = getMethod(method).requires ?? [];
-  if (req.includes("values")) return "needs critic values (rollout field 'values'); neither the trainer nor the benchmark trains a critic";
-  if (req.includes("step_rewards")) return "needs process rewards (step_rewards); these tasks reward the outcome only";
-  return null;
+  const missing = missingInputs(method);
+  return missing.length ? `needs ${missing.join(", ")}, which neither the trainer nor the benchmark produces on these tasks` : null;
 }
 
-/** Full log-softmax rows of every response position (TW-GRPO's input), at the sampling temperature. */
-function fullDistributions(policy: Policy, rollouts: readonly Rollout[], pad: number, temperature: number): Float64Array[][] {
-  const out: Float64Array[][] = [];
-  const V = policy.config.vocabSize;
-  for (let a = 0; a < rollouts.length; a += 32) {
-    const part = rollouts.slice(a, a + 32);
-    const T = Math.max(...part.map((r) => r.prompt.tokens.length + r.tokens.length));
-    const toks = new Int32Array(part.length * T).fill(pad);
-    part.forEach((r, b) => toks.set([...r.prompt.tokens, ...r.tokens], b * T));
-    const lsm = tf.tidy(() => tf.logSoftmax(tf.div(policy.forward(toks, part.length, T), temperature)).dataSync() as Float32Array);
-    part.forEach((r, b) => {
-      const rows: Float64Array[] = [];
-      // Position p predicts token p + 1: response token k is predicted at promptLen - 1 + k.
-      for (let k = 0; k < r.tokens.length; k++) {
-        const pos = b * T + r.prompt.tokens.length - 1 + k;
-        rows.push(Float64Array.from(lsm.subarray(pos * V, (pos + 1) * V)));
-      }
-      out.push(rows);
-    });
-  }
-  return out;
-}
-
-/** Credit (advantage x weight) per rollout for one method, and the extra tokens it sampled. */
-async function methodCredit(method: string, task: Task, rollouts: Rollout[], policy: Policy, sw: BatchSampler, opts: SampleOptions, rng: Rng, cfg: FidelityConfig): Promise<{ credit: number[][]; extra: number; note: string }> {
-  if (method === "tw-grpo") {
-    const dist = fullDistributions(policy, rollouts, task.vocab.pad, opts.temperature);
-    const groups = new Map<string, number[]>();
-    rollouts.forEach((r, i) => groups.set(r.group, [...(groups.get(r.group) ?? []), i]));
-    const credit: number[][] = new Array(rollouts.length);
-    for (const members of groups.values()) {
-      const w = twGrpoGroupWeights(members.map((i) => dist[i]), policy.config.vocabSize, DEFAULT_TRAIN.twGrpo.alpha);
-      const adv = twGrpoAdvantages(members.map((i) => rollouts[i].verdict.reward));
-      members.forEach((i, k) => (credit[i] = Array.from(w[k], (x) => x * adv[k])));
-    }
-    return { credit, extra: 0, note: "trainer-side; full-vocabulary distributions from one forward pass" };
-  }
-  const spec = getMethod(method);
-  const requires: readonly string[] = spec.requires ?? [];
-  let extra = 0;
-  let note = "";
+/**
+ * Credit (advantage x weight) per rollout for one method, and the extra tokens it sampled: the
+ * trainer's route (the method's adapter for extra sampling, then `assignCredit`), on the shared groups.
+ */
+async function methodCredit(method: string, task: Task, rollouts: Rollout[], policy: Policy, sampler: BatchSampler, options: SampleOptions, rng: Rng, cfg: FidelityConfig): Promise<{ credit: number[][]; extra: number; note: string }> {
+  const config: TrainConfig = { ...DEFAULT_TRAIN, method, methodOptions: {}, spoChain: { samples: cfg.spoChainSamples } };
+  const adapter = adapterFor(method, config);
   const rs = rollouts.map((r) => ({ ...r, signals: undefined as Record<string, unknown> | undefined }));
-  if (method === "spo-chain") {
-    // The trainer's route: cutpoints from the method's own planner, MC values from continuations.
-    const plans = rs.map((r) => spoChainPlan(r.logprobs, {}));
-    const queries: { prompt: Rollout["prompt"]; prefix: number[] }[] = [];
-    rs.forEach((r, i) => {
-      for (const cut of plans[i].cutpoints) queries.push({ prompt: r.prompt, prefix: r.tokens.slice(0, cut + 1) });
-    });
-    const mc = await monteCarloValues(task, sw, queries, cfg.spoChainSamples, opts, rng);
-    extra = mc.sampledTokens;
-    let q = 0;
-    rs.forEach((r, i) => {
-      const cutValues: Record<string, number> = {};
-      const signals: Record<string, unknown> = { cut_values: cutValues };
-      for (const cut of plans[i].cutpoints) {
-        const v = mc.values[q++];
-        if (cut < 0) signals.start_value = v;
-        else cutValues[String(cut)] = v;
-      }
-      r.signals = signals;
-    });
-    note = `${queries.length} cutpoint values x ${cfg.spoChainSamples} continuations`;
+  let extra = 0;
+  let note = adapter.benchNote ?? "";
+  if (adapter.enrich) {
+    const e = await adapter.enrich({ config, task, sampler, options, rng, step: 0 }, rs);
+    extra = e.sampledTokens;
+    note = e.note;
   }
-  // Hidden states, distributions and attention maps from the policy, as the trainer provides them.
-  const wanted = new Set((spec.signals ?? []).filter((x: string) => MODEL_SIGNALS.has(x)));
-  if (wanted.size > 0) {
-    const fromModel = modelSignals(policy, rs, task.vocab.pad, opts.temperature, wanted);
-    rs.forEach((r, i) => (r.signals = { ...(r.signals ?? {}), ...fromModel[i] }));
-    note = `${[...wanted].join(", ")} from one forward pass of the policy`;
-  }
-  if (method === "spo-tree") note = "on the shared groups (the trainer samples segment trees instead)";
-  if (requires.includes("ref_logprobs")) note = "reference = the warm start itself, so ref_logprobs = logprobs";
-  const rows = toRows(rs, {
-    stepEnds: requires.includes("step_ends"),
-    episodes: requires.includes("episode") || requires.includes("anchor"),
+  const requires: readonly string[] = getMethod(method).requires ?? [];
+  const out = assignCredit({
+    method, methodOptions: {}, rollouts: rs, policy, pad: task.vocab.pad, temperature: options.temperature,
     // At the warm start the policy is its own reference.
-    refLogprobs: requires.includes("ref_logprobs") ? rs.map((r) => r.logprobs) : undefined,
+    refLogprobs: requires.includes("ref_logprobs") ? rs.map((r) => r.logprobs) : null, source: `creditbench ${task.name}`,
   });
-  const batch = packRows(rows, Int32Array.from(rows, (_, i) => i + 1), `creditbench ${task.name}`);
-  const out = runMethod(method, batch, {});
-  const credit: number[][] = [];
-  for (let i = 0; i < batch.n; i++) {
-    const c: number[] = [];
-    for (let k = batch.offsets[i]; k < batch.offsets[i + 1]; k++) c.push(out.advantages[k] * (out.weights ? out.weights[k] : 1));
-    credit.push(c);
-  }
+  if (out.modelSignals.length) note = `${out.modelSignals.join(", ")} from one forward pass of the policy`;
+  if (requires.includes("ref_logprobs")) note = "reference = the warm start itself, so ref_logprobs = logprobs";
+  const credit = out.adv.map((a, i) => Array.from(a, (x, k) => x * (out.weights ? out.weights[i][k] : 1)));
   return { credit, extra, note };
 }
 
@@ -349,11 +281,11 @@ export async function runFidelity(task: Task, warm: WarmStart, methods: readonly
         skipped.push({ method: m, reason: (e as Error).message.replace(/\s+/g, " ") });
       }
     }
-    const grpoCredit = credits.get("grpo");
-    if (grpoCredit) {
+    const baseCredit = credits.get(BASELINE_METHOD);
+    if (baseCredit) {
       for (const r of results) {
         const c = credits.get(r.method);
-        if (r.method !== "grpo" && c) r.spearmanDiffCi = bootstrapDiff(rollouts, oracle, c, grpoCredit, BOOTSTRAP, new Rng(cfg.seed * 7919 + 505));
+        if (r.method !== BASELINE_METHOD && c) r.spearmanDiffCi = bootstrapDiff(rollouts, oracle, c, baseCredit, BOOTSTRAP, new Rng(cfg.seed * 7919 + 505));
       }
     }
     const oracleCredit = oracle.rows.map((o) => o.advantages);

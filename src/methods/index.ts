@@ -44,3 +44,4 @@ import "./calm.js";
 import "./lare.js";
 
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
+import "./tw-grpo.js";

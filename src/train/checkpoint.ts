@@ -5,7 +5,10 @@
  */
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/files.js";
+import { ConfigError } from "../core/errors.js";
 import type { ModelConfig } from "./policy/model.js";
+import type { AdamState } from "./policy/optim.js";
+import type { TrainConfig } from "./config.js";
 
 export function encodeF32(a: Float32Array): string {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
@@ -57,3 +60,51 @@ export function readPolicyFile(path: string): { model: ModelConfig; weights: Map
   if (!f || f.format !== "creditflow-policy" || !f.model || !f.weights) throw new Error(`${path}: not a creditflow policy file`);
   return { model: f.model, weights: decodeMap(f.weights), info: f.info ?? {} };
 }
+
+/** A training run's state after `step` steps (checkpoint.json). */
+export interface TrainState {
+  step: number;
+  sampledTokens: number;
+  rng: number[];
+  adam: AdamState;
+  weights: Map<string, Float32Array>;
+  /** The method adapter's run state (JSON), null when it keeps none. */
+  adapter: unknown;
+  elapsed: number;
+}
+
+interface CheckpointFile {
+  format: "creditflow-train";
+  version: 1;
+  step: number;
+  sampledTokens: number;
+  rng: number[];
+  adam: { t: number; m: Record<string, string>; v: Record<string, string> };
+  weights: Record<string, string>;
+  /** The method adapter's run state; checkpoints written before adapters carry it as `hapo`. */
+  adapter?: unknown;
+  hapo?: unknown;
+  elapsed: number;
+  config: TrainConfig;
+}
+
+export function saveCheckpoint(path: string, s: TrainState, config: TrainConfig): void {
+  const f: CheckpointFile = {
+    format: "creditflow-train", version: 1, step: s.step, sampledTokens: s.sampledTokens, rng: s.rng,
+    adam: { t: s.adam.t, m: encodeMap(s.adam.m), v: encodeMap(s.adam.v) }, weights: encodeMap(s.weights), adapter: s.adapter, elapsed: s.elapsed, config,
+  };
+  writeAtomic(path, JSON.stringify(f));
+}
+
+export function loadCheckpoint(path: string): { state: TrainState; config: TrainConfig } {
+  const f = readJson(path) as CheckpointFile;
+  if (!f || f.format !== "creditflow-train") throw new ConfigError(`${path}: not a creditflow training checkpoint`);
+  return {
+    config: f.config,
+    state: {
+      step: f.step, sampledTokens: f.sampledTokens, rng: f.rng, adapter: f.adapter ?? f.hapo ?? null, elapsed: f.elapsed,
+      adam: { t: f.adam.t, m: decodeMap(f.adam.m), v: decodeMap(f.adam.v) }, weights: decodeMap(f.weights),
+    },
+  };
+}
+

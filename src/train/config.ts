@@ -57,7 +57,6 @@ export interface TrainConfig {
   spoChain: { samples: number };
   spoTree: { branching: number[]; segmentTokens: number };
   hapo: { tau: number; clipAlpha: number; advBeta: number; entropyPivot: number; signConvention: "code" | "paper" };
-  twGrpo: { alpha: number };
 }
 
 /** The default run: finishes in a few minutes on one core and visibly lifts held-out accuracy. */
@@ -89,7 +88,6 @@ export const DEFAULT_TRAIN: TrainConfig = {
   spoChain: { samples: 4 },
   spoTree: { branching: [4, 2, 2], segmentTokens: 8 },
   hapo: { tau: 0.05, clipAlpha: 1, advBeta: 1, entropyPivot: 0.8, signConvention: "code" },
-  twGrpo: { alpha: 1.4 },
 };
 
 function isObj(v: unknown): v is Record<string, unknown> {

@@ -1,6 +1,6 @@
 /**
  * Signals the trainer computes from the policy itself, for methods that read them: final hidden
- * states and next-token distributions (THR), and attention maps averaged over the locally and
+ * states and next-token distributions (THR), full log-softmax rows (TW-GRPO), and attention maps averaged over the locally and
  * globally focused heads (preplan-and-anchor credit, WAAD/FAI). One no-gradient forward pass over
  * the step's rollouts, at the sampling temperature.
  *
@@ -18,7 +18,7 @@ import type { Rollout } from "./rollouts.js";
 import { headDistance } from "../methods/attention-credit.js";
 
 /** The signal names this module can fill in. */
-export const MODEL_SIGNALS: ReadonlySet<string> = new Set(["hidden", "probs", "attn_local", "attn_global"]);
+export const MODEL_SIGNALS: ReadonlySet<string> = new Set(["hidden", "probs", "full_logprobs", "attn_local", "attn_global"]);
 
 const HEAD_SHARE = 0.3;
 
@@ -38,18 +38,19 @@ export function modelSignals(model: Policy, rollouts: readonly Rollout[], pad: n
     const rs = rollouts.slice(a, a + chunk);
     const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), pad);
     const cap: ForwardCapture = { hidden: [], attention: needAttn ? [] : undefined };
-    const probs = tf.tidy(() => tf.softmax(tf.div(model.forward(pb.tokens, pb.B, pb.T, cap), temperature)));
-    const p = want.has("probs") ? probs.dataSync() : null;
+    const logp = tf.tidy(() => tf.logSoftmax(tf.div(model.forward(pb.tokens, pb.B, pb.T, cap), temperature)));
+    const lsm = want.has("probs") || want.has("full_logprobs") ? (logp.dataSync() as Float32Array) : null;
     const h = want.has("hidden") ? cap.hidden![0].dataSync() : null;
     const att = needAttn ? layers.map((l) => cap.attention![l].dataSync()) : [];
-    tf.dispose([probs, ...(cap.hidden ?? []), ...(cap.attention ?? [])]);
+    tf.dispose([logp, ...(cap.hidden ?? []), ...(cap.attention ?? [])]);
     const V = c.vocabSize, d = c.dModel, T = pb.T;
     rs.forEach((_, i) => {
       const o = out[a + i];
       const n = pb.len[i], s0 = pb.start[i];
       const rows = (src: ArrayLike<number>, width: number): number[][] =>
         Array.from({ length: n }, (_, k) => Array.from((src as Float32Array).subarray((i * T + s0 + k) * width, (i * T + s0 + k + 1) * width)));
-      if (p) o.probs = rows(p, V);
+      if (lsm && want.has("full_logprobs")) o.full_logprobs = rows(lsm, V);
+      if (lsm && want.has("probs")) o.probs = rows(lsm, V).map((row) => row.map(Math.exp));
       if (h) o.hidden = rows(h, d);
       for (const A of att) {
         for (let hd = 0; hd < H; hd++) {

@@ -29,7 +29,7 @@ export const MODEL_SCHEMA = section(
 
 export const TRAIN_SCHEMA = v.strictObject({
   task: v.pipe(v.string(), v.description("verifiable task: addition, addition-3d, countdown, decisive, or addition-<d>d[-u]")),
-  method: v.pipe(v.string(), v.description("credit-assignment method (`creditflow methods`), or a trainer-only one (tw-grpo)")),
+  method: v.pipe(v.string(), v.description("credit-assignment method (`creditflow methods`) whose inputs the trainer can produce")),
   methodOptions: v.pipe(v.record(v.string(), v.unknown()), v.description("the method's options, exactly as `creditflow assign --config` takes them (validated by the method's own schema)")),
   seed: int(0, 2 ** 31 - 1, "seed of every random choice (prompts, sampling, initialisation)"),
   steps: int(0, Number.MAX_SAFE_INTEGER, "RL steps (one step: sample, assign credit, update)"),
@@ -114,7 +114,6 @@ export const TRAIN_SCHEMA = v.strictObject({
     },
     "HAPO's trainer-side parts",
   ),
-  twGrpo: section({ alpha: num(0, 1e6, "TW-GRPO's entropy weight exponent") }, "TW-GRPO's token weights"),
 });
 
 /** The first problem of a configuration against the schema, as `path: what`, or null. */
@@ -137,7 +136,9 @@ export const CHECKPOINT_SCHEMA = v.object({
   rng: v.array(v.number()),
   adam: v.object({ t: count, m: v.record(v.string(), base64), v: v.record(v.string(), base64) }),
   weights: v.record(v.string(), base64),
-  hapo: v.nullable(v.unknown()),
+  /** The method adapter's run state (`hapo` in checkpoints written before adapters). */
+  adapter: v.optional(v.unknown()),
+  hapo: v.optional(v.unknown()),
   elapsed: v.pipe(v.number(), v.finite(), v.minValue(0)),
   config: TRAIN_SCHEMA,
 });

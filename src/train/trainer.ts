@@ -1,68 +1,46 @@
 /**
- * The RL trainer: prompts -> groups of G responses -> task rewards -> credit by any registered
- * method (or a trainer-side one) -> clipped epochs over minibatches -> metrics, with atomic
- * checkpoints and exact resume.
+ * The RL trainer's step and run loop: prompts -> rollouts (collect.ts, through the method's
+ * adapter) -> credit (credit.ts, the registered method) -> clipped epochs over minibatches
+ * (step-loss.ts) -> metrics, with atomic checkpoints and exact resume.
  *
  * One step:
  *  1. draw promptsPerStep training prompts from the run's generator;
- *  2. sample (groups; SPO-tree: segment trees; SPO-chain: plus Monte Carlo continuations from
- *     its cutpoints), verify, and build rollout rows exactly as `creditflow assign` reads them;
- *  3. runMethod(name, batch, options) -> per-token advantages (+ weights);
+ *  2. collect rollouts as the method's adapter says (groups by default) and verify them;
+ *  3. per-token advantages (+ weights) from the method, on rows exactly as `creditflow assign`
+ *     reads them;
  *  4. `epochs` passes over `minibatches` minibatches, one Adam update each, with the chosen
  *     policy loss, aggregation, KL and entropy terms;
  *  5. metrics (one JSON line), evaluation every `eval.every` steps, a checkpoint every
  *     `checkpointEvery` steps.
  * All randomness comes from one seeded generator whose state is checkpointed, and the math is
  * deterministic on one backend, so a resumed run reproduces an uninterrupted one exactly.
+ * No method is named here: what differs per method lives in src/train/adapters.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Task, TaskPrompt } from "../tasks/types.js";
 import { ConfigError } from "../core/errors.js";
-import { packRows } from "../core/rows.js";
-import { getMethod, runMethod, type Assignment } from "../core/registry.js";
-import "../methods/index.js";
 import { tf } from "./policy/tf.js";
 import { Policy, type ModelConfig } from "./policy/model.js";
-import { Adam, lrAt, type AdamState } from "./policy/optim.js";
+import { Adam, lrAt } from "./policy/optim.js";
 import { Rng } from "./rng.js";
 import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "./policy/sampler.js";
 import { SamplerPool } from "./policy/pool.js";
-import { packPairs, scatter, type PackedBatch } from "./policy/batching.js";
+import { packPairs } from "./policy/batching.js";
 import { entropyFromLogits, selectLogProbs } from "./policy/ops.js";
-import { aggLoss, klPenalty, klPenaltyHost, POLICY_LOSS_REGISTRY, ratioOf, weightLoss, type Bound } from "./losses.js";
+import { klPenaltyHost } from "./losses.js";
 import { evaluate } from "./evaluate.js";
-import { monteCarloValues, sampleGroups, sampleTrees, toRows, type BatchSampler, type Generated, type Rollout } from "./rollouts.js";
-import { asymmetricClipBounds, redistributeAdvantage } from "../methods/hapo.js";
-import { twGrpoAdvantages, twGrpoGroupWeights } from "./twgrpo.js";
-import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolicyFile } from "./checkpoint.js";
+import type { BatchSampler, Rollout } from "./rollouts.js";
+import { loadCheckpoint, readJson, readPolicyFile, saveCheckpoint, writeAtomic, writePolicyFile, type TrainState } from "./checkpoint.js";
 import { sftWarmStart } from "./sft.js";
 import { validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
-import { spoChainPlan, type SpoChainPlan } from "./spo.js";
-import { hapoEntropyStats, hapoNormalise, hapoTemperature, type HapoStats } from "./hapo.js";
-import { MODEL_SIGNALS, modelSignals } from "./model-signals.js";
+import { adapterFor, checkTrainable, type LossShaping, type MethodAdapter } from "./adapters/index.js";
+import { collectRollouts, type Collected } from "./collect.js";
+import { assignCredit } from "./credit.js";
+import { buildMinibatch, minibatchLoss, type StepArrays } from "./step-loss.js";
 
-/** Methods that live only in the trainer (they need the model, not just rollouts). */
-export const TRAINER_METHODS = ["tw-grpo"] as const;
-
-/** Rollout inputs the trainer can produce for a method. */
-/** Signals the trainer fills in itself (SPO-chain's Monte Carlo values; hidden states, distributions and attention from the policy). */
-const PRODUCIBLE_SIGNALS = new Set(["cut_values", "start_value", ...MODEL_SIGNALS]);
-const PRODUCIBLE = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor"]);
-/**
- * Throws a ConfigError naming the required rollout fields the trainer cannot produce for
- * `method`. Signals are not checked here: most are optional, and a required one the trainer
- * does not fill (only SPO-chain's cut_values / start_value are) fails on the first step with
- * the method's own input error naming it.
- */
-export function checkTrainable(method: string): void {
-  if ((TRAINER_METHODS as readonly string[]).includes(method)) return;
-  const spec = getMethod(method);
-  const missing: string[] = (spec.requires ?? []).filter((r: string) => !PRODUCIBLE.has(r));
-  for (const sig of spec.requiredSignals ?? []) if (!PRODUCIBLE_SIGNALS.has(sig)) missing.push(`signals.${sig}`);
-  if (missing.length > 0) throw new ConfigError(`method '${method}' needs ${missing.join(", ")}, which the trainer cannot produce (it runs on creditflow assign with your own rollouts)`);
-}
+export { checkTrainable, trainableMethods } from "./adapters/index.js";
 
 export interface StepMetrics {
   step: number;
@@ -86,16 +64,6 @@ export interface StepMetrics {
 }
 
 export const WALL_CLOCK_FIELDS = ["time_s", "tokens_per_s"] as const;
-
-interface TrainState {
-  step: number;
-  sampledTokens: number;
-  rng: number[];
-  adam: AdamState;
-  weights: Map<string, Float32Array>;
-  hapo: HapoStats | null;
-  elapsed: number;
-}
 
 export interface ProgressInfo {
   step: number;
@@ -122,20 +90,6 @@ export interface RunSummary {
   seconds: number;
 }
 
-/** One minibatch, prepared on the host. */
-interface Minibatch {
-  pb: PackedBatch;
-  adv: Float32Array;
-  old: Float32Array;
-  weights: Float32Array | null;
-  ref: Float32Array | null;
-  /** GMPO / geo-segment: segment index per position. */
-  segment: Int32Array | null;
-  nSeg: number;
-  /** HAPO: normalised entropy per position. */
-  hhat: Float32Array | null;
-}
-
 function mean(a: readonly number[]): number {
   return a.length ? a.reduce((s, x) => s + x, 0) / a.length : 0;
 }
@@ -147,9 +101,9 @@ export class Trainer {
   readonly ref: Policy | null;
   readonly opt: Adam;
   readonly rng: Rng;
+  readonly adapter: MethodAdapter;
   step = 0;
   sampledTokens = 0;
-  hapoStats: HapoStats | null = null;
   private evalPrompts: TaskPrompt[];
   /** Sampling worker threads (config.workers > 1). */
   pool: SamplerPool | null = null;
@@ -162,11 +116,12 @@ export class Trainer {
     this.ref = ref ? new Policy(this.modelConfig, ref, false) : null;
     this.opt = new Adam(config.optim, this.policy.params);
     this.rng = new Rng(state ? state.rng : config.seed * 7919 + 17);
+    this.adapter = adapterFor(config.method, config);
     if (state) {
       this.opt.load(state.adam);
       this.step = state.step;
       this.sampledTokens = state.sampledTokens;
-      this.hapoStats = state.hapo;
+      this.adapter.loadState?.(state.adapter);
     }
     this.evalPrompts = config.eval.n > 0 ? task.evalSet(config.eval.n, config.eval.seed) : [];
     this.byVarName = new Map([...this.policy.params].map(([n, v]) => [v.name, n]));
@@ -194,49 +149,32 @@ export class Trainer {
 
   private sampleOptions(): SampleOptions {
     const c = this.config;
-    const o: SampleOptions = { temperature: c.sampling.temperature, topP: c.sampling.topP, eos: this.task.vocab.eos };
-    if (c.method === "hapo" && this.hapoStats) {
-      const stats = this.hapoStats;
-      o.adaptiveTemperature = (H) => hapoTemperature(H, stats, c.sampling.temperature, c.hapo.tau, c.hapo.signConvention);
-    }
-    return o;
+    const base: SampleOptions = { temperature: c.sampling.temperature, topP: c.sampling.topP, eos: this.task.vocab.eos };
+    return this.adapter.sampleOptions ? this.adapter.sampleOptions(base) : base;
   }
 
-  /** Step 2: rollouts for this step's prompts (method-specific sampling). */
-  private async generate(sw: BatchSampler, prompts: TaskPrompt[]): Promise<Generated> {
-    const c = this.config;
-    const opts = this.sampleOptions();
-    if (c.method === "spo-tree") return sampleTrees(this.task, sw, prompts, c.spoTree.branching, c.spoTree.segmentTokens, opts, this.rng, this.step);
-    const gen = await sampleGroups(this.task, sw, prompts, c.group, opts, this.rng, this.step);
-    if (c.method === "spo-chain") {
-      // Monte Carlo values at SPO-chain's cutpoints, from continuations of each response prefix.
-      const plans: SpoChainPlan[] = gen.rollouts.map((r) => spoChainPlan(r.logprobs, c.methodOptions));
-      const queries: { prompt: TaskPrompt; prefix: number[] }[] = [];
-      gen.rollouts.forEach((r, i) => {
-        for (const cut of plans[i].cutpoints) queries.push({ prompt: r.prompt, prefix: r.tokens.slice(0, cut + 1) });
-      });
-      const mc = await monteCarloValues(this.task, sw, queries, c.spoChain.samples, { ...opts, adaptiveTemperature: undefined }, this.rng);
-      gen.sampledTokens += mc.sampledTokens;
-      let q = 0;
-      gen.rollouts.forEach((r, i) => {
-        const cutValues: Record<string, number> = {};
-        let startValue: number | undefined;
-        for (const cut of plans[i].cutpoints) {
-          const v = mc.values[q++];
-          if (cut < 0) startValue = v;
-          else cutValues[String(cut)] = v;
-        }
-        r.signals = { cut_values: cutValues };
-        if (startValue !== undefined) r.signals.start_value = startValue;
-      });
+  /** Step 2: this step's rollouts, through the worker pool or in this thread. */
+  private async collect(prompts: TaskPrompt[]): Promise<Collected> {
+    const options = this.sampleOptions();
+    const run = (sampler: BatchSampler) => collectRollouts(this.adapter, { config: this.config, task: this.task, sampler, options, rng: this.rng, step: this.step }, prompts);
+    const current = this.policy.weights();
+    // Workers cannot run a per-token sampling function (a closure): such steps sample in this thread.
+    const pool = this.pool && !options.adaptiveTemperature ? this.pool : null;
+    if (pool) {
+      await pool.setWeights(this.modelConfig, current);
+      return run({ maxSeqLen: this.modelConfig.maxSeqLen, sample: (r, o, g) => pool.sample(r, o, g) });
     }
-    return gen;
+    const sw = samplerWeights(this.modelConfig, current);
+    try {
+      return await run({ maxSeqLen: this.modelConfig.maxSeqLen, sample: async (r, o, g) => sample(sw, r, o, g) });
+    } finally {
+      disposeSamplerWeights(sw);
+    }
   }
 
-  /** No-gradient pass over rollouts: per-token log-probs at the sampling temperature, entropies, and (optionally) full log-softmax rows. */
-  private score(model: Policy, rollouts: readonly Rollout[], full: boolean): { logp: number[][]; ent: number[][]; dist: Float64Array[][] | null } {
+  /** No-gradient pass over rollouts: per-token log-probs and entropies at the sampling temperature. */
+  private score(model: Policy, rollouts: readonly Rollout[]): { logp: number[][]; ent: number[][] } {
     const logp: number[][] = [], ent: number[][] = [];
-    const dist: Float64Array[][] | null = full ? [] : null;
     const T0 = this.config.sampling.temperature;
     const chunk = 32;
     for (let a = 0; a < rollouts.length; a += chunk) {
@@ -244,140 +182,22 @@ export class Trainer {
       const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), this.task.vocab.pad);
       const outs = tf.tidy(() => {
         const logits = tf.div(model.forward(pb.tokens, pb.B, pb.T), T0) as tf.Tensor2D;
-        const o: tf.Tensor[] = [selectLogProbs(logits, pb.targets), entropyFromLogits(logits)];
-        if (full) o.push(tf.logSoftmax(logits));
-        return o;
+        return [selectLogProbs(logits, pb.targets), entropyFromLogits(logits)];
       });
       const lp = outs[0].dataSync(), en = outs[1].dataSync();
-      const ls = full ? outs[2].dataSync() : null;
       tf.dispose(outs);
-      const V = this.modelConfig.vocabSize;
       for (let i = 0; i < pb.B; i++) {
-        const l: number[] = [], e: number[] = [], d: Float64Array[] = [];
+        const l: number[] = [], e: number[] = [];
         for (let k = 0; k < pb.len[i]; k++) {
           const pos = i * pb.T + pb.start[i] + k;
           l.push(lp[pos]);
           e.push(en[pos]);
-          if (ls) d.push(Float64Array.from(ls.subarray(pos * V, (pos + 1) * V)));
         }
         logp.push(l);
         ent.push(e);
-        dist?.push(d);
       }
     }
-    return { logp, ent, dist };
-  }
-
-  /** Step 3: per-token advantages and weights (one array per rollout). */
-  private assign(rollouts: Rollout[], refLogp: number[][] | null): { adv: Float64Array[]; weights: Float64Array[] | null } {
-    const c = this.config;
-    if (c.method === "tw-grpo") {
-      const { dist } = this.score(this.policy, rollouts, true);
-      const groups = new Map<string, number[]>();
-      rollouts.forEach((r, i) => groups.set(r.group, [...(groups.get(r.group) ?? []), i]));
-      const adv: Float64Array[] = new Array(rollouts.length);
-      const weights: Float64Array[] = new Array(rollouts.length);
-      for (const members of groups.values()) {
-        const w = twGrpoGroupWeights(members.map((i) => (dist as Float64Array[][])[i]), this.modelConfig.vocabSize, c.twGrpo.alpha);
-        const a = twGrpoAdvantages(members.map((i) => rollouts[i].verdict.reward));
-        members.forEach((i, k) => {
-          adv[i] = new Float64Array(rollouts[i].tokens.length).fill(a[k]);
-          weights[i] = w[k];
-        });
-      }
-      return { adv, weights };
-    }
-    const spec = getMethod(c.method);
-    const requires: readonly string[] = spec.requires ?? [];
-    let tokenRewards: number[][] | undefined;
-    if (refLogp && c.loss.klInReward) {
-      // verl apply_kl_penalty: token rewards -beta * kl on every response token.
-      tokenRewards = rollouts.map((r, i) => r.logprobs.map((lp, k) => -c.loss.klCoef * klPenaltyHost(lp, refLogp[i][k], c.loss.klKind)));
-    }
-    // Signals the policy itself provides (hidden states, distributions, attention maps).
-    const wanted = new Set((spec.signals ?? []).filter((x: string) => MODEL_SIGNALS.has(x)));
-    if (wanted.size > 0) {
-      const extra = modelSignals(this.policy, rollouts, this.task.vocab.pad, c.sampling.temperature, wanted);
-      rollouts.forEach((r, i) => (r.signals = { ...(r.signals ?? {}), ...extra[i] }));
-    }
-    const rows = toRows(rollouts, {
-      stepEnds: requires.includes("step_ends") || rollouts.some((r) => r.segmentEnds !== undefined),
-      episodes: requires.includes("episode") || requires.includes("anchor"),
-      refLogprobs: refLogp && requires.includes("ref_logprobs") ? refLogp : undefined,
-      tokenRewards,
-    });
-    const batch = packRows(rows, Int32Array.from(rows, (_, i) => i + 1), `step ${this.step + 1}`);
-    // A method with a `step` option follows a schedule (length-curriculum's budget): it gets the
-    // number of steps done so far, unless the configuration fixes it.
-    const opts = "step" in spec.options && !("step" in c.methodOptions) ? { ...c.methodOptions, step: this.step } : c.methodOptions;
-    const out: Assignment = runMethod(c.method, batch, opts);
-    const adv: Float64Array[] = [], weights: Float64Array[] = [];
-    for (let i = 0; i < batch.n; i++) {
-      adv.push(out.advantages.slice(batch.offsets[i], batch.offsets[i + 1]));
-      if (out.weights) weights.push(out.weights.slice(batch.offsets[i], batch.offsets[i + 1]));
-    }
-    return { adv, weights: out.weights ? weights : null };
-  }
-
-  /** The scalar loss of one minibatch; `stats` receives kept metric tensors. */
-  private minibatchLoss(mb: Minibatch, stats: tf.Tensor[]): tf.Scalar {
-    const c = this.config;
-    const { pb } = mb;
-    const shape: [number, number] = [pb.B, pb.T];
-    const logits = tf.div(this.policy.forward(pb.tokens, pb.B, pb.T), c.sampling.temperature) as tf.Tensor2D;
-    const logp = tf.reshape(selectLogProbs(logits, pb.targets), shape) as tf.Tensor2D;
-    const old = tf.tensor2d(mb.old, shape);
-    let adv = tf.tensor2d(mb.adv, shape) as tf.Tensor2D;
-    const mask0 = tf.tensor2d(pb.mask, shape);
-    // Entropy is always computed: it is a logged metric, and the bonus uses it when entropyCoef != 0.
-    const ent = tf.reshape(entropyFromLogits(logits), shape) as tf.Tensor2D;
-    let epsLow: Bound = c.loss.epsLow, epsHigh: Bound = c.loss.epsHigh;
-    if (mb.hhat) {
-      // HAPO: asymmetric adaptive clip bounds and differential advantage redistribution per
-      // token, with the assign side's formulas. The ratio only selects a zone (no gradient),
-      // so it is read on the host.
-      const ratioHost = tf.tidy(() => ratioOf(logp, old).dataSync() as Float32Array);
-      const lo = new Float32Array(pb.B * pb.T).fill(c.loss.epsLow), hi = new Float32Array(pb.B * pb.T).fill(c.loss.epsHigh);
-      const a2 = Float32Array.from(mb.adv);
-      for (let k = 0; k < a2.length; k++) {
-        if (pb.mask[k] === 0) continue;
-        const b = asymmetricClipBounds(mb.hhat[k], c.loss.epsLow, c.loss.epsHigh, c.hapo.clipAlpha);
-        lo[k] = b.low;
-        hi[k] = b.high;
-        a2[k] = redistributeAdvantage(mb.adv[k], mb.hhat[k], ratioHost[k], b, c.hapo.advBeta);
-      }
-      epsLow = tf.tensor2d(lo, shape);
-      epsHigh = tf.tensor2d(hi, shape);
-      adv = tf.tensor2d(a2, shape);
-    }
-    const clip = { epsLow, epsHigh, clipC: c.loss.clipC };
-    const wts = mb.weights ? tf.tensor2d(mb.weights, shape) : null;
-    const { mask } = weightLoss(mask0 as tf.Tensor2D, mask0 as tf.Tensor2D, wts);
-    const lossSpec = POLICY_LOSS_REGISTRY[c.loss.policyLoss];
-    const agg = lossSpec.aggMode ?? c.loss.aggMode;
-    const pg = lossSpec.loss({
-      logp, old, adv, mask: mask0 as tf.Tensor2D, weights: wts, clip, epsLow: c.loss.epsLow, epsHigh: c.loss.epsHigh,
-      aggMode: agg, scaleFactor: this.task.maxResponseTokens, segment: mb.segment, nSeg: mb.nSeg,
-    });
-    let total: tf.Scalar = pg;
-    if (mb.ref && c.loss.klCoef > 0 && !c.loss.klInReward) {
-      const kl = klPenalty(logp, tf.tensor2d(mb.ref, shape), c.loss.klKind);
-      const klAgg = aggLoss(kl, mask, agg, this.task.maxResponseTokens);
-      total = tf.add(total, tf.mul(c.loss.klCoef, klAgg)) as tf.Scalar;
-      stats.push(tf.keep(klAgg));
-    }
-    if (c.loss.entropyCoef !== 0) total = tf.sub(total, tf.mul(c.loss.entropyCoef, aggLoss(ent, mask, agg, this.task.maxResponseTokens))) as tf.Scalar;
-    // Metrics (verl): clip fraction and the approximate KL to the sampling policy, token means.
-    const ratio = ratioOf(logp, old);
-    const lo = typeof epsLow === "number" ? 1 - epsLow : tf.sub(1, epsLow);
-    const hi = typeof epsHigh === "number" ? 1 + epsHigh : tf.add(1, epsHigh);
-    const clipped = tf.cast(tf.logicalOr(tf.less(ratio, lo), tf.greater(ratio, hi)), "float32") as tf.Tensor2D;
-    stats.unshift(
-      tf.keep(aggLoss(clipped, mask, "token-mean")),
-      tf.keep(aggLoss(tf.sub(old, logp) as tf.Tensor2D, mask, "token-mean")),
-      tf.keep(aggLoss(ent, mask, "token-mean")),
-    );
-    return total;
+    return { logp, ent };
   }
 
   /** Runs one training step and returns its metrics (without eval_accuracy). */
@@ -386,30 +206,22 @@ export class Trainer {
     const t0 = performance.now();
     const prompts: TaskPrompt[] = [];
     for (let k = 0; k < c.promptsPerStep; k++) prompts.push(this.task.samplePrompt(this.rng.fn()));
-    const current = this.policy.weights();
-    let gen: Generated;
-    // Workers cannot run HAPO's adaptive temperature (a closure): it samples in this thread.
-    const pool = this.pool && !this.sampleOptions().adaptiveTemperature ? this.pool : null;
-    if (pool) {
-      await pool.setWeights(this.modelConfig, current);
-      gen = await this.generate({ maxSeqLen: this.modelConfig.maxSeqLen, sample: (r, o, g) => pool.sample(r, o, g) }, prompts);
-    } else {
-      const sw = samplerWeights(this.modelConfig, current);
-      try {
-        gen = await this.generate({ maxSeqLen: this.modelConfig.maxSeqLen, sample: async (r, o, g) => sample(sw, r, o, g) }, prompts);
-      } finally {
-        disposeSamplerWeights(sw);
-      }
-    }
+    const gen = await this.collect(prompts);
     const { rollouts } = gen;
     this.sampledTokens += gen.sampledTokens;
-    const needRecompute = c.loss.oldLogprobs === "recompute" || c.method === "hapo";
-    const scored = needRecompute ? this.score(this.policy, rollouts, false) : null;
+    const scored = c.loss.oldLogprobs === "recompute" || this.adapter.needsRescoring ? this.score(this.policy, rollouts) : null;
     const oldLogp = scored ? scored.logp : rollouts.map((r) => r.logprobs);
-    const refLogp = this.ref && c.loss.klCoef > 0 ? this.score(this.ref, rollouts, false).logp : null;
-    const assigned = this.assign(rollouts, refLogp);
-    const { adv } = assigned;
-    let { weights } = assigned;
+    const refLogp = this.ref && c.loss.klCoef > 0 ? this.score(this.ref, rollouts).logp : null;
+    // verl apply_kl_penalty: token rewards -beta * kl on every response token.
+    const tokenRewards = refLogp && c.loss.klInReward
+      ? rollouts.map((r, i) => r.logprobs.map((lp, k) => -c.loss.klCoef * klPenaltyHost(lp, refLogp[i][k], c.loss.klKind)))
+      : undefined;
+    const credit = assignCredit({
+      method: c.method, methodOptions: c.methodOptions, rollouts, policy: this.policy, pad: this.task.vocab.pad,
+      temperature: c.sampling.temperature, refLogprobs: refLogp, tokenRewards, step: this.step, source: `step ${this.step + 1}`,
+    });
+    const { adv } = credit;
+    let { weights } = credit;
     if (rollouts.some((r) => r.trainMask)) {
       // Tree paths share segments: train each edge once (weight 0 on the copies).
       weights = rollouts.map((r, i) => {
@@ -418,26 +230,8 @@ export class Trainer {
         return w;
       });
     }
-    // HAPO: normalised entropies of this batch (clip bounds now, sampling temperature next step).
-    let hhat: Float64Array[] | null = null;
-    if (c.method === "hapo" && scored) {
-      const stats = hapoEntropyStats(scored.ent, c.hapo.entropyPivot);
-      hhat = scored.ent.map((e) => hapoNormalise(e, stats, c.hapo.signConvention));
-      this.hapoStats = stats;
-    }
-    // Segment ids for the losses that need them: one per row or one per step.
-    const lossSpec = POLICY_LOSS_REGISTRY[c.loss.policyLoss];
-    const segOf = (r: Rollout): number[] => {
-      const ends = lossSpec.segments === "step" ? (r.segmentEnds ?? r.verdict.stepEnds ?? []) : [];
-      const out: number[] = [];
-      let s = 0;
-      const set = new Set(ends);
-      for (let k = 0; k < r.tokens.length; k++) {
-        out.push(s);
-        if (set.has(k)) s++;
-      }
-      return out;
-    };
+    const shaping: LossShaping | null = scored && this.adapter.shapeLoss ? this.adapter.shapeLoss(scored.ent) : null;
+    const arrays: StepArrays = { adv, oldLogp, weights, refLogp, shaping };
     const n = rollouts.length;
     const M = Math.min(c.loss.minibatches, n);
     const metrics = { loss: [] as number[], clip: [] as number[], kl: [] as number[], ent: [] as number[], gn: [] as number[], klRef: [] as number[] };
@@ -446,27 +240,9 @@ export class Trainer {
       for (let m = 0; m < M; m++) {
         const idx: number[] = [];
         for (let i = Math.floor((m * n) / M); i < Math.floor(((m + 1) * n) / M); i++) idx.push(i);
-        const rs = idx.map((i) => rollouts[i]);
-        const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), this.task.vocab.pad);
-        let segment: Int32Array | null = null, nSeg = 0;
-        if (lossSpec.segments) {
-          const local = rs.map(segOf);
-          const offs: number[] = [];
-          for (const l of local) {
-            offs.push(nSeg);
-            nSeg += l.length ? l[l.length - 1] + 1 : 0;
-          }
-          segment = new Int32Array(pb.B * pb.T).fill(-1);
-          local.forEach((l, i) => l.forEach((s, k) => ((segment as Int32Array)[i * pb.T + pb.start[i] + k] = offs[i] + s)));
-        }
-        const mb: Minibatch = {
-          pb, adv: scatter(pb, idx.map((i) => adv[i])), old: scatter(pb, idx.map((i) => oldLogp[i])),
-          weights: weights ? scatter(pb, idx.map((i) => weights[i])) : null,
-          ref: refLogp ? scatter(pb, idx.map((i) => refLogp[i])) : null,
-          segment, nSeg, hhat: hhat ? scatter(pb, idx.map((i) => (hhat as Float64Array[])[i])) : null,
-        };
+        const mb = buildMinibatch(c, this.task.vocab.pad, rollouts, idx, arrays);
         const stats: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => this.minibatchLoss(mb, stats));
+        const { value, grads } = tf.variableGrads(() => minibatchLoss(this.policy, c, this.task.maxResponseTokens, mb, shaping, stats));
         const named = new Map<string, tf.Tensor>();
         for (const [vn, g] of Object.entries(grads)) named.set(this.byVarName.get(vn) as string, g);
         lr = lrAt(c.optim, this.opt.t, this.totalUpdates());
@@ -505,41 +281,11 @@ export class Trainer {
   }
 
   state(elapsed: number): TrainState {
-    return { step: this.step, sampledTokens: this.sampledTokens, rng: this.rng.state, adam: this.opt.state(), weights: this.policy.weights(), hapo: this.hapoStats, elapsed };
+    return {
+      step: this.step, sampledTokens: this.sampledTokens, rng: this.rng.state, adam: this.opt.state(), weights: this.policy.weights(),
+      adapter: this.adapter.saveState?.() ?? null, elapsed,
+    };
   }
-}
-
-interface CheckpointFile {
-  format: "creditflow-train";
-  version: 1;
-  step: number;
-  sampledTokens: number;
-  rng: number[];
-  adam: { t: number; m: Record<string, string>; v: Record<string, string> };
-  weights: Record<string, string>;
-  hapo: HapoStats | null;
-  elapsed: number;
-  config: TrainConfig;
-}
-
-export function saveCheckpoint(path: string, s: TrainState, config: TrainConfig): void {
-  const f: CheckpointFile = {
-    format: "creditflow-train", version: 1, step: s.step, sampledTokens: s.sampledTokens, rng: s.rng,
-    adam: { t: s.adam.t, m: encodeMap(s.adam.m), v: encodeMap(s.adam.v) }, weights: encodeMap(s.weights), hapo: s.hapo, elapsed: s.elapsed, config,
-  };
-  writeAtomic(path, JSON.stringify(f));
-}
-
-export function loadCheckpoint(path: string): { state: TrainState; config: TrainConfig } {
-  const f = readJson(path) as CheckpointFile;
-  if (!f || f.format !== "creditflow-train") throw new ConfigError(`${path}: not a creditflow training checkpoint`);
-  return {
-    config: f.config,
-    state: {
-      step: f.step, sampledTokens: f.sampledTokens, rng: f.rng, hapo: f.hapo, elapsed: f.elapsed,
-      adam: { t: f.adam.t, m: decodeMap(f.adam.m), v: decodeMap(f.adam.v) }, weights: decodeMap(f.weights),
-    },
-  };
 }
 
 /** Keeps the metrics lines of steps <= `step` (after a resume, later lines are redone). */

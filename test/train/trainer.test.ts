@@ -37,7 +37,7 @@ const routes: [string, unknown][] = [
   ["tempo", { method: "tempo" }],
   ["gigpo", { method: "gigpo" }],
   ["hapo", { method: "hapo" }],
-  ["tw-grpo", { method: "tw-grpo", twGrpo: { alpha: 1.7 } }],
+  ["tw-grpo", { method: "tw-grpo", methodOptions: { alpha: 1.7 } }],
   ["spo-tree", { method: "spo-tree", spoTree: { branching: [2, 2], segmentTokens: 4 } }],
   ["gspo", { method: "grpo", loss: { policyLoss: "gspo" } }],
   ["gmpo", { method: "grpo", loss: { policyLoss: "gmpo" } }],

@@ -1,0 +1,65 @@
+/**
+ * Method adapters: the one place that says what a credit method needs from the sampler and the
+ * model beyond plain groups of responses, and how its output enters the loss beyond per-token
+ * advantages and weights. The trainer and CreditBench run every method through its adapter and
+ * name none of them; a method without one gets the default (groups in, `runMethod` out).
+ */
+import type { Task, TaskPrompt } from "../../tasks/types.js";
+import type { TrainConfig } from "../config.js";
+import type { Rng } from "../rng.js";
+import type { SampleOptions } from "../policy/sampler.js";
+import type { BatchSampler, Generated, Rollout } from "../rollouts.js";
+
+/** What an adapter sees of the run while it samples. */
+export interface SamplingContext {
+  readonly config: TrainConfig;
+  readonly task: Task;
+  readonly sampler: BatchSampler;
+  readonly options: SampleOptions;
+  readonly rng: Rng;
+  /** Steps done so far (ids of the step's rollouts). */
+  readonly step: number;
+}
+
+/**
+ * Per-token loss shaping on the host: new clip bounds and advantages for a minibatch, given the
+ * ratio pi/pi_old of its tokens (as a value: the shaping selects a zone, it carries no gradient).
+ */
+export interface LossShaping {
+  /** One array per rollout (aligned with the step's rollouts), scattered into minibatches like advantages. */
+  readonly perToken: readonly Float64Array[];
+  shape(x: { adv: Float32Array; ratio: Float32Array; mask: Float32Array; perToken: Float32Array; epsLow: number; epsHigh: number }): {
+    adv: Float32Array;
+    epsLow: Float32Array;
+    epsHigh: Float32Array;
+  };
+}
+
+/** How a method's adapter is made for a run; what it provides is known without a run. */
+export interface AdapterFactory {
+  /** The registered method the adapter drives. */
+  readonly method: string;
+  /** Rollout signals the adapter fills in itself (so the trainer can feed the method). */
+  readonly providesSignals?: readonly string[];
+  create(config: TrainConfig): MethodAdapter;
+}
+
+export interface MethodAdapter {
+  /** Why CreditBench's fidelity differs from the trainer's route for this method (shown as its note). */
+  readonly benchNote?: string;
+  /** Sampling options for this step (a per-token temperature, say). */
+  sampleOptions?(base: SampleOptions): SampleOptions;
+  /** Whether `sampleOptions` holds a function, which worker threads cannot run (sample in-thread). */
+  readonly samplesInThread?: () => boolean;
+  /** The step's rollouts, when the method samples other than G independent responses per prompt. */
+  collect?(ctx: SamplingContext, prompts: readonly TaskPrompt[]): Promise<Generated>;
+  /** Extra sampling on top of collected rollouts (values of prefixes, say): fills rollout signals. */
+  enrich?(ctx: SamplingContext, rollouts: Rollout[]): Promise<{ sampledTokens: number; note: string }>;
+  /** The method needs the policy's entropies at the sampling temperature, recomputed after sampling. */
+  readonly needsRescoring?: boolean;
+  /** Loss shaping from the rescored entropies (called once per step, after sampling). */
+  shapeLoss?(entropies: readonly (readonly number[])[]): LossShaping | null;
+  /** Run state carried across steps, saved in checkpoints (JSON). */
+  saveState?(): unknown;
+  loadState?(state: unknown): void;
+}
