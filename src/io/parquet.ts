@@ -14,6 +14,7 @@
  */
 import { parquetMetadata, parquetReadObjects, type ColumnChunk, type FileMetaData, type SchemaElement } from "hyparquet";
 import { parquetHeader } from "hyparquet/src/column.js";
+import { guardParquetDecode } from "./parquet-guard.js";
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import { writeColumn } from "hyparquet-writer/src/column.js";
 import { schemaPathResolver } from "hyparquet-writer/src/schema.js";
@@ -146,6 +147,7 @@ export async function readParquetObjects(bytes: Uint8Array, file: string): Promi
     throw new InputError(file, 0, "(file)", `not a Parquet file: ${describeError(e)}`);
   }
   checkPageHeaders(buffer, metadata, file);
+  guardParquetDecode(bytes, file);
   let rows: Record<string, unknown>[];
   // A corrupt column fails one of several concurrent column reads: the others may reject after
   // the first error has been reported. Those late rejections are expected, not crashes.

@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetMetadata } from "hyparquet";
@@ -60,4 +61,18 @@ test("byte flips in Parquet headers and metadata: one line naming the file, exit
     assert.equal(r.stdout, "", `case ${c}: partial output`);
   }
   assert.ok(refused >= 20, `only ${refused} of 40 corrupted files were refused`);
+});
+
+test("damaged page data that hangs the decoder: refused with one line after the time limit, no output", () => {
+  // A byte flip inside a data page (a fuzzing find, tool-turns.jsonl converted by creditflow): an
+  // RLE run that never advances sends hyparquet into an endless loop. The guard's child process
+  // is stopped by its time limit; the user's process stays in control.
+  const path = join(ROOT, "test", "io", "fixtures", "rle-hang.parquet");
+  const r = spawnSync(process.execPath, [join(ROOT, "bin", "creditflow.js"), "assign", "--method", "grpo", "--in", path], {
+    encoding: "utf8", env: { ...process.env, CREDITFLOW_PARQUET_TIMEOUT: "2" }, timeout: 60_000,
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, ERROR_LINE);
+  assert.match(r.stderr, /rle-hang\.parquet.*damaged Parquet data: the decoder did not finish in 2 s/);
+  assert.equal(r.stdout, "");
 });
