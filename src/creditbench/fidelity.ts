@@ -116,6 +116,7 @@ export function fidelityMethodNames(): string[] {
 
 /** Why a method cannot run on sampled groups of these tasks, or null if it can be tried. */
 function cannotProduce(method: string): string | null {
+  if ((getMethod(method).requires ?? []).includes("values")) return "needs critic values; fidelity scores the warm start, where no critic has been trained yet";
   const missing = missingInputs(method);
   return missing.length ? `needs ${missing.join(", ")}, which neither the trainer nor the benchmark produces on these tasks` : null;
 }

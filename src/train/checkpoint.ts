@@ -9,6 +9,7 @@ import { ConfigError } from "../core/errors.js";
 import type { ModelConfig } from "./policy/model.js";
 import type { AdamState } from "./policy/optim.js";
 import type { TrainConfig } from "./config.js";
+import type { CriticState } from "./critic.js";
 
 export function encodeF32(a: Float32Array): string {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
@@ -70,6 +71,8 @@ export interface TrainState {
   weights: Map<string, Float32Array>;
   /** The method adapter's run state (JSON), null when it keeps none. */
   adapter: unknown;
+  /** The critic's weights and optimizer, when the run trains one. */
+  critic: CriticState | null;
   elapsed: number;
 }
 
@@ -84,6 +87,7 @@ interface CheckpointFile {
   /** The method adapter's run state; checkpoints written before adapters carry it as `hapo`. */
   adapter?: unknown;
   hapo?: unknown;
+  critic?: { weights: Record<string, string>; adam: { t: number; m: Record<string, string>; v: Record<string, string> } } | null;
   elapsed: number;
   config: TrainConfig;
 }
@@ -91,7 +95,9 @@ interface CheckpointFile {
 export function saveCheckpoint(path: string, s: TrainState, config: TrainConfig): void {
   const f: CheckpointFile = {
     format: "creditflow-train", version: 1, step: s.step, sampledTokens: s.sampledTokens, rng: s.rng,
-    adam: { t: s.adam.t, m: encodeMap(s.adam.m), v: encodeMap(s.adam.v) }, weights: encodeMap(s.weights), adapter: s.adapter, elapsed: s.elapsed, config,
+    adam: { t: s.adam.t, m: encodeMap(s.adam.m), v: encodeMap(s.adam.v) }, weights: encodeMap(s.weights), adapter: s.adapter,
+    critic: s.critic ? { weights: encodeMap(s.critic.weights), adam: { t: s.critic.adam.t, m: encodeMap(s.critic.adam.m), v: encodeMap(s.critic.adam.v) } } : null,
+    elapsed: s.elapsed, config,
   };
   writeAtomic(path, JSON.stringify(f));
 }
@@ -103,6 +109,7 @@ export function loadCheckpoint(path: string): { state: TrainState; config: Train
     config: f.config,
     state: {
       step: f.step, sampledTokens: f.sampledTokens, rng: f.rng, adapter: f.adapter ?? f.hapo ?? null, elapsed: f.elapsed,
+      critic: f.critic ? { weights: decodeMap(f.critic.weights), adam: { t: f.critic.adam.t, m: decodeMap(f.critic.adam.m), v: decodeMap(f.critic.adam.v) } } : null,
       adam: { t: f.adam.t, m: decodeMap(f.adam.m), v: decodeMap(f.adam.v) }, weights: decodeMap(f.weights),
     },
   };

@@ -9,6 +9,7 @@ import type { AggMode, KlKind, PolicyLossKind } from "./losses.js";
 import { configProblem, type TRAIN_SCHEMA } from "./schema.js";
 import type { InferOutput } from "valibot";
 import { DEFAULT_SFT, type SftConfig } from "./sft.js";
+import { DEFAULT_CRITIC, type CriticConfig } from "./critic.js";
 
 export interface LossConfig {
   policyLoss: PolicyLossKind;
@@ -54,6 +55,7 @@ export interface TrainConfig {
   /** A policy file (from `creditflow sft`) to start from; null = run the SFT below first. */
   warmStart: string | null;
   sft: SftConfig;
+  critic: CriticConfig;
   spoChain: { samples: number };
   spoTree: { branching: number[]; segmentTokens: number };
   hapo: { tau: number; clipAlpha: number; advBeta: number; entropyPivot: number; signConvention: "code" | "paper" };
@@ -85,6 +87,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   workers: 1,
   warmStart: null,
   sft: { ...DEFAULT_SFT },
+  critic: { ...DEFAULT_CRITIC },
   spoChain: { samples: 4 },
   spoTree: { branching: [4, 2, 2], segmentTokens: 8 },
   hapo: { tau: 0.05, clipAlpha: 1, advBeta: 1, entropyPivot: 0.8, signConvention: "code" },

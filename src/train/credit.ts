@@ -21,6 +21,8 @@ export interface CreditRequest {
   refLogprobs?: number[][] | null;
   /** Dense per-token rewards (a KL penalty in the reward, say). */
   tokenRewards?: number[][];
+  /** Critic values V(s_t) per rollout, given to methods that read values. */
+  values?: number[][] | null;
   /** Steps done so far: fills a method's `step` option (a schedule) unless the options fix it. */
   step?: number;
   /** Names the batch in error messages. */
@@ -32,6 +34,8 @@ export interface Credit {
   adv: Float64Array[];
   /** Per-rollout loss weights, when the method emits them. */
   weights: Float64Array[] | null;
+  /** Per-rollout returns (value targets), when the method emits them. */
+  returns: Float64Array[] | null;
   /** The model signals that were computed (for notes). */
   modelSignals: string[];
 }
@@ -50,14 +54,12 @@ export function assignCredit(q: CreditRequest): Credit {
     episodes: requires.includes("episode") || requires.includes("anchor"),
     refLogprobs: q.refLogprobs && requires.includes("ref_logprobs") ? q.refLogprobs : undefined,
     tokenRewards: q.tokenRewards,
+    values: q.values ?? undefined,
   });
   const batch = packRows(rows, Int32Array.from(rows, (_, i) => i + 1), q.source);
   const opts = q.step !== undefined && "step" in spec.options && !("step" in q.methodOptions) ? { ...q.methodOptions, step: q.step } : q.methodOptions;
   const out = runMethod(q.method, batch, opts);
-  const adv: Float64Array[] = [], weights: Float64Array[] = [];
-  for (let i = 0; i < batch.n; i++) {
-    adv.push(out.advantages.slice(batch.offsets[i], batch.offsets[i + 1]));
-    if (out.weights) weights.push(out.weights.slice(batch.offsets[i], batch.offsets[i + 1]));
-  }
-  return { adv, weights: out.weights ? weights : null, modelSignals: [...wanted] };
+  const slices = (x: Float64Array | undefined): Float64Array[] | null =>
+    x ? Array.from({ length: batch.n }, (_, i) => x.slice(batch.offsets[i], batch.offsets[i + 1])) : null;
+  return { adv: slices(out.advantages) as Float64Array[], weights: slices(out.weights), returns: slices(out.returns), modelSignals: [...wanted] };
 }

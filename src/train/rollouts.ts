@@ -218,6 +218,8 @@ export interface RowExtras {
   episodes: boolean;
   refLogprobs?: number[][];
   tokenRewards?: number[][];
+  /** Critic values V(s_t) per rollout. */
+  values?: number[][];
 }
 
 /** The rollout rows `runMethod` takes (rollouts.md): response tokens only, mask all 1. */
@@ -240,6 +242,7 @@ export function toRows(rollouts: readonly Rollout[], x: RowExtras): RolloutRow[]
     }
     if (x.refLogprobs) row.ref_logprobs = x.refLogprobs[i];
     if (x.tokenRewards) row.token_rewards = x.tokenRewards[i];
+    if (x.values) row.values = x.values[i];
     if (r.signals) row.signals = r.signals;
     return row;
   });

@@ -96,6 +96,15 @@ export const TRAIN_SCHEMA = v.strictObject({
     },
     "the supervised warm start run when warmStart is null",
   ),
+  critic: section(
+    {
+      use: pick(["auto", "on", "off"] as const, "auto: train a critic exactly when the method reads values (gae, ma-rlhf, poad, ...); on / off force it"),
+      lr: num(0, 10, "the critic's Adam learning rate (its other settings and schedule are the policy's)"),
+      cliprangeValue: num(0, 1e6, "verl's cliprange_value: the value loss clips V to V_old +- this"),
+      warmupSteps: int(0, Number.MAX_SAFE_INTEGER, "steps at the start in which only the critic learns (verl's critic_warmup)"),
+    },
+    "the critic: a separate value network from the warm start, trained with verl's clipped value loss",
+  ),
   spoChain: section({ samples: int(1, 1024, "Monte Carlo continuations per SPO-chain cutpoint (arXiv 2505.23564)") }, "SPO-chain's Monte Carlo values"),
   spoTree: section(
     {
@@ -139,6 +148,7 @@ export const CHECKPOINT_SCHEMA = v.object({
   /** The method adapter's run state (`hapo` in checkpoints written before adapters). */
   adapter: v.optional(v.unknown()),
   hapo: v.optional(v.unknown()),
+  critic: v.optional(v.nullable(v.object({ weights: v.record(v.string(), base64), adam: v.object({ t: count, m: v.record(v.string(), base64), v: v.record(v.string(), base64) }) }))),
   elapsed: v.pipe(v.number(), v.finite(), v.minValue(0)),
   config: TRAIN_SCHEMA,
 });

@@ -35,7 +35,9 @@ import { loadCheckpoint, readJson, readPolicyFile, saveCheckpoint, writeAtomic, 
 import { sftWarmStart } from "./sft.js";
 import { validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
-import { adapterFor, checkTrainable, type LossShaping, type MethodAdapter } from "./adapters/index.js";
+import { adapterFor, checkTrainable, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
+import { Critic } from "./critic.js";
+import { scatter } from "./policy/batching.js";
 import { collectRollouts, type Collected } from "./collect.js";
 import { assignCredit } from "./credit.js";
 import { buildMinibatch, minibatchLoss, type StepArrays } from "./step-loss.js";
@@ -57,6 +59,9 @@ export interface StepMetrics {
   lr: number;
   adv_abs_mean: number;
   kl_ref?: number;
+  /** The critic's clipped value loss and clip fraction, when the run trains one. */
+  vf_loss?: number;
+  vf_clipfrac?: number;
   eval_accuracy?: number;
   /** Wall-clock fields: not reproducible, excluded when comparing runs. */
   time_s: number;
@@ -90,6 +95,17 @@ export interface RunSummary {
   seconds: number;
 }
 
+/** Undiscounted return to go of every response token: the outcome reward plus the token rewards from t on. */
+function returnToGo(reward: number, tokenRewards: readonly number[] | undefined, T: number): Float64Array {
+  const out = new Float64Array(T);
+  let acc = reward;
+  for (let k = T - 1; k >= 0; k--) {
+    acc += tokenRewards ? tokenRewards[k] : 0;
+    out[k] = acc;
+  }
+  return out;
+}
+
 function mean(a: readonly number[]): number {
   return a.length ? a.reduce((s, x) => s + x, 0) / a.length : 0;
 }
@@ -102,6 +118,7 @@ export class Trainer {
   readonly opt: Adam;
   readonly rng: Rng;
   readonly adapter: MethodAdapter;
+  readonly critic: Critic | null;
   step = 0;
   sampledTokens = 0;
   private evalPrompts: TaskPrompt[];
@@ -117,6 +134,7 @@ export class Trainer {
     this.opt = new Adam(config.optim, this.policy.params);
     this.rng = new Rng(state ? state.rng : config.seed * 7919 + 17);
     this.adapter = adapterFor(config.method, config);
+    this.critic = usesCritic(config) ? new Critic(this.modelConfig, { ...config.optim, lr: config.critic.lr }, init, state?.critic ?? null) : null;
     if (state) {
       this.opt.load(state.adam);
       this.step = state.step;
@@ -135,6 +153,7 @@ export class Trainer {
   dispose(): void {
     this.policy.dispose();
     this.ref?.dispose();
+    this.critic?.dispose();
     this.opt.dispose();
   }
 
@@ -216,10 +235,13 @@ export class Trainer {
     const tokenRewards = refLogp && c.loss.klInReward
       ? rollouts.map((r, i) => r.logprobs.map((lp, k) => -c.loss.klCoef * klPenaltyHost(lp, refLogp[i][k], c.loss.klKind)))
       : undefined;
+    const values = this.critic ? this.critic.values(rollouts, this.task.vocab.pad) : null;
     const credit = assignCredit({
       method: c.method, methodOptions: c.methodOptions, rollouts, policy: this.policy, pad: this.task.vocab.pad,
-      temperature: c.sampling.temperature, refLogprobs: refLogp, tokenRewards, step: this.step, source: `step ${this.step + 1}`,
+      temperature: c.sampling.temperature, refLogprobs: refLogp, tokenRewards, values, step: this.step, source: `step ${this.step + 1}`,
     });
+    // Value targets: the method's returns, or the undiscounted return to go when it emits none.
+    const targets = values ? credit.returns ?? rollouts.map((r, i) => returnToGo(r.verdict.reward, tokenRewards?.[i], r.tokens.length)) : null;
     const { adv } = credit;
     let { weights } = credit;
     if (rollouts.some((r) => r.trainMask)) {
@@ -234,15 +256,24 @@ export class Trainer {
     const arrays: StepArrays = { adv, oldLogp, weights, refLogp, shaping };
     const n = rollouts.length;
     const M = Math.min(c.loss.minibatches, n);
-    const metrics = { loss: [] as number[], clip: [] as number[], kl: [] as number[], ent: [] as number[], gn: [] as number[], klRef: [] as number[] };
+    const metrics = { loss: [] as number[], clip: [] as number[], kl: [] as number[], ent: [] as number[], gn: [] as number[], klRef: [] as number[], vf: [] as number[], vfClip: [] as number[] };
+    const criticOnly = this.critic !== null && this.step < c.critic.warmupSteps;
     let lr = 0;
     for (let e = 0; e < c.loss.epochs; e++) {
       for (let m = 0; m < M; m++) {
         const idx: number[] = [];
         for (let i = Math.floor((m * n) / M); i < Math.floor(((m + 1) * n) / M); i++) idx.push(i);
         const mb = buildMinibatch(c, this.task.vocab.pad, rollouts, idx, arrays);
+        if (this.critic && values && targets) {
+          // verl updates the critic before the actor, on the same minibatches.
+          const v = this.critic.update(mb.pb, scatter(mb.pb, idx.map((i) => targets[i])), scatter(mb.pb, idx.map((i) => values[i])),
+            c.loss.aggMode, this.task.maxResponseTokens, c.critic.cliprangeValue, this.critic.lrAt(this.totalUpdates()));
+          metrics.vf.push(v.loss);
+          metrics.vfClip.push(v.clipfrac);
+        }
+        if (criticOnly) continue;
         const stats: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => minibatchLoss(this.policy, c, this.task.maxResponseTokens, mb, shaping, stats));
+        const { value, grads } = tf.variableGrads(() => minibatchLoss(this.policy, c, this.task.maxResponseTokens, mb, shaping, stats), [...this.policy.params.values()]);
         const named = new Map<string, tf.Tensor>();
         for (const [vn, g] of Object.entries(grads)) named.set(this.byVarName.get(vn) as string, g);
         lr = lrAt(c.optim, this.opt.t, this.totalUpdates());
@@ -277,13 +308,17 @@ export class Trainer {
       tokens_per_s: gen.sampledTokens / dt,
     };
     if (metrics.klRef.length) out.kl_ref = mean(metrics.klRef);
+    if (metrics.vf.length) {
+      out.vf_loss = mean(metrics.vf);
+      out.vf_clipfrac = mean(metrics.vfClip);
+    }
     return out;
   }
 
   state(elapsed: number): TrainState {
     return {
       step: this.step, sampledTokens: this.sampledTokens, rng: this.rng.state, adam: this.opt.state(), weights: this.policy.weights(),
-      adapter: this.adapter.saveState?.() ?? null, elapsed,
+      adapter: this.adapter.saveState?.() ?? null, critic: this.critic?.state() ?? null, elapsed,
     };
   }
 }

@@ -34,7 +34,8 @@ test("trainable methods are exactly those with no missing input, and refusals na
   }
   // Inputs only an adapter or the model provides make a method trainable.
   for (const m of ["spo-chain", "tw-grpo", "thr"]) assert.ok(trainable.includes(m), m);
-  for (const m of ["gae", "pure"]) assert.ok(!trainable.includes(m), m);
+  for (const m of ["rto", "pure"]) assert.ok(!trainable.includes(m), m);
+  assert.ok(trainable.includes("gae"), "values come from the critic");
 });
 
 test("an adapter carries its run state through save and load", () => {

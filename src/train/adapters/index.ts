@@ -19,7 +19,13 @@ export type { AdapterFactory, LossShaping, MethodAdapter, SamplingContext } from
 const FACTORIES: ReadonlyMap<string, AdapterFactory> = new Map([spoChainAdapter, spoTreeAdapter, hapoAdapter].map((f) => [f.method, f]));
 
 /** Rollout fields the trainer fills for every method (from the sampler, the task and the reference policy). */
-const PRODUCED_FIELDS: ReadonlySet<string> = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor"]);
+const PRODUCED_FIELDS: ReadonlySet<string> = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor", "values"]);
+
+/** Whether a run trains a critic: on request, or when its method reads values. */
+export function usesCritic(config: TrainConfig): boolean {
+  if (config.critic.use !== "auto") return config.critic.use === "on";
+  return (getMethod(config.method).requires ?? []).includes("values");
+}
 
 /** The adapter of `method` for one run (a fresh instance: adapters may carry run state). */
 export function adapterFor(method: string, config: TrainConfig): MethodAdapter {
