@@ -105,7 +105,7 @@ function progressPrinter(quiet: boolean): (p: ProgressInfo) => void {
     const bar = "#".repeat(done) + ".".repeat(width - done);
     const m = p.metrics;
     const line = `[${bar}] step ${p.step}/${p.steps}  reward ${m.reward_mean.toFixed(3)}  acc ${m.accuracy.toFixed(3)}` +
-      `  eval ${p.evalAccuracy === null ? "-" : p.evalAccuracy.toFixed(3)}  ${Math.round(m.tokens_per_s)} tok/s  ETA ${fmtTime(p.etaSeconds)}`;
+      `  eval ${p.evalAccuracy === null ? "-" : p.evalAccuracy.toFixed(3)}${p.evalSampledAccuracy === null ? "" : ` (sampled ${p.evalSampledAccuracy.toFixed(3)})`}  ${Math.round(m.tokens_per_s)} tok/s  ETA ${fmtTime(p.etaSeconds)}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K${p.step === p.steps ? "\n" : ""}`);
     else if (p.step === p.steps || p.step - lastPrinted >= Math.max(1, Math.floor(p.steps / 10))) {
       process.stderr.write(line + "\n");
@@ -136,7 +136,8 @@ export function runTrainCommand(argv: string[]): Promise<number> {
     log(`creditflow train: ${a.resume ? "resuming" : `task ${a.config.task}, method ${a.config.method}, ${a.config.steps} steps, seed ${a.config.seed}`} -> ${out}`);
     const s = await runTraining(a.config, { outDir: out, resume: a.resume, onProgress: progressPrinter(a.quiet), onLog: log });
     const f = (x: number | null) => (x === null ? "-" : x.toFixed(3));
-    log(`done: ${s.steps} steps, ${s.sampledTokens} sampled tokens, ${fmtTime(s.seconds)}; held-out accuracy ${f(s.warmStartEvalAccuracy)} (warm start) -> ${f(s.finalEvalAccuracy)}`);
+    log(`done: ${s.steps} steps, ${s.sampledTokens} sampled tokens, ${fmtTime(s.seconds)}; held-out accuracy ${f(s.warmStartEvalAccuracy)} (warm start) -> ${f(s.finalEvalAccuracy)} greedy` +
+      (s.warmStartEvalSampledAccuracy === null ? "" : `, ${f(s.warmStartEvalSampledAccuracy)} -> ${f(s.finalEvalSampledAccuracy)} sampled`));
     log(`metrics: ${join(out, "metrics.jsonl")}`);
     return 0;
   });

@@ -1,4 +1,8 @@
-/** Held-out accuracy: greedy decoding on the task's evaluation set, scored by its verifier. */
+/**
+ * Held-out accuracy on the task's evaluation set, scored by its verifier: greedy decoding by
+ * default, or sampling at a given temperature (what RL at that temperature optimises) from a
+ * fixed seed, so the same weights always score the same.
+ */
 import type { Task, TaskPrompt } from "../tasks/types.js";
 import { Rng } from "./rng.js";
 import { sample, samplerWeights, disposeSamplerWeights } from "./policy/sampler.js";
@@ -10,15 +14,23 @@ export interface EvalResult {
   n: number;
 }
 
-/** Evaluates in chunks of `batch` prompts (greedy: no randomness is consumed). */
-export function evaluate(task: Task, config: ModelConfig, weights: Map<string, Float32Array>, prompts: readonly TaskPrompt[], batch = 128): EvalResult {
+export interface EvalSampling {
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+
+/** Evaluates in chunks of `batch` prompts (greedy unless `sampling` is given; the run's randomness is never consumed). */
+export function evaluate(task: Task, config: ModelConfig, weights: Map<string, Float32Array>, prompts: readonly TaskPrompt[], batch = 128, sampling?: EvalSampling): EvalResult {
   const sw = samplerWeights(config, weights);
+  const rng = new Rng(sampling ? sampling.seed : 0);
+  const opts = sampling ? { temperature: sampling.temperature, topP: sampling.topP, eos: task.vocab.eos } : { temperature: 0, topP: 1, eos: task.vocab.eos };
   let correct = 0, reward = 0;
   try {
     for (let a = 0; a < prompts.length; a += batch) {
       const chunk = prompts.slice(a, a + batch);
       const maxNew = (p: TaskPrompt) => Math.min(task.maxResponseTokens, config.maxSeqLen - p.tokens.length);
-      const res = sample(sw, chunk.map((p) => ({ prefix: p.tokens, maxNew: maxNew(p) })), { temperature: 0, topP: 1, eos: task.vocab.eos }, new Rng(0));
+      const res = sample(sw, chunk.map((p) => ({ prefix: p.tokens, maxNew: maxNew(p) })), opts, sampling ? rng : new Rng(0));
       for (let k = 0; k < chunk.length; k++) {
         const v = task.verify(chunk[k], res[k].tokens);
         if (v.correct) correct++;

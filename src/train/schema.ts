@@ -79,7 +79,8 @@ export const TRAIN_SCHEMA = v.strictObject({
     {
       every: int(0, Number.MAX_SAFE_INTEGER, "evaluate held-out accuracy every this many steps (0: never)"),
       n: int(0, 100000, "held-out prompts per evaluation (greedy decoding)"),
-      seed: int(0, 2 ** 31 - 1, "seed of the held-out prompt draw"),
+      seed: int(0, 2 ** 31 - 1, "seed of the held-out prompt draw (and of the sampled evaluation)"),
+      sampled: bool("also score the held-out prompts sampled at the training temperature (what RL optimises), beside greedy"),
     },
     "held-out evaluation",
   ),

@@ -63,6 +63,8 @@ export interface StepMetrics {
   vf_loss?: number;
   vf_clipfrac?: number;
   eval_accuracy?: number;
+  /** Held-out accuracy sampled at the training temperature (eval.sampled). */
+  eval_sampled_accuracy?: number;
   /** Wall-clock fields: not reproducible, excluded when comparing runs. */
   time_s: number;
   tokens_per_s: number;
@@ -76,6 +78,8 @@ export interface ProgressInfo {
   metrics: StepMetrics;
   evalAccuracy: number | null;
   etaSeconds: number;
+  /** Latest held-out accuracy sampled at the training temperature, when configured. */
+  evalSampledAccuracy: number | null;
 }
 
 export interface RunOptions {
@@ -93,6 +97,8 @@ export interface RunSummary {
   steps: number;
   sampledTokens: number;
   seconds: number;
+  warmStartEvalSampledAccuracy: number | null;
+  finalEvalSampledAccuracy: number | null;
 }
 
 /** Undiscounted return to go of every response token: the outcome reward plus the token rewards from t on. */
@@ -157,8 +163,15 @@ export class Trainer {
     this.opt.dispose();
   }
 
-  evaluate(): number {
-    return evaluate(this.task, this.modelConfig, this.policy.weights(), this.evalPrompts).accuracy;
+  /** Held-out accuracy, greedy; and sampled at the training temperature (what RL optimises) when configured. */
+  evaluate(): { greedy: number; sampled: number | null } {
+    const c = this.config;
+    const w = this.policy.weights();
+    const greedy = evaluate(this.task, this.modelConfig, w, this.evalPrompts).accuracy;
+    const sampled = c.eval.sampled
+      ? evaluate(this.task, this.modelConfig, w, this.evalPrompts, 128, { temperature: c.sampling.temperature, topP: c.sampling.topP, seed: c.eval.seed }).accuracy
+      : null;
+    return { greedy, sampled };
   }
 
   /** Total optimizer updates of the run (for the schedule). */
@@ -366,10 +379,15 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
   const task = resolveTask(config.task);
   const modelConfig: ModelConfig = { ...config.model, vocabSize: task.vocab.size };
   let warmEval: number | null = null;
+  let warmSampled: number | null = null;
   let init: Map<string, Float32Array>;
   if (state) {
     init = readPolicyFile(refPath).weights;
-    if (existsSync(summaryPath)) warmEval = (readJson(summaryPath) as { warm_start_eval_accuracy: number | null }).warm_start_eval_accuracy;
+    if (existsSync(summaryPath)) {
+      const s = readJson(summaryPath) as { warm_start_eval_accuracy: number | null; warm_start_eval_sampled_accuracy?: number | null };
+      warmEval = s.warm_start_eval_accuracy;
+      warmSampled = s.warm_start_eval_sampled_accuracy ?? null;
+    }
   } else {
     writeAtomic(join(o.outDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
     writeAtomic(metricsPath, "");
@@ -393,12 +411,17 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
   const started = performance.now() - (state ? state.elapsed * 1000 : 0);
   try {
     if (!state && config.eval.n > 0) {
-      warmEval = trainer.evaluate();
-      log(`warm-start eval accuracy ${warmEval.toFixed(3)}`);
+      const e = trainer.evaluate();
+      warmEval = e.greedy;
+      warmSampled = e.sampled;
+      log(`warm-start held-out accuracy ${warmEval.toFixed(3)} greedy${warmSampled === null ? "" : `, ${warmSampled.toFixed(3)} sampled at temperature ${config.sampling.temperature}`}`);
     }
-    writeAtomic(summaryPath, JSON.stringify({ warm_start_eval_accuracy: warmEval, final_eval_accuracy: null, steps: trainer.step, sampled_tokens: trainer.sampledTokens }, null, 2) + "\n");
+    writeAtomic(summaryPath, JSON.stringify({
+      warm_start_eval_accuracy: warmEval, warm_start_eval_sampled_accuracy: warmSampled, final_eval_accuracy: null, steps: trainer.step, sampled_tokens: trainer.sampledTokens,
+    }, null, 2) + "\n");
     if (state) truncateMetrics(metricsPath, trainer.step);
     let lastEval: number | null = warmEval;
+    let lastSampled: number | null = warmSampled;
     let done = 0;
     const stepTimes: number[] = [];
     const overBudget = () => config.tokenBudget > 0 && trainer.sampledTokens >= config.tokenBudget;
@@ -408,8 +431,9 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
       const m = await trainer.trainStep();
       const last = trainer.step === config.steps || overBudget();
       if (config.eval.every > 0 && config.eval.n > 0 && (trainer.step % config.eval.every === 0 || last)) {
-        m.eval_accuracy = trainer.evaluate();
-        lastEval = m.eval_accuracy;
+        const e = trainer.evaluate();
+        m.eval_accuracy = lastEval = e.greedy;
+        if (e.sampled !== null) m.eval_sampled_accuracy = lastSampled = e.sampled;
       }
       appendFileSync(metricsPath, JSON.stringify(m) + "\n");
       if (config.checkpointEvery > 0 && (trainer.step % config.checkpointEvery === 0 || last)) {
@@ -418,15 +442,17 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
       done++;
       stepTimes.push((performance.now() - t0) / 1000);
       const recent = stepTimes.slice(-10);
-      o.onProgress?.({ step: trainer.step, steps: config.steps, metrics: m, evalAccuracy: lastEval, etaSeconds: mean(recent) * (config.steps - trainer.step) });
+      o.onProgress?.({ step: trainer.step, steps: config.steps, metrics: m, evalAccuracy: lastEval, evalSampledAccuracy: lastSampled, etaSeconds: mean(recent) * (config.steps - trainer.step) });
     }
     const finished = trainer.step >= config.steps || overBudget();
     const summary: RunSummary = {
-      warmStartEvalAccuracy: warmEval, finalEvalAccuracy: finished ? lastEval : null, steps: trainer.step, sampledTokens: trainer.sampledTokens,
+      warmStartEvalAccuracy: warmEval, finalEvalAccuracy: finished ? lastEval : null,
+      warmStartEvalSampledAccuracy: warmSampled, finalEvalSampledAccuracy: finished ? lastSampled : null, steps: trainer.step, sampledTokens: trainer.sampledTokens,
       seconds: (performance.now() - started) / 1000,
     };
     writeAtomic(summaryPath, JSON.stringify({
-      warm_start_eval_accuracy: summary.warmStartEvalAccuracy, final_eval_accuracy: summary.finalEvalAccuracy, steps: summary.steps,
+      warm_start_eval_accuracy: summary.warmStartEvalAccuracy, final_eval_accuracy: summary.finalEvalAccuracy,
+      warm_start_eval_sampled_accuracy: summary.warmStartEvalSampledAccuracy, final_eval_sampled_accuracy: summary.finalEvalSampledAccuracy, steps: summary.steps,
       sampled_tokens: summary.sampledTokens, seconds: summary.seconds, task: task.name, method: config.method, seed: config.seed,
     }, null, 2) + "\n");
     return summary;

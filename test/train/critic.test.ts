@@ -138,3 +138,15 @@ test("critic warm-up: the policy does not move while only the critic learns", as
     t.dispose();
   }
 });
+
+test("sampled held-out accuracy: reproducible for the same weights, and greedy stays deterministic", async () => {
+  const { evaluate } = await import("../../src/train/evaluate.js");
+  const prompts = task.evalSet(20, 7);
+  const s = { temperature: 1, topP: 1, seed: 3 };
+  const a = evaluate(task, model, init, prompts, 16, s), b = evaluate(task, model, init, prompts, 16, s);
+  assert.deepEqual(a, b);
+  const g1 = evaluate(task, model, init, prompts), g2 = evaluate(task, model, init, prompts, 16);
+  assert.deepEqual(g1, g2, "greedy does not depend on the chunking");
+  // At a near-zero temperature sampling is greedy.
+  assert.deepEqual(evaluate(task, model, init, prompts, 16, { temperature: 1e-4, topP: 1, seed: 9 }).accuracy, g1.accuracy);
+});

@@ -55,7 +55,7 @@ for (const [name, over] of routes) {
       for (const [k, v] of Object.entries(x)) if (typeof v === "number") assert.ok(Number.isFinite(v), `${name}: ${k} = ${v}`);
     }
     assert.ok(m[1].sampled_tokens > m[0].sampled_tokens);
-    assert.ok(typeof m[1].eval_accuracy === "number");
+    assert.ok(typeof m[1].eval_accuracy === "number" && typeof m[1].eval_sampled_accuracy === "number");
     if (name.startsWith("kl loss")) assert.ok(typeof m[0].kl_ref === "number");
   });
 }
