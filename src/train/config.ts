@@ -82,7 +82,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
     policyLoss: "ppo", aggMode: "token-mean", epsLow: 0.2, epsHigh: 0.28, clipC: 3, epochs: 1, minibatches: 1,
     klCoef: 0, klKind: "k3", klInReward: false, entropyCoef: 0, oldLogprobs: "sampler",
   },
-  eval: { every: 5, n: 200, seed: 12345, sampled: true },
+  eval: { every: 10, n: 1000, seed: 12345, sampled: true },
   checkpointEvery: 10,
   workers: 1,
   warmStart: null,
