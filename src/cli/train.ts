@@ -9,7 +9,7 @@ import { parseConfigArg } from "./args.js";
 import { useBackend } from "../train/policy/tf.js";
 import { preflightNewRun, preflightResume } from "../train/rundir.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
-import { checkTrainable, runTraining, trainableMethods, type ProgressInfo } from "../train/trainer.js";
+import { checkRun, runTraining, trainableMethods, type ProgressInfo } from "../train/trainer.js";
 
 export const TRAIN_COMMAND = defineCommand({
   name: "train",
@@ -123,7 +123,7 @@ export function runTrainCommand(argv: string[]): Promise<number> {
     }
     if (!a.resume) {
       validateConfig(a.config);
-      checkTrainable(a.config.method);
+      checkRun(a.config);
     }
     const out = a.out ?? join("runs", `${a.config.task}-${a.config.method}-${a.config.seed}`);
     // Everything the run reads is checked before anything is written.

@@ -99,7 +99,7 @@ export const TRAIN_SCHEMA = v.strictObject({
   ),
   critic: section(
     {
-      use: pick(["auto", "on", "off"] as const, "auto: train a critic exactly when the method reads values (gae, ma-rlhf, poad, ...); on / off force it"),
+      use: pick(["auto", "on", "off"] as const, "auto: train a critic exactly when the method reads values (gae, ma-rlhf, poad) or trains a value model on its returns (tvm); on / off force it"),
       lr: num(0, 10, "the critic's Adam learning rate (its other settings and schedule are the policy's)"),
       cliprangeValue: num(0, 1e6, "verl's cliprange_value: the value loss clips V to V_old +- this"),
       warmupSteps: int(0, Number.MAX_SAFE_INTEGER, "steps at the start in which only the critic learns (verl's critic_warmup)"),

@@ -35,14 +35,14 @@ import { loadCheckpoint, readJson, readPolicyFile, saveCheckpoint, writeAtomic, 
 import { sftWarmStart } from "./sft.js";
 import { validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
-import { adapterFor, checkTrainable, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
+import { adapterFor, checkRun, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
 import { Critic } from "./critic.js";
 import { scatter } from "./policy/batching.js";
 import { collectRollouts, type Collected } from "./collect.js";
 import { assignCredit } from "./credit.js";
 import { buildMinibatch, minibatchLoss, type StepArrays } from "./step-loss.js";
 
-export { checkTrainable, trainableMethods } from "./adapters/index.js";
+export { checkRun, checkTrainable, trainableMethods } from "./adapters/index.js";
 
 export interface StepMetrics {
   step: number;
@@ -359,7 +359,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
   if (!o.resume) {
     // Refuse a bad configuration before touching the run directory.
     validateConfig(config);
-    checkTrainable(config.method);
+    checkRun(config);
   }
   mkdirSync(o.outDir, { recursive: true });
   const ckptPath = join(o.outDir, "checkpoint.json");
@@ -375,7 +375,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     log(`resuming from step ${state.step}`);
   }
   validateConfig(config);
-  checkTrainable(config.method);
+  checkRun(config);
   const task = resolveTask(config.task);
   const modelConfig: ModelConfig = { ...config.model, vocabSize: task.vocab.size };
   let warmEval: number | null = null;

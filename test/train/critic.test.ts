@@ -102,7 +102,8 @@ const strip = (m: StepMetrics) => {
 };
 
 test("PPO + GAE trains with the critic, and a restored state continues exactly", async () => {
-  assert.ok(usesCritic(config("gae")) && !usesCritic(config("grpo")) && usesCritic(config("grpo", { critic: { use: "on" } })));
+  assert.ok(usesCritic(config("gae")) && usesCritic(config("poad")) && usesCritic(config("tvm")) && !usesCritic(config("grpo")));
+  assert.ok(usesCritic(config("grpo", { critic: { use: "on" } })) && !usesCritic(config("gae", { critic: { use: "off" } })));
   const straight = new Trainer(config("gae"), task, init, null, null);
   const ms: StepMetrics[] = [];
   let saved;
@@ -149,4 +150,10 @@ test("sampled held-out accuracy: reproducible for the same weights, and greedy s
   assert.deepEqual(g1, g2, "greedy does not depend on the chunking");
   // At a near-zero temperature sampling is greedy.
   assert.deepEqual(evaluate(task, model, init, prompts, 16, { temperature: 1e-4, topP: 1, seed: 9 }).accuracy, g1.accuracy);
+});
+
+test("a method that reads values with the critic off is refused, naming the key", async () => {
+  const { checkRun } = await import("../../src/train/adapters/index.js");
+  assert.throws(() => checkRun(config("gae", { critic: { use: "off" } })), /config\.critic\.use: method 'gae' reads critic values, but the critic is off/);
+  assert.doesNotThrow(() => checkRun(config("gae")));
 });

@@ -12,19 +12,20 @@ import { MODEL_SIGNALS } from "../model-signals.js";
 import { hapoAdapter } from "./hapo.js";
 import { spoChainAdapter } from "./spo-chain.js";
 import { spoTreeAdapter } from "./spo-tree.js";
+import { tvmAdapter } from "./tvm.js";
 import type { AdapterFactory, MethodAdapter } from "./types.js";
 
 export type { AdapterFactory, LossShaping, MethodAdapter, SamplingContext } from "./types.js";
 
-const FACTORIES: ReadonlyMap<string, AdapterFactory> = new Map([spoChainAdapter, spoTreeAdapter, hapoAdapter].map((f) => [f.method, f]));
+const FACTORIES: ReadonlyMap<string, AdapterFactory> = new Map([spoChainAdapter, spoTreeAdapter, hapoAdapter, tvmAdapter].map((f) => [f.method, f]));
 
 /** Rollout fields the trainer fills for every method (from the sampler, the task and the reference policy). */
 const PRODUCED_FIELDS: ReadonlySet<string> = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor", "values"]);
 
-/** Whether a run trains a critic: on request, or when its method reads values. */
+/** Whether a run trains a critic: on request, or when its method reads values or trains a value model. */
 export function usesCritic(config: TrainConfig): boolean {
   if (config.critic.use !== "auto") return config.critic.use === "on";
-  return (getMethod(config.method).requires ?? []).includes("values");
+  return (getMethod(config.method).requires ?? []).includes("values") || FACTORIES.get(config.method)?.trainsCritic === true;
 }
 
 /** The adapter of `method` for one run (a fresh instance: adapters may carry run state). */
@@ -54,6 +55,14 @@ export function missingInputs(method: string): string[] {
 export function checkTrainable(method: string): void {
   const missing = missingInputs(method);
   if (missing.length > 0) throw new ConfigError(`method '${method}' needs ${missing.join(", ")}, which the trainer cannot produce (it runs on creditflow assign with your own rollouts)`);
+}
+
+/** checkTrainable, and that the configuration gives the method what it needs (a critic for values). */
+export function checkRun(config: TrainConfig): void {
+  checkTrainable(config.method);
+  if ((getMethod(config.method).requires ?? []).includes("values") && !usesCritic(config)) {
+    throw new ConfigError(`config.critic.use: method '${config.method}' reads critic values, but the critic is off (use "auto" or "on")`);
+  }
 }
 
 /** Every registered method the trainer can run, in registry order. */

@@ -41,6 +41,8 @@ export interface AdapterFactory {
   readonly method: string;
   /** Rollout signals the adapter fills in itself (so the trainer can feed the method). */
   readonly providesSignals?: readonly string[];
+  /** The method's product includes a value model trained on its returns: the run trains a critic. */
+  readonly trainsCritic?: boolean;
   create(config: TrainConfig): MethodAdapter;
 }
 
