@@ -1,0 +1,109 @@
+/**
+ * A WebAssembly instance of the gemm kernel with its own linear memory, and a bump allocator
+ * over that memory. Every array the native model touches lives there, so the kernel reads
+ * weights and activations in place, with no copies across the JS/wasm boundary.
+ *
+ * Growing wasm memory detaches earlier ArrayBuffers, so buffers are handed out as `F32`
+ * handles whose `.a` view is rebuilt when the memory has grown; read `.a` after the last
+ * allocation of a phase and keep it in a local.
+ */
+import { GEMM_WASM_BASE64 } from "./gemm-binary.js";
+import { GEMM_MR } from "./gemm-wat.js";
+
+/** The slice of the WebAssembly JS API used here (the project's TS lib has no DOM types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+let compiled: object | null = null;
+
+function gemmModule(): object {
+  if (!compiled) compiled = new wasm.Module(Uint8Array.from(Buffer.from(GEMM_WASM_BASE64, "base64")));
+  return compiled;
+}
+
+type GemmFn = (M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, ldb: number, c: number, ldc: number, acc: number, pack: number) => void;
+
+/** A float32 array at a fixed place in a workspace's memory. */
+export class F32 {
+  private view: Float32Array;
+  constructor(private readonly ws: Workspace, readonly off: number, readonly length: number) {
+    this.view = new Float32Array(ws.memory.buffer, off, length);
+  }
+  /** The current view (rebuilt if the memory grew since it was made). */
+  get a(): Float32Array {
+    if (this.view.buffer !== this.ws.memory.buffer) this.view = new Float32Array(this.ws.memory.buffer, this.off, this.length);
+    return this.view;
+  }
+  /** Byte address of element i, for the kernel. */
+  at(i = 0): number {
+    return this.off + 4 * i;
+  }
+}
+
+const PAGE = 65536;
+
+export class Workspace {
+  readonly memory: WasmMemory;
+  private readonly gemmFn: GemmFn;
+  private top = 64;
+  private pack: F32 | null = null;
+
+  constructor() {
+    const inst = new wasm.Instance(gemmModule(), {});
+    this.memory = inst.exports.memory as WasmMemory;
+    this.gemmFn = inst.exports.gemm as GemmFn;
+  }
+
+  /** Current allocation point: `release(mark())` frees everything allocated after it. */
+  mark(): number {
+    return this.top;
+  }
+
+  release(mark: number): void {
+    this.top = mark;
+    this.pack = null;
+  }
+
+  /** n zeroed floats, 16-byte aligned. */
+  alloc(n: number): F32 {
+    const off = (this.top + 15) & ~15;
+    const end = off + 4 * Math.max(n, 1);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.top = end;
+    const f = new F32(this, off, n);
+    f.a.fill(0);
+    return f;
+  }
+
+  /** Reserves the kernel's packing panel for products with inner dimension up to maxK. */
+  reserveGemm(maxK: number): void {
+    if (!this.pack || this.pack.length < maxK * GEMM_MR) this.pack = this.alloc(Math.max(maxK, 64) * GEMM_MR);
+  }
+
+  /**
+   * C[i, j] (+)= sum_k A[i, k] B[k, j] for i < M, j < N, k < K, where A[i, k] = a[ars i + acs k]
+   * (element offsets from `ai`), B[k, j] = b[ldb k + j], C[i, j] = c[ldc i + j].
+   */
+  gemm(M: number, N: number, K: number, a: F32, ai: number, ars: number, acs: number, b: F32, bi: number, ldb: number, c: F32, ci: number, ldc: number, accumulate: boolean): void {
+    if (M === 0 || N === 0) return;
+    // Allocating here could grow the memory under views the caller holds: demand it up front.
+    if (!this.pack || this.pack.length < K * GEMM_MR) throw new Error(`gemm: K = ${K} exceeds the reserved pack size (call reserveGemm first)`);
+    this.gemmFn(M, N, K, a.at(ai), ars, acs, b.at(bi), ldb, c.at(ci), ldc, accumulate ? 1 : 0, this.pack.off);
+  }
+}
+
+/** dst[j, i] = src[i, j] for a [rows, cols] row-major src. */
+export function transposeInto(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
+  for (let i = 0; i < rows; i++) {
+    const o = i * cols;
+    for (let j = 0; j < cols; j++) dst[j * rows + i] = src[o + j];
+  }
+}
