@@ -1,18 +1,18 @@
-/** The gemm kernel: the committed binary is the compiled text, and it computes C (+)= A B for every layout the model uses. */
+/** The kernels: the committed binary is the compiled text, and it computes C (+)= A B for every layout the model uses. */
 import test from "node:test";
 import assert from "node:assert/strict";
 import wabtInit from "wabt";
-import { gemmWat } from "../../src/train/native/gemm-wat.js";
-import { GEMM_WASM_BASE64 } from "../../src/train/native/gemm-binary.js";
+import { kernelsWat } from "../../src/train/native/kernels-wat.js";
+import { KERNELS_WASM_BASE64 } from "../../src/train/native/kernels-binary.js";
 import { Workspace } from "../../src/train/native/kernels.js";
 import { Rng } from "../../src/train/rng.js";
 
-test("gemm-binary.ts is the compiled gemm-wat.ts (run scripts/build-kernels.mjs after editing the text)", async () => {
+test("kernels-binary.ts is the compiled kernels-wat.ts (run scripts/build-kernels.mjs after editing the text)", async () => {
   const wabt = await wabtInit();
-  const mod = wabt.parseWat("gemm.wat", gemmWat(), { simd: true });
+  const mod = wabt.parseWat("kernels.wat", kernelsWat(), { simd: true });
   const bytes = Buffer.from(mod.toBinary({}).buffer).toString("base64");
   mod.destroy();
-  assert.equal(GEMM_WASM_BASE64, bytes);
+  assert.equal(KERNELS_WASM_BASE64, bytes);
 });
 
 /** Reference product in float64 with explicit strides. */

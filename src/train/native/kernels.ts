@@ -7,8 +7,8 @@
  * handles whose `.a` view is rebuilt when the memory has grown; read `.a` after the last
  * allocation of a phase and keep it in a local.
  */
-import { GEMM_WASM_BASE64 } from "./gemm-binary.js";
-import { GEMM_MR } from "./gemm-wat.js";
+import { KERNELS_WASM_BASE64 } from "./kernels-binary.js";
+import { GEMM_MR } from "./kernels-wat.js";
 
 /** The slice of the WebAssembly JS API used here (the project's TS lib has no DOM types). */
 interface WasmMemory {
@@ -24,11 +24,12 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 let compiled: object | null = null;
 
 function gemmModule(): object {
-  if (!compiled) compiled = new wasm.Module(Uint8Array.from(Buffer.from(GEMM_WASM_BASE64, "base64")));
+  if (!compiled) compiled = new wasm.Module(Uint8Array.from(Buffer.from(KERNELS_WASM_BASE64, "base64")));
   return compiled;
 }
 
 type GemmFn = (M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, ldb: number, c: number, ldc: number, acc: number, pack: number) => void;
+type RowsFn = (x: number, rows: number, ld: number, n: number, len: number, out: number) => void;
 
 /** A float32 array at a fixed place in a workspace's memory. */
 export class F32 {
@@ -53,6 +54,8 @@ const K_BLOCK = 256;
 export class Workspace {
   readonly memory: WasmMemory;
   private readonly gemmFn: GemmFn;
+  private readonly dotsFn: RowsFn;
+  private readonly wsumFn: RowsFn;
   private top = 64;
   private pack: F32 | null = null;
 
@@ -60,6 +63,8 @@ export class Workspace {
     const inst = new wasm.Instance(gemmModule(), {});
     this.memory = inst.exports.memory as WasmMemory;
     this.gemmFn = inst.exports.gemm as GemmFn;
+    this.dotsFn = inst.exports.dots as RowsFn;
+    this.wsumFn = inst.exports.wsum as RowsFn;
   }
 
   /** Current allocation point: `release(mark())` frees everything allocated after it. */
@@ -104,6 +109,16 @@ export class Workspace {
       const kk = Math.min(K_BLOCK, K - k0);
       this.gemmFn(M, N, kk, a.at(ai + k0 * acs), ars, acs, b.at(bi + k0 * ldb), ldb, c.at(ci), ldc, accumulate || k0 > 0 ? 1 : 0, this.pack.off);
     }
+  }
+
+  /** out[j] = sum_i q[i] k[ldk j + i] for j < n, i < len (len a multiple of 4). */
+  dots(q: F32, qi: number, k: F32, ki: number, ldk: number, n: number, len: number, out: F32, oi: number): void {
+    this.dotsFn(q.at(qi), k.at(ki), ldk, n, len, out.at(oi));
+  }
+
+  /** out[i] = sum_j w[j] v[ldv j + i] for i < len (a multiple of 4), j < n. */
+  wsum(w: F32, wi: number, v: F32, vi: number, ldv: number, n: number, len: number, out: F32, oi: number): void {
+    this.wsumFn(w.at(wi), v.at(vi), ldv, n, len, out.at(oi));
   }
 }
 

@@ -16,6 +16,7 @@ import { tf } from "./tf.js";
 import type { ModelConfig, PolicyBackend } from "./model.js";
 import { defaultPolicyBackend, ropeHost } from "./model.js";
 import { NativeDecoder } from "../native/decoder.js";
+import { KvAttention } from "../native/kv-attention.js";
 import type { Rng } from "../rng.js";
 
 export interface SampleRequest {
@@ -70,6 +71,8 @@ export interface SamplerWeights {
   config: ModelConfig;
   backend: PolicyBackend;
   dense: DenseStep;
+  /** The KV caches, kept between calls (made on first use). */
+  kv?: KvAttention;
 }
 
 function concatCols(a: Float32Array[], rows: number, cols: number[]): Float32Array {
@@ -234,24 +237,21 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
   if (rowRng.length !== n) throw new Error("sampleRows: one generator per request");
   const rope = ropeHost(c);
   const results: SampleResult[] = requests.map(() => ({ tokens: [], logprobs: [], entropies: [], finished: false }));
-  const kc: Float32Array[][] = [];
-  const vc: Float32Array[][] = [];
   const pos = new Int32Array(n);
   const live: number[] = [];
   for (let r = 0; r < n; r++) {
     const q = requests[r];
     if (q.prefix.length < 1) throw new Error("sample: every request needs a non-empty prefix");
     if (q.prefix.length > S) throw new Error(`sample: prefix of ${q.prefix.length} tokens exceeds model.maxSeqLen ${S}`);
-    kc.push(Array.from({ length: L }, () => new Float32Array(S * d)));
-    vc.push(Array.from({ length: L }, () => new Float32Array(S * d)));
     if (q.maxNew > 0) live.push(r);
   }
   const dense = sw.dense;
+  if (!sw.kv) sw.kv = new KvAttention(c);
+  const kv = sw.kv;
+  kv.reset(n);
   const stepTokens = new Int32Array(n);
-  const scores = new Float64Array(S);
   const prob = new Float64Array(V);
   const order: number[] = Array.from({ length: V }, (_, v) => v);
-  const scale = 1 / Math.sqrt(hd);
 
   while (live.length > 0) {
     const A = live.length;
@@ -279,33 +279,7 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
             qkv[ok + 1] = k0 * sn + k1 * cs;
           }
         }
-        const K = kc[r][l], Vc = vc[r][l];
-        K.set(qkv.subarray(base + d, base + 2 * d), t * d);
-        Vc.set(qkv.subarray(base + 2 * d, base + 3 * d), t * d);
-        for (let hh = 0; hh < H; hh++) {
-          const qo = base + hh * hd;
-          let mx = -Infinity;
-          for (let j = 0; j <= t; j++) {
-            let s = 0;
-            const ko = j * d + hh * hd;
-            for (let k = 0; k < hd; k++) s += qkv[qo + k] * K[ko + k];
-            s *= scale;
-            scores[j] = s;
-            if (s > mx) mx = s;
-          }
-          let z = 0;
-          for (let j = 0; j <= t; j++) {
-            scores[j] = Math.exp(scores[j] - mx);
-            z += scores[j];
-          }
-          const ao = a * d + hh * hd;
-          for (let k = 0; k < hd; k++) att[ao + k] = 0;
-          for (let j = 0; j <= t; j++) {
-            const w = scores[j] / z;
-            const vo = j * d + hh * hd;
-            for (let k = 0; k < hd; k++) att[ao + k] += w * Vc[vo + k];
-          }
-        }
+        kv.step(r, l, t, qkv, base, att, a * d);
       }
       dense.finishLayer(l);
     }

@@ -1,6 +1,7 @@
 /**
- * The WebAssembly text of the one SIMD kernel the native policy needs: a register-blocked
- * matrix product C (+)= A @ B over f32, generated here so the block shape is a parameter.
+ * The WebAssembly text of the SIMD kernels of the native policy, generated here so the block
+ * shape is a parameter: a register-blocked matrix product C (+)= A @ B over f32 (gemm), and
+ * the two halves of one query's attention over a KV cache (dots, wsum).
  *
  * Why a packed, blocked kernel: V8 does not vectorise JavaScript loops, and wasm SIMD128 only
  * pays when each loaded value feeds several multiply-adds. The kernel copies a block of MR rows
@@ -15,18 +16,17 @@
  * dimensions ldb, ldc (strided sub-matrices such as one attention head are fine).
  * Summation order over K is fixed, so results are deterministic.
  *
- * `scripts/build-kernels.mjs` compiles this text to `gemm-binary.ts`; a test checks the two agree.
+ * `scripts/build-kernels.mjs` compiles this text to `kernels-binary.ts`; a test checks the two agree.
  */
 export const GEMM_MR = 4;
 export const GEMM_NR = 8;
 
-export function gemmWat(MR = GEMM_MR, NR = GEMM_NR): string {
+function gemmFunc(MR: number, NR: number): string {
   if (NR % 4 !== 0) throw new Error("gemmWat: NR must be a multiple of 4");
   const NV = NR / 4;
   const acc = (r: number, v: number) => `$c${r}_${v}`;
   const get = (x: string) => `(local.get ${x})`;
   const L: string[] = [];
-  L.push(`(module (memory (export "memory") 1 65536)`);
   // gemm(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate, pack): pointers in bytes, strides in elements.
   L.push(`(func $gemm (export "gemm") (param $M i32) (param $N i32) (param $K i32) (param $a i32) (param $ars i32) (param $acs i32)`
     + ` (param $b i32) (param $ldb i32) (param $c i32) (param $ldc i32) (param $accum i32) (param $p i32)`);
@@ -98,6 +98,55 @@ export function gemmWat(MR = GEMM_MR, NR = GEMM_NR): string {
   L.push(`(local.set $j (i32.add ${get("$j")} (i32.const 1))) (br $tloop)))`);
   L.push(`(local.set $i0 (i32.add ${get("$i0")} (i32.const ${MR}))) (br $iloop)))`);
   L.push(`)`);
-  L.push(`)`);
-  return L.join("\n") + "\n";
+  return L.join("\n");
+}
+
+/**
+ * dots(q, k, ldk, n, len, out): out[j] = sum_i q[i] k[ldk j + i] for j < n (len a multiple of 4;
+ * ldk in elements): one query head against n cached key rows. Each dot is four f32x4 lane sums
+ * added lane 0 + 1 + 2 + 3 at the end, a fixed order.
+ */
+function dotsFunc(): string {
+  return `(func $dots (export "dots") (param $q i32) (param $k i32) (param $ldk i32) (param $n i32) (param $len i32) (param $out i32)
+  (local $j i32) (local $i i32) (local $pk i32) (local $acc v128) (local $bytes i32)
+  (local.set $ldk (i32.shl (local.get $ldk) (i32.const 2)))
+  (local.set $bytes (i32.shl (local.get $len) (i32.const 2)))
+  (block $jend (loop $jloop (br_if $jend (i32.ge_s (local.get $j) (local.get $n)))
+    (local.set $acc (v128.const i32x4 0 0 0 0))
+    (local.set $pk (i32.add (local.get $k) (i32.mul (local.get $j) (local.get $ldk))))
+    (local.set $i (i32.const 0))
+    (block $iend (loop $iloop (br_if $iend (i32.ge_s (local.get $i) (local.get $bytes)))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (i32.add (local.get $q) (local.get $i))) (v128.load (i32.add (local.get $pk) (local.get $i))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16))) (br $iloop)))
+    (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+      (f32.add (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc))) (f32x4.extract_lane 2 (local.get $acc))) (f32x4.extract_lane 3 (local.get $acc))))
+    (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jloop)))
+)`;
+}
+
+/**
+ * wsum(w, v, ldv, n, len, out): out[i] = sum_j w[j] v[ldv j + i] for i < len (a multiple of 4):
+ * the probability-weighted sum of n cached value rows, four columns at a time, j in order.
+ */
+function wsumFunc(): string {
+  return `(func $wsum (export "wsum") (param $w i32) (param $v i32) (param $ldv i32) (param $n i32) (param $len i32) (param $out i32)
+  (local $j i32) (local $i i32) (local $pv i32) (local $acc v128) (local $bytes i32)
+  (local.set $ldv (i32.shl (local.get $ldv) (i32.const 2)))
+  (local.set $bytes (i32.shl (local.get $len) (i32.const 2)))
+  (block $iend (loop $iloop (br_if $iend (i32.ge_s (local.get $i) (local.get $bytes)))
+    (local.set $acc (v128.const i32x4 0 0 0 0))
+    (local.set $pv (i32.add (local.get $v) (local.get $i)))
+    (local.set $j (i32.const 0))
+    (block $jend (loop $jloop (br_if $jend (i32.ge_s (local.get $j) (local.get $n)))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load32_splat (i32.add (local.get $w) (i32.shl (local.get $j) (i32.const 2)))) (v128.load (local.get $pv)))))
+      (local.set $pv (i32.add (local.get $pv) (local.get $ldv)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1))) (br $jloop)))
+    (v128.store (i32.add (local.get $out) (local.get $i)) (local.get $acc))
+    (local.set $i (i32.add (local.get $i) (i32.const 16))) (br $iloop)))
+)`;
+}
+
+/** The whole module: one exported memory, gemm, dots and wsum. */
+export function kernelsWat(MR = GEMM_MR, NR = GEMM_NR): string {
+  return [`(module (memory (export "memory") 1 65536)`, gemmFunc(MR, NR), dotsFunc(), wsumFunc(), ")"].join("\n") + "\n";
 }
