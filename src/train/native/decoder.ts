@@ -6,9 +6,9 @@
  * log-prob equals the training pass's at that position to float32 rounding.
  */
 import type { ModelConfig } from "../policy/model.js";
-import type { F32 } from "./kernels.js";
+import { swiglu, type F32 } from "./kernels.js";
 import { NativeModel } from "./model.js";
-import { rmsNormForward, swigluForward } from "./layers.js";
+import { rmsNormForward } from "./layers.js";
 
 interface Buffers {
   rows: number;
@@ -82,7 +82,7 @@ export class NativeDecoder {
     rmsNormForward(b.x.a, m.weights.a, m.off(p + "ffn_norm.weight"), b.h.a, b.rs.a, A, d, c.normEps);
     m.ws.gemm(A, ff, d, b.h, 0, d, 1, m.weights, m.off(p + "ffn_gate.weight"), ff, b.a, 0, ff, false);
     m.ws.gemm(A, ff, d, b.h, 0, d, 1, m.weights, m.off(p + "ffn_up.weight"), ff, b.u, 0, ff, false);
-    swigluForward(b.a.a, b.u.a, b.sg.a, b.s.a, A * ff);
+    swiglu(m.ws, b.a, b.u, b.sg, b.s, A * ff);
     m.ws.gemm(A, d, ff, b.s, 0, ff, 1, m.weights, m.off(p + "ffn_down.weight"), d, b.x, 0, d, true);
   }
 

@@ -146,7 +146,38 @@ function wsumFunc(): string {
 )`;
 }
 
-/** The whole module: one exported memory, gemm, dots and wsum. */
+/**
+ * swiglu(a, u, sg, out, n): sg = sigmoid(a), out = a * sg * u for the first n (a multiple of 4)
+ * elements. exp runs vectorised: exp(y) = 2^k e^r with k = round(y log2 e), r = y - k ln 2 (ln 2
+ * split in two parts, as Cephes does, so r is exact), e^r by its degree-6 Taylor polynomial
+ * (|r| <= 0.35: error about 1e-7 relative), 2^k built in the exponent bits; y is clamped to
+ * [-87, 88] so 2^k stays a normal float, and sigmoid(a) is 0 below a = -88 (where it is under
+ * 1e-38). Agrees with Math.exp to a few float32 ulps.
+ */
+function swigluFunc(): string {
+  const c = (x: number) => `(f32x4.splat (f32.const ${x}))`;
+  const poly = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1, 1];
+  let p = c(poly[0]);
+  for (let i = 1; i < poly.length; i++) p = `(f32x4.add (f32x4.mul ${p} (local.get $r)) ${c(poly[i])})`;
+  return `(func $swiglu (export "swiglu") (param $a i32) (param $u i32) (param $sg i32) (param $out i32) (param $n i32)
+  (local $i i32) (local $x v128) (local $y v128) (local $k v128) (local $r v128) (local $s v128) (local $bytes i32)
+  (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+  (block $end (loop $loop (br_if $end (i32.ge_s (local.get $i) (local.get $bytes)))
+    (local.set $x (v128.load (i32.add (local.get $a) (local.get $i))))
+    (local.set $y (f32x4.min (f32x4.max (f32x4.neg (local.get $x)) ${c(-87)}) ${c(88)}))
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $y) ${c(1.4426950408889634)})))
+    (local.set $r (f32x4.sub (f32x4.sub (local.get $y) (f32x4.mul (local.get $k) ${c(0.693359375)})) (f32x4.mul (local.get $k) ${c(-2.12194440e-4)})))
+    (local.set $s (f32x4.mul ${p}
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+    (local.set $s (f32x4.div ${c(1)} (f32x4.add ${c(1)} (local.get $s))))
+    (local.set $s (v128.and (local.get $s) (f32x4.gt (local.get $x) ${c(-88)})))
+    (v128.store (i32.add (local.get $sg) (local.get $i)) (local.get $s))
+    (v128.store (i32.add (local.get $out) (local.get $i)) (f32x4.mul (f32x4.mul (local.get $x) (local.get $s)) (v128.load (i32.add (local.get $u) (local.get $i)))))
+    (local.set $i (i32.add (local.get $i) (i32.const 16))) (br $loop)))
+)`;
+}
+
+/** The whole module: one exported memory, gemm, dots, wsum and swiglu. */
 export function kernelsWat(MR = GEMM_MR, NR = GEMM_NR): string {
-  return [`(module (memory (export "memory") 1 65536)`, gemmFunc(MR, NR), dotsFunc(), wsumFunc(), ")"].join("\n") + "\n";
+  return [`(module (memory (export "memory") 1 65536)`, gemmFunc(MR, NR), dotsFunc(), wsumFunc(), swigluFunc(), ")"].join("\n") + "\n";
 }

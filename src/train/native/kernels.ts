@@ -56,6 +56,7 @@ export class Workspace {
   private readonly gemmFn: GemmFn;
   private readonly dotsFn: RowsFn;
   private readonly wsumFn: RowsFn;
+  private readonly swigluFn: (a: number, u: number, sg: number, out: number, n: number) => void;
   private top = 64;
   private pack: F32 | null = null;
 
@@ -65,6 +66,7 @@ export class Workspace {
     this.gemmFn = inst.exports.gemm as GemmFn;
     this.dotsFn = inst.exports.dots as RowsFn;
     this.wsumFn = inst.exports.wsum as RowsFn;
+    this.swigluFn = inst.exports.swiglu as (a: number, u: number, sg: number, out: number, n: number) => void;
   }
 
   /** Current allocation point: `release(mark())` frees everything allocated after it. */
@@ -116,9 +118,29 @@ export class Workspace {
     this.dotsFn(q.at(qi), k.at(ki), ldk, n, len, out.at(oi));
   }
 
+  /** The vectorised part of swiglu() below (n a multiple of 4). */
+  swigluKernel(a: F32, u: F32, sg: F32, out: F32, n: number): void {
+    this.swigluFn(a.off, u.off, sg.off, out.off, n);
+  }
+
   /** out[i] = sum_j w[j] v[ldv j + i] for i < len (a multiple of 4), j < n. */
   wsum(w: F32, wi: number, v: F32, vi: number, ldv: number, n: number, len: number, out: F32, oi: number): void {
     this.wsumFn(w.at(wi), v.at(vi), ldv, n, len, out.at(oi));
+  }
+}
+
+/**
+ * SwiGLU's elementwise half for n elements: sg = sigmoid(a) (kept for the backward pass) and
+ * out = silu(a) * u = a * sg * u. Vectorised in wasm (see swigluFunc); the last n % 4 here.
+ */
+export function swiglu(ws: Workspace, a: F32, u: F32, sg: F32, out: F32, n: number): void {
+  const vec = n & ~3;
+  ws.swigluKernel(a, u, sg, out, vec);
+  const A = a.a, U = u.a, G = sg.a, O = out.a;
+  for (let i = vec; i < n; i++) {
+    const s = 1 / (1 + Math.exp(-A[i]));
+    G[i] = s;
+    O[i] = A[i] * s * U[i];
   }
 }
 

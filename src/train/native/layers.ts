@@ -56,15 +56,6 @@ export function rope(x: Float32Array, rows: number, width: number, headSize: num
   }
 }
 
-/** out = silu(a) * u elementwise, keeping sigmoid(a) in sg for the backward pass. */
-export function swigluForward(a: Float32Array, u: Float32Array, sg: Float32Array, out: Float32Array, size: number): void {
-  for (let i = 0; i < size; i++) {
-    const s = 1 / (1 + Math.exp(-a[i]));
-    sg[i] = s;
-    out[i] = a[i] * s * u[i];
-  }
-}
-
 /** From d out (in `dOutToDa`, overwritten with d a) writes d u; silu'(a) = s (1 + a (1 - s)). */
 export function swigluBackward(a: Float32Array, u: Float32Array, sg: Float32Array, dOutToDa: Float32Array, du: Float32Array, size: number): void {
   for (let i = 0; i < size; i++) {

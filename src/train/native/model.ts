@@ -11,8 +11,8 @@
  * with d loss / d logits, which fills `grads` (parameter order of parameterShapes).
  */
 import { parameterShapes, ropeHost, type ModelConfig } from "../policy/model.js";
-import { F32, Workspace, transposeInto } from "./kernels.js";
-import { rmsNormBackward, rmsNormForward, rope, swigluBackward, swigluForward } from "./layers.js";
+import { F32, Workspace, swiglu, transposeInto } from "./kernels.js";
+import { rmsNormBackward, rmsNormForward, rope, swigluBackward } from "./layers.js";
 import { attentionBackward, attentionForward } from "./attention.js";
 
 interface LayerActs {
@@ -147,7 +147,7 @@ export class NativeModel {
       rmsNormForward(A.xmid.a, W, this.off(p + "ffn_norm.weight"), A.h2.a, A.rs2.a, N, d, eps);
       ws.gemm(N, ff, d, A.h2, 0, d, 1, this.weights, this.off(p + "ffn_gate.weight"), ff, A.a, 0, ff, false);
       ws.gemm(N, ff, d, A.h2, 0, d, 1, this.weights, this.off(p + "ffn_up.weight"), ff, A.u, 0, ff, false);
-      swigluForward(A.a.a, A.u.a, A.sg.a, A.s.a, N * ff);
+      swiglu(ws, A.a, A.u, A.sg, A.s, N * ff);
       const next = l + 1 < c.nLayers ? ac.layers[l + 1].xin : ac.xfin;
       next.a.set(A.xmid.a);
       ws.gemm(N, d, ff, A.s, 0, ff, 1, this.weights, this.off(p + "ffn_down.weight"), d, next, 0, d, true);
