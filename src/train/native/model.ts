@@ -162,12 +162,6 @@ export class NativeModel {
     return ac.logits.a;
   }
 
-  /** Final hidden states [B*T, d] of the last forward (after the output norm). */
-  hidden(): Float32Array {
-    if (!this.acts) throw new Error("hidden: no forward pass yet");
-    return this.acts.hf.a;
-  }
-
   /** Transposes weight `name` ([rows, cols]) into the shared scratch and returns it. */
   private transposed(name: string, rows: number, cols: number): F32 {
     const ac = this.acts as Acts;
