@@ -36,24 +36,26 @@ export function rmsNormBackward(dy: Float32Array, x: Float32Array, g: Float32Arr
 }
 
 /**
- * Rotates each head's adjacent pairs (2i, 2i+1) of row n by the angle of position pos(n)
- * (llama.cpp's "normal" rope). `sign` -1 applies the inverse rotation: the backward pass,
- * since the gradient of a rotation is the opposite rotation.
+ * Rotates each head's adjacent pairs (2i, 2i+1) in x[off .. off + width) by the angle of
+ * position t (llama.cpp's "normal" rope). `sign` -1 applies the inverse rotation: the
+ * backward pass, since the gradient of a rotation is the opposite rotation.
  */
-export function rope(x: Float32Array, rows: number, width: number, headSize: number, pos: (n: number) => number, cos: Float32Array, sin: Float32Array, sign: 1 | -1): void {
-  const half = headSize / 2;
-  for (let n = 0; n < rows; n++) {
-    const t = pos(n) * half;
-    for (let h = 0; h < width; h += headSize) {
-      const o = n * width + h;
-      for (let i = 0; i < half; i++) {
-        const c = cos[t + i], s = sign * sin[t + i];
-        const x0 = x[o + 2 * i], x1 = x[o + 2 * i + 1];
-        x[o + 2 * i] = x0 * c - x1 * s;
-        x[o + 2 * i + 1] = x0 * s + x1 * c;
-      }
+export function ropeRow(x: Float32Array, off: number, width: number, headSize: number, t: number, cos: Float32Array, sin: Float32Array, sign: 1 | -1): void {
+  const half = headSize / 2, at = t * half;
+  for (let h = 0; h < width; h += headSize) {
+    const o = off + h;
+    for (let i = 0; i < half; i++) {
+      const c = cos[at + i], s = sign * sin[at + i];
+      const x0 = x[o + 2 * i], x1 = x[o + 2 * i + 1];
+      x[o + 2 * i] = x0 * c - x1 * s;
+      x[o + 2 * i + 1] = x0 * s + x1 * c;
     }
   }
+}
+
+/** ropeRow on every row of [rows, width] right-padded sequences of length T (row n at position n % T). */
+export function rope(x: Float32Array, rows: number, width: number, headSize: number, T: number, cos: Float32Array, sin: Float32Array, sign: 1 | -1): void {
+  for (let n = 0; n < rows; n++) ropeRow(x, n * width, width, headSize, n % T, cos, sin, sign);
 }
 
 /** From d out (in `dOutToDa`, overwritten with d a) writes d u; silu'(a) = s (1 + a (1 - s)). */

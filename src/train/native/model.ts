@@ -131,7 +131,6 @@ export class NativeModel {
       if (tok < 0 || tok >= V) throw new Error(`forward: token ${tok} outside the vocabulary`);
       x0.set(W.subarray(embOff + tok * d, embOff + (tok + 1) * d), n * d);
     }
-    const pos = (n: number) => n % T;
     const shape = { B, T, H, hd };
     for (let l = 0; l < c.nLayers; l++) {
       const A = ac.layers[l], p = `blk.${l}.`;
@@ -139,8 +138,8 @@ export class NativeModel {
       ws.gemm(N, d, d, A.h, 0, d, 1, this.weights, this.off(p + "attn_q.weight"), d, A.q, 0, d, false);
       ws.gemm(N, d, d, A.h, 0, d, 1, this.weights, this.off(p + "attn_k.weight"), d, A.k, 0, d, false);
       ws.gemm(N, d, d, A.h, 0, d, 1, this.weights, this.off(p + "attn_v.weight"), d, A.v, 0, d, false);
-      rope(A.q.a, N, d, hd, pos, this.cos, this.sin, 1);
-      rope(A.k.a, N, d, hd, pos, this.cos, this.sin, 1);
+      rope(A.q.a, N, d, hd, T, this.cos, this.sin, 1);
+      rope(A.k.a, N, d, hd, T, this.cos, this.sin, 1);
       attentionForward(ws, shape, A.q, A.k, A.v, A.probs, A.att, ac.attnScratch);
       A.xmid.a.set(A.xin.a);
       ws.gemm(N, d, d, A.att, 0, d, 1, this.weights, this.off(p + "attn_output.weight"), d, A.xmid, 0, d, true);
@@ -190,7 +189,6 @@ export class NativeModel {
     }
     ac.dx.a.fill(0);
     rmsNormBackward(ac.dh.a, ac.xfin.a, W, this.off("output_norm.weight"), ac.rsf.a, ac.dx.a, G, N, d);
-    const pos = (n: number) => n % T;
     const shape = { B, T, H, hd };
     for (let l = c.nLayers - 1; l >= 0; l--) {
       const A = ac.layers[l], p = `blk.${l}.`;
@@ -207,8 +205,8 @@ export class NativeModel {
       ws.gemm(N, d, d, ac.dx, 0, d, 1, this.transposed(p + "attn_output.weight", d, d), 0, d, ac.datt, 0, d, false);
       ws.gemm(d, d, N, A.att, 0, 1, d, ac.dx, 0, d, this.grads, this.off(p + "attn_output.weight"), d, false);
       attentionBackward(ws, shape, A.q, A.k, A.v, A.probs, ac.datt, ac.dq, ac.dk, ac.dv, ac.attnScratch);
-      rope(ac.dq.a, N, d, hd, pos, this.cos, this.sin, -1);
-      rope(ac.dk.a, N, d, hd, pos, this.cos, this.sin, -1);
+      rope(ac.dq.a, N, d, hd, T, this.cos, this.sin, -1);
+      rope(ac.dk.a, N, d, hd, T, this.cos, this.sin, -1);
       const proj: [string, F32][] = [["attn_q.weight", ac.dq], ["attn_k.weight", ac.dk], ["attn_v.weight", ac.dv]];
       for (let m = 0; m < 3; m++) {
         const [name, dy] = proj[m];

@@ -17,6 +17,7 @@ import type { ModelConfig, PolicyBackend } from "./model.js";
 import { defaultPolicyBackend, ropeHost } from "./model.js";
 import { NativeDecoder } from "../native/decoder.js";
 import { KvAttention } from "../native/kv-attention.js";
+import { ropeRow } from "../native/layers.js";
 import type { Rng } from "../rng.js";
 
 export interface SampleRequest {
@@ -232,7 +233,7 @@ export function sample(sw: SamplerWeights, requests: readonly SampleRequest[], o
 /** Samples with one generator per row: how a worker pool splits a batch without changing any result. */
 export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[], opts: SampleOptions, rowRng: readonly Rng[]): SampleResult[] {
   const c = sw.config;
-  const d = c.dModel, H = c.nHeads, hd = d / H, half = hd / 2, V = c.vocabSize, L = c.nLayers, S = c.maxSeqLen;
+  const d = c.dModel, hd = d / c.nHeads, V = c.vocabSize, L = c.nLayers, S = c.maxSeqLen;
   const n = requests.length;
   if (rowRng.length !== n) throw new Error("sampleRows: one generator per request");
   const rope = ropeHost(c);
@@ -267,18 +268,8 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
       for (let a = 0; a < A; a++) {
         const r = live[a], t = pos[r];
         const base = a * 3 * d;
-        // rotary positions on q and k (adjacent pairs), then cache k and v at position t
-        for (let hh = 0; hh < H; hh++) {
-          for (let i = 0; i < half; i++) {
-            const cs = rope.cos[t * half + i], sn = rope.sin[t * half + i];
-            const oq = base + hh * hd + 2 * i, ok = oq + d;
-            const q0 = qkv[oq], q1 = qkv[oq + 1], k0 = qkv[ok], k1 = qkv[ok + 1];
-            qkv[oq] = q0 * cs - q1 * sn;
-            qkv[oq + 1] = q0 * sn + q1 * cs;
-            qkv[ok] = k0 * cs - k1 * sn;
-            qkv[ok + 1] = k0 * sn + k1 * cs;
-          }
-        }
+        // rotary positions on q and k (adjacent in the row: one pass over 2d columns), then the cache
+        ropeRow(qkv, base, 2 * d, hd, t, rope.cos, rope.sin, 1);
         kv.step(r, l, t, qkv, base, att, a * d);
       }
       dense.finishLayer(l);
