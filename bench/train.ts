@@ -32,8 +32,34 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** A rate in wall-clock time and per CPU-second of this process (what one core of its own would give). */
+interface Rate {
+  wall: number;
+  cpu: number;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Times `run` (which returns how many tokens it handled) `reps` times after `warmup` runs: medians. */
+async function measure(reps: number, warmup: number, run: () => number | Promise<number>): Promise<Rate> {
+  const wall: number[] = [], cpu: number[] = [];
+  for (let r = 0; r < reps + warmup; r++) {
+    const t0 = performance.now(), c0 = cpuSeconds();
+    const n = await run();
+    const dt = (performance.now() - t0) / 1000, dc = cpuSeconds() - c0;
+    if (r >= warmup) {
+      wall.push(n / dt);
+      cpu.push(n / dc);
+    }
+  }
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
 /** Training tokens per second: median over `reps` steps after two warm-up steps. */
-function trainRate(backend: PolicyBackend, reps: number): number {
+async function trainRate(backend: PolicyBackend, reps: number): Promise<Rate> {
   const policy = Policy.create(CONFIG, 1, { backend });
   const opt = new Adam(DEFAULT_OPTIM, policy.params);
   const rng = new Rng(0);
@@ -41,9 +67,7 @@ function trainRate(backend: PolicyBackend, reps: number): number {
   const toks = Int32Array.from({ length: N }, () => Math.floor(rng.next() * CONFIG.vocabSize));
   const targets = Int32Array.from({ length: N }, () => Math.floor(rng.next() * CONFIG.vocabSize));
   const adv = tf.tensor1d(Float32Array.from({ length: N }, () => rng.normal()));
-  const rates: number[] = [];
-  for (let r = 0; r < reps + 2; r++) {
-    const t0 = performance.now();
+  const rate = await measure(reps, 2, () => {
     const { value, grads } = tf.variableGrads(() => {
       const lp = selectLogProbs(policy.forward(toks, TRAIN_B, TRAIN_T), targets);
       const ratio = tf.exp(tf.sub(lp, stopGradient(lp)));
@@ -53,12 +77,12 @@ function trainRate(backend: PolicyBackend, reps: number): number {
     opt.step(named, 1e-3);
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
-    if (r >= 2) rates.push(N / ((performance.now() - t0) / 1000));
-  }
+    return N;
+  });
   adv.dispose();
   opt.dispose();
   policy.dispose();
-  return median(rates);
+  return rate;
 }
 
 function sampleRequests(): SampleRequest[] {
@@ -68,36 +92,29 @@ function sampleRequests(): SampleRequest[] {
 const SAMPLE_OPTS = { temperature: 1, topP: 1, eos: -1 };
 
 /** Sampled tokens per second on this thread: median over `reps` batches after one warm-up. */
-function sampleRate(backend: PolicyBackend, reps: number): number {
+async function sampleRate(backend: PolicyBackend, reps: number): Promise<Rate> {
   const sw = samplerWeights(CONFIG, Policy.create(CONFIG, 1, { backend: "tfjs" }).weights(), backend);
   const reqs = sampleRequests();
-  const rates: number[] = [];
-  for (let r = 0; r < reps + 1; r++) {
-    const t0 = performance.now();
-    const res = sample(sw, reqs, SAMPLE_OPTS, new Rng(r));
-    const n = res.reduce((s, x) => s + x.tokens.length, 0);
-    if (r >= 1) rates.push(n / ((performance.now() - t0) / 1000));
-  }
+  let seed = 0;
+  const rate = await measure(reps, 1, () => sample(sw, reqs, SAMPLE_OPTS, new Rng(seed++)).reduce((s, x) => s + x.tokens.length, 0));
   disposeSamplerWeights(sw);
-  return median(rates);
+  return rate;
 }
 
-/** Sampled tokens per second on a pool of `workers` threads (the trainer's SamplerPool). */
-async function poolRate(workers: number, reps: number): Promise<number> {
+/**
+ * Sampled tokens per second on a pool of `workers` threads (the trainer's SamplerPool); `cpu`
+ * here is per CPU-second of all threads, so wall / cpu is how many cores the pool really got.
+ */
+async function poolRate(workers: number, reps: number): Promise<Rate> {
   const pool = new SamplerPool(workers);
   const w = Policy.create(CONFIG, 1, { backend: "tfjs" });
   await pool.setWeights(CONFIG, w.weights());
   w.dispose();
   const reqs = sampleRequests();
-  const rates: number[] = [];
-  for (let r = 0; r < reps + 1; r++) {
-    const t0 = performance.now();
-    const res = await pool.sample(reqs, SAMPLE_OPTS, new Rng(r));
-    const n = res.reduce((s, x) => s + x.tokens.length, 0);
-    if (r >= 1) rates.push(n / ((performance.now() - t0) / 1000));
-  }
+  let seed = 0;
+  const rate = await measure(reps, 1, async () => (await pool.sample(reqs, SAMPLE_OPTS, new Rng(seed++))).reduce((s, x) => s + x.tokens.length, 0));
   await pool.close();
-  return median(rates);
+  return rate;
 }
 
 interface TwinFigures {
@@ -131,20 +148,27 @@ async function main(): Promise<void> {
   const { json, python, reps } = args();
   await useBackend("wasm");
   const fig: Record<string, number | string | null> = { params: countParameters(CONFIG) };
-  fig.train_tokens_per_s = Math.round(trainRate("native", reps));
-  fig.sampling_tokens_per_s = Math.round(sampleRate("native", reps));
-  fig.sampling_tokens_per_s_1worker = Math.round(await poolRate(1, reps));
-  fig.sampling_tokens_per_s_2 = Math.round(await poolRate(2, reps));
-  fig.sampling_speedup_2 = +((fig.sampling_tokens_per_s_2 as number) / (fig.sampling_tokens_per_s as number)).toFixed(2);
-  fig.tfjs_train_tokens_per_s = Math.round(trainRate("tfjs", Math.min(reps, 3)));
-  fig.tfjs_sampling_tokens_per_s = Math.round(sampleRate("tfjs", Math.min(reps, 3)));
+  const put = (key: string, r: Rate) => {
+    fig[key] = Math.round(r.wall);
+    fig[key + "_per_cpu_s"] = Math.round(r.cpu);
+  };
+  const train = await trainRate("native", reps), samp = await sampleRate("native", reps);
+  const one = await poolRate(1, reps), two = await poolRate(2, reps);
+  put("train_tokens_per_s", train);
+  put("sampling_tokens_per_s", samp);
+  put("sampling_tokens_per_s_1worker", one);
+  put("sampling_tokens_per_s_2", two);
+  fig.sampling_speedup_2 = +(two.wall / samp.wall).toFixed(2);
+  fig.sampling_cores_used_2 = +(two.wall / two.cpu).toFixed(2);
+  put("tfjs_train_tokens_per_s", await trainRate("tfjs", Math.min(reps, 3)));
+  put("tfjs_sampling_tokens_per_s", await sampleRate("tfjs", Math.min(reps, 3)));
   if (python) {
     const t = torchTwin(python);
     fig.torch = t.torch;
     fig.torch_train_tokens_per_s = Math.round(t.train_tokens_per_s);
     fig.torch_sampling_tokens_per_s = Math.round(t.sampling_tokens_per_s);
-    fig.train_ratio_vs_torch = +((fig.train_tokens_per_s as number) / t.train_tokens_per_s).toFixed(2);
-    fig.sampling_ratio_vs_torch = +((fig.sampling_tokens_per_s as number) / t.sampling_tokens_per_s).toFixed(2);
+    fig.train_ratio_vs_torch = +(train.wall / t.train_tokens_per_s).toFixed(2);
+    fig.sampling_ratio_vs_torch = +(samp.wall / t.sampling_tokens_per_s).toFixed(2);
   }
   fig.load_average = loadavg()[0].toFixed(1);
   if (json) {
@@ -161,9 +185,10 @@ async function main(): Promise<void> {
     row(`sampling with KV cache, ${SAMPLE_ROWS} rows x ${SAMPLE_NEW} new tokens, 1 core`, fig.sampling_tokens_per_s, fig.tfjs_sampling_tokens_per_s, fig.torch_sampling_tokens_per_s),
     row("sampling, pool of 1 worker thread", fig.sampling_tokens_per_s_1worker, "", ""),
     row("sampling, pool of 2 worker threads", fig.sampling_tokens_per_s_2, "", ""),
-    row("sampling speed-up, 2 workers vs 1 core", `${fig.sampling_speedup_2}x`, "", ""),
+    row("sampling speed-up, 2 workers vs 1 core", `${fig.sampling_speedup_2}x (${fig.sampling_cores_used_2} cores busy)`, "", ""),
     "",
     python ? `Ratios to PyTorch ${fig.torch}: training ${fig.train_ratio_vs_torch}, sampling ${fig.sampling_ratio_vs_torch}.` : "Pass --python PY (with torch installed) to measure the PyTorch twin back to back.",
+    `Per CPU-second of this process (what a core of its own gives): training ${fig.train_tokens_per_s_per_cpu_s}, sampling ${fig.sampling_tokens_per_s_per_cpu_s}.`,
     `Load average at the end: ${fig.load_average} (the machine may be shared; compare ratios measured in one run).`,
   ];
   process.stdout.write(out.join("\n") + "\n");
