@@ -22,6 +22,7 @@ import { Adam, DEFAULT_OPTIM } from "../src/train/policy/optim.js";
 import { sample, samplerWeights, disposeSamplerWeights, type SampleRequest } from "../src/train/policy/sampler.js";
 import { SamplerPool } from "../src/train/policy/pool.js";
 import { Rng } from "../src/train/rng.js";
+import { Workspace } from "../src/train/native/kernels.js";
 
 const CONFIG: ModelConfig = { ...DEFAULT_MODEL, vocabSize: 49 };
 const TRAIN_B = 32, TRAIN_T = 40;
@@ -117,6 +118,21 @@ async function poolRate(workers: number, reps: number): Promise<Rate> {
   return rate;
 }
 
+/** GFLOP/s of the wasm SIMD gemm on the training pass's largest product shape, [1280, 128] x [128, 512]. */
+async function gemmGflops(reps: number): Promise<Rate> {
+  const M = TRAIN_B * TRAIN_T, K = CONFIG.dModel, N = CONFIG.dFF;
+  const ws = new Workspace();
+  const a = ws.alloc(M * K), b = ws.alloc(K * N), c = ws.alloc(M * N);
+  ws.reserveGemm(K);
+  for (let i = 0; i < a.length; i++) a.a[i] = Math.sin(i);
+  for (let i = 0; i < b.length; i++) b.a[i] = Math.cos(i);
+  const r = await measure(reps, 3, () => {
+    for (let k = 0; k < 10; k++) ws.gemm(M, N, K, a, 0, K, 1, b, 0, N, c, 0, N, false);
+    return (10 * 2 * M * N * K) / 1e9;
+  });
+  return r;
+}
+
 interface TwinFigures {
   torch: string;
   params: number;
@@ -162,6 +178,9 @@ async function main(): Promise<void> {
   fig.sampling_cores_used_2 = +(two.wall / two.cpu).toFixed(2);
   put("tfjs_train_tokens_per_s", await trainRate("tfjs", Math.min(reps, 3)));
   put("tfjs_sampling_tokens_per_s", await sampleRate("tfjs", Math.min(reps, 3)));
+  const g = await gemmGflops(reps);
+  fig.gemm_gflops = +g.wall.toFixed(1);
+  fig.gemm_gflops_per_cpu_s = +g.cpu.toFixed(1);
   if (python) {
     const t = torchTwin(python);
     fig.torch = t.torch;
@@ -188,6 +207,7 @@ async function main(): Promise<void> {
     row("sampling speed-up, 2 workers vs 1 core", `${fig.sampling_speedup_2}x (${fig.sampling_cores_used_2} cores busy)`, "", ""),
     "",
     python ? `Ratios to PyTorch ${fig.torch}: training ${fig.train_ratio_vs_torch}, sampling ${fig.sampling_ratio_vs_torch}.` : "Pass --python PY (with torch installed) to measure the PyTorch twin back to back.",
+    `The wasm SIMD gemm on [${TRAIN_B * TRAIN_T}, ${CONFIG.dModel}] x [${CONFIG.dModel}, ${CONFIG.dFF}]: ${fig.gemm_gflops} GFLOP/s (${fig.gemm_gflops_per_cpu_s} per CPU-second).`,
     `Per CPU-second of this process (what a core of its own gives): training ${fig.train_tokens_per_s_per_cpu_s}, sampling ${fig.sampling_tokens_per_s_per_cpu_s}.`,
     `Load average at the end: ${fig.load_average} (the machine may be shared; compare ratios measured in one run).`,
   ];
