@@ -71,3 +71,24 @@ test("native forward is deterministic and rows do not see later positions (causa
   assert.deepEqual(la.subarray(0, 3 * V), lb.subarray(0, 3 * V));
   assert.notDeepEqual(la.subarray(3 * V), lb.subarray(3 * V));
 });
+
+test("re-used buffers hold no stale values: after a larger batch, a smaller one equals a fresh model's, bit for bit", () => {
+  const c = base;
+  const w = randomWeights(c, 5);
+  const rng = new Rng(6);
+  const toks = (n: number) => Int32Array.from({ length: n }, () => Math.floor(rng.next() * c.vocabSize));
+  const big = toks(4 * 12), small = toks(3 * 5);
+  const R = Float32Array.from({ length: 3 * 5 * c.vocabSize }, () => rng.normal());
+  const Rbig = Float32Array.from({ length: 4 * 12 * c.vocabSize }, () => rng.normal() * 100);
+  const used = new NativeModel(c), fresh = new NativeModel(c);
+  used.setWeights(w);
+  fresh.setWeights(w);
+  used.forward(big, 4, 12);
+  used.backward(Rbig);
+  const a = Float32Array.from(used.forward(small, 3, 5));
+  used.backward(R);
+  const b = Float32Array.from(fresh.forward(small, 3, 5));
+  fresh.backward(R);
+  assert.deepEqual(a, b);
+  assert.deepEqual(Float32Array.from(used.grads.a), Float32Array.from(fresh.grads.a));
+});

@@ -79,15 +79,15 @@ export class Workspace {
     this.pack = null;
   }
 
-  /** n zeroed floats, 16-byte aligned. */
-  alloc(n: number): F32 {
+  /** n floats, 16-byte aligned, zeroed unless `zero` is false (for buffers always written before read). */
+  alloc(n: number, zero = true): F32 {
     const off = (this.top + 15) & ~15;
     const end = off + 4 * Math.max(n, 1);
     const have = this.memory.buffer.byteLength;
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
     this.top = end;
     const f = new F32(this, off, n);
-    f.a.fill(0);
+    if (zero) f.a.fill(0);
     return f;
   }
 

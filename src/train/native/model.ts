@@ -95,19 +95,22 @@ export class NativeModel {
     const c = this.config, N = B * T, d = c.dModel, ff = c.dFF, V = c.vocabSize, H = c.nHeads, hd = d / H;
     this.acts = null;
     this.ws.release(this.actsMark);
+    // Every activation and scratch buffer is written before it is read, so none is zeroed:
+    // the trainer's batches change shape every step and re-allocating then costs nothing.
     const ws = this.ws;
-    const nd = () => ws.alloc(N * d);
+    const buf = (n: number) => ws.alloc(n, false);
+    const nd = () => buf(N * d);
     const layers: LayerActs[] = [];
     for (let l = 0; l < c.nLayers; l++) {
       layers.push({
-        xin: nd(), h: nd(), rs1: ws.alloc(N), q: nd(), k: nd(), v: nd(), probs: ws.alloc(B * H * T * T), att: nd(),
-        xmid: nd(), h2: nd(), rs2: ws.alloc(N), a: ws.alloc(N * ff), u: ws.alloc(N * ff), sg: ws.alloc(N * ff), s: ws.alloc(N * ff),
+        xin: nd(), h: nd(), rs1: buf(N), q: nd(), k: nd(), v: nd(), probs: buf(B * H * T * T), att: nd(),
+        xmid: nd(), h2: nd(), rs2: buf(N), a: buf(N * ff), u: buf(N * ff), sg: buf(N * ff), s: buf(N * ff),
       });
     }
     const acts: Acts = {
-      B, T, tokens: new Int32Array(N), layers, xfin: nd(), hf: nd(), rsf: ws.alloc(N), logits: ws.alloc(N * V),
-      dx: nd(), dh: nd(), dq: nd(), dk: nd(), dv: nd(), datt: nd(), dff: ws.alloc(N * ff), dff2: ws.alloc(N * ff), dlogits: ws.alloc(N * V),
-      attnScratch: ws.alloc(hd * T + T * T), wT: ws.alloc(Math.max(d * ff, d * V, d * d)),
+      B, T, tokens: new Int32Array(N), layers, xfin: nd(), hf: nd(), rsf: buf(N), logits: buf(N * V),
+      dx: nd(), dh: nd(), dq: nd(), dk: nd(), dv: nd(), datt: nd(), dff: buf(N * ff), dff2: buf(N * ff), dlogits: buf(N * V),
+      attnScratch: buf(hd * T + T * T), wT: buf(Math.max(d * ff, d * V, d * d)),
     };
     ws.reserveGemm(Math.max(N, d, ff, V, T));
     this.acts = acts;
