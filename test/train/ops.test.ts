@@ -18,7 +18,7 @@ function sharpWeights(c: ModelConfig, seed: number): Map<string, Float32Array> {
 
 async function lossAndGrads(backend: "wasm" | "cpu", c: ModelConfig): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   await useBackend(backend);
-  const m = new Policy(c, sharpWeights(c, 3));
+  const m = new Policy(c, sharpWeights(c, 3), true, { backend: "tfjs" });
   const B = 2, T = 7;
   const toks = Int32Array.from({ length: B * T }, (_, k) => (k * 7 + 3) % c.vocabSize);
   const targets = Int32Array.from({ length: B * T }, (_, k) => (k * 5 + 1) % c.vocabSize);

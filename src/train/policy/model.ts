@@ -11,6 +11,7 @@
 import { tf } from "./tf.js";
 import { bmm, embed, matmul, rmsNorm, silu } from "./ops.js";
 import { Rng } from "../rng.js";
+import { NativeModel } from "../native/model.js";
 
 export interface ModelConfig {
   vocabSize: number;
@@ -135,15 +136,43 @@ export interface ForwardCapture {
   attention?: tf.Tensor3D[];
 }
 
+/**
+ * What computes the forward and backward pass. "native" is the hand-written pass over
+ * Float32Array with the SIMD gemm kernel (src/train/native), several times faster; "tfjs" is
+ * the graph of tfjs ops below, the reference the native pass is tested against. Both keep the
+ * parameters in the same tf variables, so optimizer, checkpoints and losses see no difference.
+ */
+export type PolicyBackend = "native" | "tfjs";
+
+let defaultBackend: PolicyBackend = process.env.CREDITFLOW_POLICY_BACKEND === "tfjs" ? "tfjs" : "native";
+
+/** The backend of policies created without one (initially "native"; CREDITFLOW_POLICY_BACKEND=tfjs selects the reference). */
+export function setDefaultPolicyBackend(b: PolicyBackend): void {
+  defaultBackend = b;
+}
+
+export function defaultPolicyBackend(): PolicyBackend {
+  return defaultBackend;
+}
+
+export interface PolicyOptions {
+  backend?: PolicyBackend;
+}
+
 export class Policy {
   readonly config: ModelConfig;
   readonly names: string[];
   readonly params: Map<string, tf.Variable>;
+  readonly backend: PolicyBackend;
   private ropeCache = new Map<number, { cos: tf.Tensor2D; sin: tf.Tensor2D; rot: tf.Tensor2D; causal: tf.Tensor2D }>();
+  private native: NativeModel | null = null;
+  /** The tf data each native weight was copied from: a variable's data id changes when it is assigned. */
+  private nativeSource = new Map<string, object>();
 
-  constructor(config: ModelConfig, weights: Map<string, Float32Array>, trainable = true) {
+  constructor(config: ModelConfig, weights: Map<string, Float32Array>, trainable = true, options: PolicyOptions = {}) {
     checkModelConfig(config);
     this.config = { ...config };
+    this.backend = options.backend ?? defaultBackend;
     this.names = parameterShapes(config).map(([n]) => n);
     this.params = new Map();
     for (const [name, shape] of parameterShapes(config)) {
@@ -157,8 +186,8 @@ export class Policy {
 
   private static counter = 0;
 
-  static create(config: ModelConfig, seed: number): Policy {
-    return new Policy(config, initialWeights(config, seed));
+  static create(config: ModelConfig, seed: number, options: PolicyOptions = {}): Policy {
+    return new Policy(config, initialWeights(config, seed), true, options);
   }
 
   p(name: string): tf.Variable {
@@ -185,10 +214,12 @@ export class Policy {
 
   /** A frozen copy (the reference model). */
   frozenCopy(): Policy {
-    return new Policy(this.config, this.weights(), false);
+    return new Policy(this.config, this.weights(), false, { backend: this.backend });
   }
 
   dispose(): void {
+    this.native = null;
+    this.nativeSource.clear();
     for (const v of this.params.values()) v.dispose();
     for (const t of this.ropeCache.values()) tf.dispose([t.cos, t.sin, t.rot, t.causal]);
     this.ropeCache.clear();
@@ -220,6 +251,53 @@ export class Policy {
    * caller disposes them.
    */
   forward(tokens: Int32Array, B: number, T: number, capture?: ForwardCapture): tf.Tensor2D {
+    // Hidden states and attention maps come from the reference graph (they are read rarely).
+    if (this.backend === "native" && !capture?.hidden && !capture?.attention) return this.forwardNative(tokens, B, T);
+    return this.forwardTfjs(tokens, B, T, capture);
+  }
+
+  /** The native model with the variables' current values (copies only what changed since last time). */
+  private syncedNative(): NativeModel {
+    if (!this.native) this.native = new NativeModel(this.config);
+    for (const name of this.names) {
+      const v = this.p(name);
+      const id = (v as unknown as { dataId: object }).dataId;
+      if (this.nativeSource.get(name) === id) continue;
+      this.native.setParam(name, v.dataSync() as Float32Array);
+      this.nativeSource.set(name, id);
+    }
+    return this.native;
+  }
+
+  /**
+   * The native pass as one tf op with a custom gradient: tf sees logits computed from the
+   * parameter variables, and its gradient runs the native backward. If another forward ran in
+   * between (its activations replaced these), the backward first recomputes this forward.
+   */
+  private forwardNative(tokens: Int32Array, B: number, T: number): tf.Tensor2D {
+    const c = this.config;
+    if (tokens.length !== B * T) throw new Error(`forward: ${tokens.length} tokens for [${B}, ${T}]`);
+    if (T > c.maxSeqLen) throw new Error(`forward: sequence length ${T} exceeds model.maxSeqLen ${c.maxSeqLen}`);
+    const vars = this.names.map((n) => this.p(n));
+    const toks = Int32Array.from(tokens);
+    const op = tf.customGrad(((..._inputs: tf.Tensor[]) => {
+      const nm = this.syncedNative();
+      const value = tf.tensor2d(nm.forward(toks, B, T), [B * T, c.vocabSize]);
+      const mine = nm.forwardCount;
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor2D) => {
+          const m = this.syncedNative();
+          if (m.forwardCount !== mine) m.forward(toks, B, T);
+          m.backward(dy.dataSync() as Float32Array);
+          return this.names.map((n, i) => tf.tensor(m.grad(n), vars[i].shape));
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...inputs: tf.Tensor[]) => tf.Tensor2D;
+    return op(...vars);
+  }
+
+  private forwardTfjs(tokens: Int32Array, B: number, T: number, capture?: ForwardCapture): tf.Tensor2D {
     const c = this.config;
     if (tokens.length !== B * T) throw new Error(`forward: ${tokens.length} tokens for [${B}, ${T}]`);
     if (T > c.maxSeqLen) throw new Error(`forward: sequence length ${T} exceeds model.maxSeqLen ${c.maxSeqLen}`);

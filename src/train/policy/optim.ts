@@ -1,7 +1,7 @@
 /**
  * Adam(W) with global-norm gradient clipping and a warmup + cosine/constant learning-rate
- * schedule. The moments live in tf variables and are exported/imported as host arrays, so a
- * checkpoint restores the optimizer exactly.
+ * schedule. The moments are host arrays, exported and imported as they are, so a checkpoint
+ * restores the optimizer exactly.
  */
 import { tf } from "./tf.js";
 
@@ -38,15 +38,20 @@ export interface AdamState {
   v: Map<string, Float32Array>;
 }
 
+/**
+ * The moments are host Float32Arrays and the update one loop per parameter: at this model's
+ * size that is several times cheaper than a dozen tf ops per parameter (measured: 10 ms per
+ * step on the wasm backend). The parameters stay tf variables, read before and assigned after.
+ */
 export class Adam {
   t = 0;
-  private m = new Map<string, tf.Variable>();
-  private v = new Map<string, tf.Variable>();
+  private m = new Map<string, Float32Array>();
+  private v = new Map<string, Float32Array>();
 
   constructor(readonly config: OptimConfig, private readonly params: Map<string, tf.Variable>) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, new Float32Array(p.size));
+      this.v.set(name, new Float32Array(p.size));
     }
   }
 
@@ -56,52 +61,60 @@ export class Adam {
    */
   step(grads: Map<string, tf.Tensor>, lr: number): number {
     const c = this.config;
-    const sq = tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))));
-    const norm = Math.sqrt(sq.dataSync()[0]);
-    sq.dispose();
+    const host = new Map<string, Float32Array>();
+    let sq = 0;
+    for (const [name, g] of grads) {
+      const a = g.dataSync() as Float32Array;
+      for (let i = 0; i < a.length; i++) sq += a[i] * a[i];
+      host.set(name, a);
+    }
+    const norm = Math.sqrt(sq);
+    if (!Number.isFinite(norm)) throw new Error(`Adam: the gradient norm is ${norm}`);
     const scale = c.gradClip > 0 && norm > c.gradClip ? c.gradClip / (norm + 1e-6) : 1;
     this.t++;
     const bc1 = 1 - Math.pow(c.beta1, this.t);
     const bc2 = 1 - Math.pow(c.beta2, this.t);
+    const b1 = c.beta1, b2 = c.beta2, eps = c.eps;
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g0 = grads.get(name);
-        if (!g0) continue;
-        const g = scale === 1 ? g0 : tf.mul(g0, scale);
-        const m = this.m.get(name) as tf.Variable;
-        const v = this.v.get(name) as tf.Variable;
-        m.assign(tf.add(tf.mul(m, c.beta1), tf.mul(g, 1 - c.beta1)));
-        v.assign(tf.add(tf.mul(v, c.beta2), tf.mul(tf.square(g), 1 - c.beta2)));
-        let upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), c.eps));
+        const g = host.get(name);
+        if (!g) continue;
+        const m = this.m.get(name) as Float32Array;
+        const v = this.v.get(name) as Float32Array;
+        const w = Float32Array.from(p.dataSync() as Float32Array);
         // Decoupled weight decay (AdamW) on matrices only; norms' gains are left alone.
-        if (c.weightDecay > 0 && p.shape.length > 1) upd = tf.add(upd, tf.mul(p, c.weightDecay));
-        p.assign(tf.sub(p, tf.mul(upd, lr)));
+        const wd = p.shape.length > 1 ? c.weightDecay : 0;
+        for (let i = 0; i < w.length; i++) {
+          const gi = g[i] * scale;
+          m[i] = b1 * m[i] + (1 - b1) * gi;
+          v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+          w[i] -= lr * (m[i] / bc1 / (Math.sqrt(v[i] / bc2) + eps) + wd * w[i]);
+        }
+        p.assign(tf.tensor(w, p.shape));
       }
     });
     return norm;
   }
 
   state(): AdamState {
-    const grab = (src: Map<string, tf.Variable>) => {
-      const out = new Map<string, Float32Array>();
-      for (const [k, v] of src) out.set(k, Float32Array.from(v.dataSync() as Float32Array));
-      return out;
-    };
-    return { t: this.t, m: grab(this.m), v: grab(this.v) };
+    const copy = (src: Map<string, Float32Array>) => new Map([...src].map(([k, a]) => [k, Float32Array.from(a)]));
+    return { t: this.t, m: copy(this.m), v: copy(this.v) };
   }
 
   load(s: AdamState): void {
     this.t = s.t;
     for (const [src, dst] of [[s.m, this.m], [s.v, this.v]] as const) {
-      for (const [k, v] of dst) {
+      for (const [k, a] of dst) {
         const arr = src.get(k);
         if (!arr) throw new Error(`optimizer state lacks '${k}'`);
-        v.assign(tf.tensor(arr, v.shape));
+        if (arr.length !== a.length) throw new Error(`optimizer state '${k}' has ${arr.length} values, expected ${a.length}`);
+        a.set(arr);
       }
     }
   }
 
   dispose(): void {
-    for (const v of [...this.m.values(), ...this.v.values()]) v.dispose();
+    this.m.clear();
+    this.v.clear();
   }
 }

@@ -5,7 +5,7 @@
  * is a closure and stays single-threaded.)
  */
 import { Worker } from "node:worker_threads";
-import type { ModelConfig } from "./model.js";
+import { defaultPolicyBackend, type ModelConfig, type PolicyBackend } from "./model.js";
 import type { Rng } from "../rng.js";
 import type { SampleOptions, SampleRequest, SampleResult } from "./sampler.js";
 import type { WorkerRequest } from "./worker.js";
@@ -40,9 +40,10 @@ export class SamplerPool {
     });
   }
 
-  async setWeights(config: ModelConfig, weights: Map<string, Float32Array>): Promise<void> {
+  /** Sends the weights to every worker; they sample on `backend` (default: the policies' default, so native unless set otherwise). */
+  async setWeights(config: ModelConfig, weights: Map<string, Float32Array>, backend: PolicyBackend = defaultPolicyBackend()): Promise<void> {
     const list = [...weights];
-    await Promise.all(this.workers.map((w) => this.call(w, { kind: "weights", config, weights: list })));
+    await Promise.all(this.workers.map((w) => this.call(w, { kind: "weights", config, weights: list, backend })));
   }
 
   async sample(requests: readonly SampleRequest[], opts: SampleOptions, rng: Rng): Promise<SampleResult[]> {

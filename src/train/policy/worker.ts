@@ -7,10 +7,10 @@ import { parentPort } from "node:worker_threads";
 import { useBackend } from "./tf.js";
 import { Rng } from "../rng.js";
 import { disposeSamplerWeights, sampleRows, samplerWeights, type SampleRequest, type SamplerWeights } from "./sampler.js";
-import type { ModelConfig } from "./model.js";
+import type { ModelConfig, PolicyBackend } from "./model.js";
 
 export type WorkerRequest =
-  | { kind: "weights"; config: ModelConfig; weights: [string, Float32Array][] }
+  | { kind: "weights"; config: ModelConfig; weights: [string, Float32Array][]; backend: PolicyBackend }
   | { kind: "sample"; requests: SampleRequest[]; temperature: number; topP: number; eos: number; rngs: number[][] };
 
 let sw: SamplerWeights | null = null;
@@ -22,7 +22,7 @@ parentPort?.on("message", (msg: WorkerRequest) => {
       await ready;
       if (msg.kind === "weights") {
         if (sw) disposeSamplerWeights(sw);
-        sw = samplerWeights(msg.config, new Map(msg.weights));
+        sw = samplerWeights(msg.config, new Map(msg.weights), msg.backend);
         parentPort?.postMessage({ ok: true });
       } else {
         if (!sw) throw new Error("worker has no weights");
