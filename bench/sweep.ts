@@ -49,6 +49,9 @@ const VARIANTS: Variant[] = [
   { name: "epochs+1", what: `${D.loss.epochs + 1} epochs`, config: { loss: { epochs: D.loss.epochs + 1 } } },
   { name: "sft-x0.5", what: `warm start ${Math.round(D.sft.steps / 2)} SFT steps`, config: {}, sftSteps: Math.round(D.sft.steps / 2) },
   { name: "sft-x2", what: `warm start ${D.sft.steps * 2} SFT steps`, config: {}, sftSteps: D.sft.steps * 2 },
+  { name: "layer0-attn-x0.1", what: "layer-0 attention at 0.1 x lr (optim.lrScale)", config: { optim: { lrScale: { "blk.0.attn_": 0.1 } } } },
+  { name: "lr-x3+layer0", what: `lr ${D.optim.lr * 3}, layer-0 attention at 0.1 x lr`, config: { optim: { lr: D.optim.lr * 3, lrScale: { "blk.0.attn_": 0.1 } } } },
+  { name: "lr-x3+updates-x4", what: `lr ${D.optim.lr * 3}, ${D.loss.minibatches * 4} minibatches`, config: { optim: { lr: D.optim.lr * 3 }, loss: { minibatches: D.loss.minibatches * 4 } } },
 ];
 
 function run(args: string[]): Promise<void> {

@@ -105,9 +105,10 @@ export function mergeConfig<T>(base: T, over: unknown, path = "config"): T {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (!(k in base)) throw new ConfigError(`${path}.${k}: unknown key (known: ${Object.keys(base).join(", ")})`);
-    // methodOptions are the method's own (validated by its schema), and nullable fields take any value.
+    // methodOptions are the method's own (validated by its schema), lrScale is a free-form map
+    // (validated by the schema), and nullable fields take any value.
     const b = (base as Record<string, unknown>)[k];
-    out[k] = k === "methodOptions" || b === null ? v : mergeConfig(b, v, `${path}.${k}`);
+    out[k] = k === "methodOptions" || k === "lrScale" || b === null ? v : mergeConfig(b, v, `${path}.${k}`);
   }
   return out as T;
 }

@@ -55,6 +55,7 @@ export const TRAIN_SCHEMA = v.strictObject({
       warmupSteps: int(0, Number.MAX_SAFE_INTEGER, "linear learning-rate warm-up, in updates"),
       schedule: pick(["constant", "cosine"] as const, "learning-rate schedule after warm-up"),
       minLrRatio: num(0, 1, "cosine floor as a fraction of lr"),
+      lrScale: v.pipe(v.record(v.string(), v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(100))), v.description("per-parameter-group lr multipliers: a parameter whose name starts with a key (GGUF names: token_embd, blk.0.attn_q, ...) gets lr x its value; the longest key wins")),
     },
     "the optimizer (Adam, verl's defaults)",
   ),

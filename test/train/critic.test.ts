@@ -157,3 +157,23 @@ test("a method that reads values with the critic off is refused, naming the key"
   assert.throws(() => checkRun(config("gae", { critic: { use: "off" } })), /config\.critic\.use: method 'gae' reads critic values, but the critic is off/);
   assert.doesNotThrow(() => checkRun(config("gae")));
 });
+
+test("per-parameter-group learning rates: the longest matching prefix scales a group's step", async () => {
+  const { lrScaleOf, Adam } = await import("../../src/train/policy/optim.js");
+  const { tf } = await import("../../src/train/policy/tf.js");
+  assert.equal(lrScaleOf({ "blk.0.": 0.5, "blk.0.attn_": 0.1 }, "blk.0.attn_q.weight"), 0.1);
+  assert.equal(lrScaleOf({ "blk.0.": 0.5, "blk.0.attn_": 0.1 }, "blk.0.ffn_up.weight"), 0.5);
+  assert.equal(lrScaleOf({ "blk.0.": 0.5 }, "blk.1.attn_q.weight"), 1);
+  // One Adam step moves each parameter by about lr x its scale (the first step is sign(g) * lr).
+  const params = new Map([["blk.0.attn_q.weight", tf.variable(tf.tensor1d([1, 1]))], ["output.weight", tf.variable(tf.tensor1d([1, 1]))]]);
+  const opt = new Adam({ ...DEFAULT_OPTIM, lrScale: { "blk.0.attn_": 0.1 }, gradClip: 0 }, params);
+  opt.step(new Map([["blk.0.attn_q.weight", tf.tensor1d([2, -3])], ["output.weight", tf.tensor1d([2, -3])]]), 0.01);
+  const q = params.get("blk.0.attn_q.weight")!.dataSync(), o = params.get("output.weight")!.dataSync();
+  assert.ok(Math.abs(q[0] - (1 - 0.001)) < 1e-6 && Math.abs(q[1] - (1 + 0.001)) < 1e-6, String(q));
+  assert.ok(Math.abs(o[0] - (1 - 0.01)) < 1e-6 && Math.abs(o[1] - (1 + 0.01)) < 1e-6, String(o));
+  // The train config takes the map and validates its values.
+  const c = mergeConfig(structuredClone(DEFAULT_TRAIN), { optim: { lrScale: { "blk.0.attn_": 0.1 } } });
+  assert.deepEqual(c.optim.lrScale, { "blk.0.attn_": 0.1 });
+  const { configProblem } = await import("../../src/train/schema.js");
+  assert.match(String(configProblem(mergeConfig(structuredClone(DEFAULT_TRAIN), { optim: { lrScale: { x: "big" } } }))), /config\.optim\.lrScale/);
+});

@@ -17,11 +17,24 @@ export interface OptimConfig {
   schedule: "constant" | "cosine";
   /** Cosine floor as a fraction of lr. */
   minLrRatio: number;
+  /**
+   * Per-parameter-group learning-rate multipliers: a parameter whose name starts with a key gets
+   * lr times its value (the longest matching key wins), e.g. {"blk.0.attn_": 0.1} to tame a
+   * sharp first attention layer. Empty: one learning rate for all.
+   */
+  lrScale: Record<string, number>;
 }
 
 export const DEFAULT_OPTIM: OptimConfig = {
-  lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1, warmupSteps: 0, schedule: "constant", minLrRatio: 0.1,
+  lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1, warmupSteps: 0, schedule: "constant", minLrRatio: 0.1, lrScale: {},
 };
+
+/** The learning-rate multiplier of parameter `name` (longest matching prefix of `lrScale`, else 1). */
+export function lrScaleOf(scales: Readonly<Record<string, number>>, name: string): number {
+  let best = "", s = 1;
+  for (const [prefix, x] of Object.entries(scales)) if (name.startsWith(prefix) && prefix.length >= best.length) [best, s] = [prefix, x];
+  return s;
+}
 
 /** Learning rate at optimizer update `t` (0-based) of `total`. */
 export function lrAt(c: OptimConfig, t: number, total: number): number {
@@ -84,11 +97,12 @@ export class Adam {
         const w = Float32Array.from(p.dataSync() as Float32Array);
         // Decoupled weight decay (AdamW) on matrices only; norms' gains are left alone.
         const wd = p.shape.length > 1 ? c.weightDecay : 0;
+        const lrp = lr * lrScaleOf(c.lrScale ?? {}, name);
         for (let i = 0; i < w.length; i++) {
           const gi = g[i] * scale;
           m[i] = b1 * m[i] + (1 - b1) * gi;
           v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-          w[i] -= lr * (m[i] / bc1 / (Math.sqrt(v[i] / bc2) + eps) + wd * w[i]);
+          w[i] -= lrp * (m[i] / bc1 / (Math.sqrt(v[i] / bc2) + eps) + wd * w[i]);
         }
         p.assign(tf.tensor(w, p.shape));
       }
