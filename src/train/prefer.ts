@@ -136,41 +136,74 @@ export interface StepResult {
   gradNorm: number;
 }
 
-/**
- * One update of `policy` on the pairs `batch`: a forward pass over both sides, the host loss and
- * its logit gradient, and the surrogate backward pass. The loss is the batch mean.
- */
-export function preferUpdate(policy: Policy, opt: Adam, batch: readonly PairData[], o: PairLossOptions, pad: number, lr: number): StepResult {
-  const V = policy.config.vocabSize;
-  const B = batch.length;
+function packBoth(batch: readonly PairData[], pad: number) {
   const seqs = [...batch.map((d) => ({ prompt: d.prompt, response: Array.from(d.chosen.tokens) })), ...batch.map((d) => ({ prompt: d.prompt, response: Array.from(d.rejected.tokens) }))];
-  const pb = packPairs(seqs, pad);
+  return packPairs(seqs, pad);
+}
+
+/**
+ * The batch-mean loss of `batch` from logits [2B*T, V] of its packed sides (chosen rows first),
+ * and its gradient with respect to those logits.
+ */
+function batchLoss(flat: Float32Array, pb: ReturnType<typeof packPairs>, batch: readonly PairData[], V: number, o: PairLossOptions): { loss: number; right: number; gz: Float32Array } {
+  const B = batch.length;
+  const gz = new Float32Array(flat.length);
+  let loss = 0, right = 0;
+  const rows = (i: number) => {
+    const from = (i * pb.T + pb.start[i]) * V;
+    return { from, z: Float64Array.from(flat.subarray(from, from + pb.len[i] * V)) };
+  };
+  for (let k = 0; k < B; k++) {
+    const w = rows(k), l = rows(B + k);
+    const res = pairLoss(batch[k], w.z, l.z, V, o);
+    loss += res.loss / B;
+    if (res.margin > 0) right++;
+    for (let j = 0; j < res.chosen.length; j++) gz[w.from + j] = res.chosen[j] / B;
+    for (let j = 0; j < res.rejected.length; j++) gz[l.from + j] = res.rejected[j] / B;
+  }
+  return { loss, right, gz };
+}
+
+/** The batch-mean loss of `batch` under `policy` (a forward pass, no gradient). */
+export function preferLoss(policy: Policy, batch: readonly PairData[], o: PairLossOptions, pad: number): number {
+  const pb = packBoth(batch, pad);
+  const flat = tf.tidy(() => policy.forward(pb.tokens, pb.B, pb.T).dataSync() as Float32Array);
+  return batchLoss(flat, pb, batch, policy.config.vocabSize, o).loss;
+}
+
+/**
+ * The loss of `batch` and its gradient with respect to every parameter (keyed by parameter name):
+ * a forward pass over both sides, the host loss and its logit gradient G, and the backward pass of
+ * the surrogate sum(G * logits), G constant. The caller disposes the gradients.
+ */
+export function preferGrads(policy: Policy, batch: readonly PairData[], o: PairLossOptions, pad: number): { loss: number; pairAccuracy: number; grads: Map<string, tf.Tensor> } {
+  const V = policy.config.vocabSize;
+  const pb = packBoth(batch, pad);
   let loss = 0, right = 0;
   const byName = new Map([...policy.params].map(([n, p]) => [p.name, n]));
   const { value, grads } = tf.variableGrads(() => {
     const logits = policy.forward(pb.tokens, pb.B, pb.T);
-    const flat = logits.dataSync() as Float32Array;
-    const gz = new Float32Array(flat.length);
-    const rows = (i: number) => {
-      const from = (i * pb.T + pb.start[i]) * V;
-      return { from, z: Float64Array.from(flat.subarray(from, from + pb.len[i] * V)) };
-    };
-    for (let k = 0; k < B; k++) {
-      const w = rows(k), l = rows(B + k);
-      const res = pairLoss(batch[k], w.z, l.z, V, o);
-      loss += res.loss / B;
-      if (res.margin > 0) right++;
-      for (let j = 0; j < res.chosen.length; j++) gz[w.from + j] = res.chosen[j] / B;
-      for (let j = 0; j < res.rejected.length; j++) gz[l.from + j] = res.rejected[j] / B;
-    }
-    return tf.sum(tf.mul(logits, tf.tensor2d(gz, [pb.B * pb.T, V]))) as tf.Scalar;
+    const r = batchLoss(logits.dataSync() as Float32Array, pb, batch, V, o);
+    loss = r.loss;
+    right = r.right;
+    return tf.sum(tf.mul(logits, tf.tensor2d(r.gz, [pb.B * pb.T, V]))) as tf.Scalar;
   });
+  value.dispose();
+  if (!Number.isFinite(loss)) {
+    tf.dispose(Object.values(grads));
+    throw new Error(`prefer: the ${o.method} loss is not finite (${loss})`);
+  }
   const named = new Map<string, tf.Tensor>();
   for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
-  const gradNorm = opt.step(named, lr);
-  tf.dispose([value, ...Object.values(grads)]);
-  if (!Number.isFinite(loss)) throw new Error(`prefer: the ${o.method} loss is not finite (${loss})`);
-  return { loss, pairAccuracy: right / Math.max(1, B), gradNorm };
+  return { loss, pairAccuracy: right / Math.max(1, batch.length), grads: named };
+}
+
+/** One update of `policy` on the pairs `batch` (the loss is the batch mean). */
+export function preferUpdate(policy: Policy, opt: Adam, batch: readonly PairData[], o: PairLossOptions, pad: number, lr: number): StepResult {
+  const g = preferGrads(policy, batch, o, pad);
+  const gradNorm = opt.step(g.grads, lr);
+  tf.dispose([...g.grads.values()]);
+  return { loss: g.loss, pairAccuracy: g.pairAccuracy, gradNorm };
 }
 
 /** Indices of the pairs of update `step` (a fresh draw per step from the seed: resume needs no state). */
