@@ -337,6 +337,8 @@ export interface PreferRunOptions {
   onProgress?: (p: PreferProgress) => void;
   /** Stop after this many updates in this call (tests: a run cut short, then resumed). */
   stopAfter?: number;
+  /** Pairs built already from the same reference (a benchmark shares them across methods). */
+  pairs?: { train: Pair[]; heldout: Pair[]; sampledTokens: number };
 }
 
 export interface PreferSummary {
@@ -429,10 +431,15 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
     }
     writePolicyFile(refPath, model, ref, { task: task.name, from: config.warmStart ?? "sft" });
     const t1 = performance.now();
-    const ps = buildPairSet(task, model, ref, { ...config.pairs, seed: config.seed, evalSeed: config.eval.seed });
-    pairs = { train: ps.train, heldout: ps.heldout, sampledTokens: ps.sampledTokens };
-    log(`pairs: ${ps.train.length} training and ${ps.heldout.length} held-out (correct, incorrect) pairs from ${ps.prompts} prompts x ${config.pairs.samples} samples: ${ps.sampledTokens} sampled tokens, ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-    if (ps.train.length === 0) throw new ConfigError(`no training pair: no prompt had both a correct and an incorrect sample among ${config.pairs.samples} (raise pairs.samples or pairs.prompts, or use a weaker warm start)`);
+    if (o.pairs) {
+      pairs = o.pairs;
+      log(`pairs: ${pairs.train.length} training and ${pairs.heldout.length} held-out pairs, given (${pairs.sampledTokens} sampled tokens)`);
+    } else {
+      const ps = buildPairSet(task, model, ref, { ...config.pairs, seed: config.seed, evalSeed: config.eval.seed });
+      pairs = { train: ps.train, heldout: ps.heldout, sampledTokens: ps.sampledTokens };
+      log(`pairs: ${ps.train.length} training and ${ps.heldout.length} held-out (correct, incorrect) pairs from ${ps.prompts} prompts x ${config.pairs.samples} samples: ${ps.sampledTokens} sampled tokens, ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+    }
+    if (pairs.train.length === 0) throw new ConfigError(`no training pair: no prompt had both a correct and an incorrect sample among ${config.pairs.samples} (raise pairs.samples or pairs.prompts, or use a weaker warm start)`);
     writeAtomic(pairsPath, JSON.stringify(pairs));
   }
   const refData = pairData(pairs.train, model, ref, {}, "dpo", task.vocab);
