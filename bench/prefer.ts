@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     const d = acc.get(m)!.map((x, k) => x - dpo[k]);
     const se = sd(d) / Math.sqrt(d.length);
     const md = mean(d);
-    const tag = md > 2 * se && md > 0 ? "held" : md < -2 * se && md < 0 ? "did not hold (worse)" : "not shown (within noise)";
+    const tag = d.length < 2 ? "one seed: no verdict" : md > 2 * se && md > 0 ? "held" : md < -2 * se && md < 0 ? "did not hold (worse)" : "not shown (within noise)";
     return `${md >= 0 ? "+" : ""}${md.toFixed(3)} ± ${sd(d).toFixed(3)}: ${m === "ipo" ? "baseline" : tag}`;
   };
   const lines = [

@@ -7,7 +7,7 @@ import type { Task } from "../tasks/types.js";
 import { tf } from "./policy/tf.js";
 import { Policy, type ModelConfig } from "./policy/model.js";
 import { Adam, lrAt, DEFAULT_OPTIM } from "./policy/optim.js";
-import { packPairs } from "./policy/batching.js";
+import { packPairs, type PackedBatch } from "./policy/batching.js";
 import { selectLogProbs } from "./policy/ops.js";
 import { Rng } from "./rng.js";
 
@@ -28,16 +28,25 @@ export interface SftStep {
   tokens: number;
 }
 
-/** Mean next-token cross-entropy over the response tokens of `pairs` (a scalar tensor, differentiable). */
-export function sftLoss(policy: Policy, pairs: { prompt: readonly number[]; response: readonly number[] }[], pad: number): tf.Scalar {
+/**
+ * Chooses which response tokens of a packed batch are trained (token-selection SFT such as
+ * ssToken): returns a [B*T] 0/1 mask within `pb.mask`. `step` is the 0-based update.
+ */
+export type SftTokenSelector = (policy: Policy, pb: PackedBatch, step: number) => Float32Array;
+
+/**
+ * Mean next-token cross-entropy over the response tokens of `pairs` (a scalar tensor,
+ * differentiable); over the tokens `select` keeps, when given.
+ */
+export function sftLoss(policy: Policy, pairs: { prompt: readonly number[]; response: readonly number[] }[], pad: number, select?: (pb: PackedBatch) => Float32Array): tf.Scalar {
   const pb = packPairs(pairs, pad);
   const lp = selectLogProbs(policy.forward(pb.tokens, pb.B, pb.T), pb.targets);
-  const m = tf.tensor1d(pb.mask);
+  const m = tf.tensor1d(select ? select(pb) : pb.mask);
   return tf.neg(tf.div(tf.sum(tf.mul(lp, m)), tf.maximum(tf.sum(m), 1))) as tf.Scalar;
 }
 
 /** Trains `policy` in place on demonstrations of `task`; calls `onStep` after each update. */
-export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: SftStep) => void): void {
+export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: SftStep) => void, select?: SftTokenSelector): void {
   const rng = new Rng(c.seed ^ 0x5f7);
   const opt = new Adam({ ...DEFAULT_OPTIM, lr: c.lr, warmupSteps: c.warmupSteps, schedule: "cosine", minLrRatio: 0.1 }, policy.params);
   const byName = new Map([...policy.params].map(([n, v]) => [v.name, n]));
@@ -51,7 +60,7 @@ export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: Sf
         pairs.push({ prompt: prompt.tokens, response });
         tokens += prompt.tokens.length + response.length - 1;
       }
-      const { value, grads } = tf.variableGrads(() => sftLoss(policy, pairs, task.vocab.pad));
+      const { value, grads } = tf.variableGrads(() => sftLoss(policy, pairs, task.vocab.pad, select && ((pb) => select(policy, pb, s))));
       const named = new Map<string, tf.Tensor>();
       for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
       const lr = lrAt(opt.config, s, c.steps);
@@ -75,10 +84,10 @@ export function newPolicy(task: Task, model: Omit<ModelConfig, "vocabSize">, see
  * demonstrations; returns its weights. The one warm-start routine shared by the trainer,
  * `creditflow sft`, CreditBench and bench:compare.
  */
-export function sftWarmStart(task: Task, model: ModelConfig, c: SftConfig, initSeed: number, onStep?: (s: SftStep) => void): Map<string, Float32Array> {
+export function sftWarmStart(task: Task, model: ModelConfig, c: SftConfig, initSeed: number, onStep?: (s: SftStep) => void, select?: (init: Policy) => SftTokenSelector): Map<string, Float32Array> {
   const policy = Policy.create(model, initSeed);
   try {
-    runSft(task, policy, c, onStep);
+    runSft(task, policy, c, onStep, select?.(policy));
     return policy.weights();
   } finally {
     policy.dispose();
