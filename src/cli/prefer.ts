@@ -10,6 +10,14 @@ import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
 import { preflightNewRun } from "../train/rundir.js";
 import { AUX_MODELS, DEFAULT_PREFER, PREFER_METHODS, validatePreferConfig, type PreferConfig } from "../train/prefer-config.js";
 import { preflightPreferResume, runPrefer, type PreferProgress } from "../train/prefer.js";
+import { checkPolicyFile } from "../train/rundir.js";
+import { buildInterventions, DEFAULT_INTERVENTION, interventionSft } from "../train/prefer-int.js";
+import { readPolicyFile, writePolicyFile } from "../train/checkpoint.js";
+import { evaluate } from "../train/evaluate.js";
+import { resolveTask } from "../train/tasks.js";
+import { Rng } from "../train/rng.js";
+import type { SftConfig } from "../train/sft.js";
+import { checkOutputPath } from "../io/files.js";
 
 export const PREFER_COMMAND = defineCommand({
   name: "prefer",
@@ -102,4 +110,39 @@ export function runPreferCommand(argv: string[]): Promise<number> {
     log(`done: ${s.steps} steps on ${s.pairs} pairs (${s.sampledTokens} sampled tokens), ${Math.round(s.seconds)} s; held-out accuracy ${f(s.warmStartEvalAccuracy)} (reference) -> ${f(s.finalEvalAccuracy)}, held-out pair accuracy ${f(s.finalHeldoutPairAccuracy)}`);
     return 0;
   });
+}
+
+/** `creditflow sft --method int`: InT's intervention set from `init`'s failed attempts, then SFT on it. */
+export async function runInterventionSft(a: { task: string; sft: SftConfig; init: string | undefined; methodConfig: string | undefined; evalN: number; out: string; backend: "wasm" | "cpu"; quiet: boolean }): Promise<number> {
+  if (a.init === undefined) throw new ConfigError("sft --method int needs --init FILE: the policy whose failed attempts are intervened");
+  checkOutputPath(a.out);
+  checkPolicyFile(a.init, "--init");
+  const o = mergeConfig({ ...DEFAULT_INTERVENTION }, a.methodConfig === undefined ? undefined : parseConfigArg(a.methodConfig), "--method-config");
+  for (const k of ["prompts", "attempts", "continuations"] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new ConfigError(`--method-config.${k}: expected an integer >= 1, got ${JSON.stringify(o[k])}`);
+  if (typeof o.temperature !== "number" || !(o.temperature > 0)) throw new ConfigError(`--method-config.temperature: expected a number > 0, got ${JSON.stringify(o.temperature)}`);
+  const task = resolveTask(a.task);
+  const pf = readPolicyFile(a.init);
+  if (pf.model.vocabSize !== task.vocab.size) throw new ConfigError(`${a.init}: model.vocabSize is ${pf.model.vocabSize}, task ${task.name} has ${task.vocab.size} tokens`);
+  await useBackend(a.backend);
+  const log = (s: string) => {
+    if (!a.quiet) process.stderr.write(s + "\n");
+  };
+  const t0 = performance.now();
+  const set = buildInterventions(task, pf.model, pf.weights, o, new Rng(a.sft.seed + 0x1a7));
+  log(`interventions: ${set.attempts} attempts, ${set.incorrect} incorrect, ${set.kept} kept by the correctness filter; ${set.sampledTokens} sampled tokens, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if (set.kept === 0) throw new ConfigError(`no intervention survived the correctness filter (raise prompts or continuations in --method-config)`);
+  const weights = interventionSft(task, pf.model, pf.weights, set, a.sft, (s) => {
+    if (s.step % 25 === 0 || s.step === a.sft.steps) log(`step ${s.step}/${a.sft.steps}  loss ${s.loss.toFixed(4)}`);
+  });
+  const info: Record<string, unknown> = { task: task.name, method: "int", init: a.init, steps: a.sft.steps, batch: a.sft.batch, lr: a.sft.lr, seed: a.sft.seed, interventions: set.kept };
+  if (a.evalN > 0) {
+    const prompts = task.evalSet(a.evalN, DEFAULT_TRAIN.eval.seed);
+    const before = evaluate(task, pf.model, pf.weights, prompts).accuracy;
+    const after = evaluate(task, pf.model, weights, prompts).accuracy;
+    info.eval_accuracy = after;
+    log(`held-out accuracy ${before.toFixed(3)} (init) -> ${after.toFixed(3)} on ${a.evalN} prompts`);
+  }
+  writePolicyFile(a.out, pf.model, weights, info);
+  log(`wrote ${a.out}`);
+  return 0;
 }

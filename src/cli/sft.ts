@@ -14,6 +14,7 @@ import { resolveTask } from "../train/tasks.js";
 import { readFileSync } from "node:fs";
 import { checkOutputPath } from "../io/files.js";
 import { DEFAULT_SSTOKEN_SFT, ssTokenSelector } from "../train/prefer-sft.js";
+import { runInterventionSft } from "./prefer.js";
 
 /** ssToken's options from --method-config over the defaults (unknown keys and bad ranges are errors). */
 function sstokenOptions(raw: string | undefined): typeof DEFAULT_SSTOKEN_SFT {
@@ -39,8 +40,9 @@ forcing, cross-entropy on the response tokens) and writes a policy file for
     model: { type: "string", value: "FILE", doc: "JSON model overrides (dModel, nLayers, nHeads, dFF, maxSeqLen, tieEmbeddings, ...);\ndefault: the default run's model" },
     eval: { type: "string", value: "N", doc: "held-out prompts to score at the end (default 200; 0 = skip)" },
     out: { type: "string", value: "FILE", doc: "where to write the policy (default runs/sft-<task>-<seed>.json)" },
-    method: { type: "string", value: "M", doc: "plain (default: every response token) or sstoken (ssToken's token selection;\ndocs/preference.md)" },
-    "method-config": { type: "string", value: "JSON", doc: 'sstoken options, e.g. {"gamma": 0.5, "rho": 0.6, "warmupSamples": 10000}' },
+    method: { type: "string", value: "M", doc: "plain (default: every response token), sstoken (ssToken's token selection)\nor int (InT: intervention training of --init's failed attempts); docs/preference.md" },
+    "method-config": { type: "string", value: "JSON", doc: 'sstoken: {"gamma": 0.5, "rho": 0.6, "warmupSamples": 10000};\nint: {"prompts": 256, "attempts": 4, "continuations": 8, "temperature": 1}' },
+    init: { type: "string", value: "FILE", doc: "int: the policy file whose failed attempts are intervened and trained" },
     backend: BACKEND_FLAG,
     quiet: { type: "boolean", doc: "no progress output" },
     help: { type: "boolean", short: "h", doc: "this help" },
@@ -77,7 +79,8 @@ export function runSftCommand(argv: string[]): Promise<number> {
     checkOutputPath(out ?? undefined);
     const quiet = f.quiet === true;
     const backend = f.backend === undefined ? "wasm" : choiceFlag("backend", f.backend, BACKENDS);
-    const method = f.method === undefined ? "plain" : choiceFlag("method", f.method, ["plain", "sstoken"] as const);
+    const method = f.method === undefined ? "plain" : choiceFlag("method", f.method, ["plain", "sstoken", "int"] as const);
+    if (method === "int") return runInterventionSft({ task, sft: { ...sft, steps: f.steps === undefined ? 50 : sft.steps, lr: f.lr === undefined ? 3e-4 : sft.lr }, init: f.init, methodConfig: f["method-config"], evalN, out: f.out ?? `runs/sft-int-${task}-${sft.seed}.json`, backend, quiet: f.quiet === true });
     const select = method === "sstoken" ? ssTokenSelector({ ...sstokenOptions(f["method-config"]), batch: sft.batch }) : undefined;
     const t = resolveTask(task);
     await useBackend(backend);

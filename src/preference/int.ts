@@ -24,14 +24,22 @@ function pySliceEnd<T>(xs: readonly T[], stop: number): T[] {
   return xs.slice(0, end);
 }
 
+/**
+ * The attempt's steps kept before an intervention at 1-based `location`: steps[:location-1], with
+ * location clamped to [1, #steps] unless `legacy` (Python slicing). Shared by the text form below
+ * and the token form of the trainer.
+ */
+export function stepsBeforeIntervention<T>(steps: readonly T[], location: number, o: GuidedAttemptOptions = {}): T[] {
+  if (!Number.isInteger(location)) throw new RangeError(`intervention location must be an integer, got ${location}`);
+  const loc = o.legacy ? location : Math.min(Math.max(location, 1), steps.length);
+  return loc === 1 ? [] : pySliceEnd(steps, loc - 1);
+}
+
 /** The intervention-guided attempt of methods-part4.md section 4 step 4. */
 export function interventionGuidedAttempt(attempt: string, content: string, location: number, o: GuidedAttemptOptions = {}): string {
-  if (!Number.isInteger(location)) throw new RangeError(`intervention location must be an integer, got ${location}`);
-  const steps = attempt.split("\n\n");
+  const kept = stepsBeforeIntervention(attempt.split("\n\n"), location, o);
   const body = content.replace(/\n/g, "\n\n");
-  const loc = o.legacy ? location : Math.min(Math.max(location, 1), steps.length);
-  if (loc === 1) return body;
-  return pySliceEnd(steps, loc - 1).join("\n\n") + "\n\n" + body;
+  return kept.length === 0 ? body : kept.join("\n\n") + "\n\n" + body;
 }
 
 /** The leak filter: an intervention that states the answer (substring test) is dropped. */

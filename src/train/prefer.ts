@@ -18,7 +18,7 @@ import { tf } from "./policy/tf.js";
 import { Policy, type ModelConfig } from "./policy/model.js";
 import { Adam, lrAt, DEFAULT_OPTIM, type AdamState } from "./policy/optim.js";
 import { packPairs } from "./policy/batching.js";
-import { sftLoss, sftWarmStart } from "./sft.js";
+import { sftUpdate, sftWarmStart } from "./sft.js";
 import { evaluate } from "./evaluate.js";
 import { resolveTask } from "./tasks.js";
 import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolicyFile } from "./checkpoint.js";
@@ -226,7 +226,6 @@ export function trainAux(name: AuxName, model: ModelConfig, refWeights: Map<stri
   const t0 = performance.now();
   const policy = new Policy(model, refWeights);
   const opt = new Adam({ ...DEFAULT_OPTIM, lr: c.aux.lr, warmupSteps: 2, schedule: "constant" }, policy.params);
-  const byName = new Map([...policy.params].map(([n, p]) => [p.name, n]));
   let tokens = 0;
   const salt = { dpo: 11, rdpo: 12, pos: 13, neg: 14 }[name];
   try {
@@ -239,11 +238,7 @@ export function trainAux(name: AuxName, model: ModelConfig, refWeights: Map<stri
         for (const d of batch) tokens += d.chosen.tokens.length + d.rejected.tokens.length;
       } else {
         const seqs = idx.map((i) => ({ prompt: pairs[i].prompt, response: name === "pos" ? pairs[i].chosen : pairs[i].rejected }));
-        const { value, grads } = tf.variableGrads(() => sftLoss(policy, seqs, pad));
-        const named = new Map<string, tf.Tensor>();
-        for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
-        opt.step(named, lr);
-        tf.dispose([value, ...Object.values(grads)]);
+        sftUpdate(policy, opt, seqs, pad, lr);
         for (const q of seqs) tokens += q.response.length;
       }
     }

@@ -45,11 +45,22 @@ export function sftLoss(policy: Policy, pairs: { prompt: readonly number[]; resp
   return tf.neg(tf.div(tf.sum(tf.mul(lp, m)), tf.maximum(tf.sum(m), 1))) as tf.Scalar;
 }
 
+/** One Adam update of `policy` on the cross-entropy of `pairs` (the tokens `select` keeps, when given); returns the loss. */
+export function sftUpdate(policy: Policy, opt: Adam, pairs: { prompt: readonly number[]; response: readonly number[] }[], pad: number, lr: number, select?: (pb: PackedBatch) => Float32Array): number {
+  const byName = new Map([...policy.params].map(([n, v]) => [v.name, n]));
+  const { value, grads } = tf.variableGrads(() => sftLoss(policy, pairs, pad, select));
+  const named = new Map<string, tf.Tensor>();
+  for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
+  opt.step(named, lr);
+  const loss = value.dataSync()[0];
+  tf.dispose([value, ...Object.values(grads)]);
+  return loss;
+}
+
 /** Trains `policy` in place on demonstrations of `task`; calls `onStep` after each update. */
 export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: SftStep) => void, select?: SftTokenSelector): void {
   const rng = new Rng(c.seed ^ 0x5f7);
   const opt = new Adam({ ...DEFAULT_OPTIM, lr: c.lr, warmupSteps: c.warmupSteps, schedule: "cosine", minLrRatio: 0.1 }, policy.params);
-  const byName = new Map([...policy.params].map(([n, v]) => [v.name, n]));
   try {
     for (let s = 0; s < c.steps; s++) {
       const pairs: { prompt: readonly number[]; response: number[] }[] = [];
@@ -60,13 +71,8 @@ export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: Sf
         pairs.push({ prompt: prompt.tokens, response });
         tokens += prompt.tokens.length + response.length - 1;
       }
-      const { value, grads } = tf.variableGrads(() => sftLoss(policy, pairs, task.vocab.pad, select && ((pb) => select(policy, pb, s))));
-      const named = new Map<string, tf.Tensor>();
-      for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
       const lr = lrAt(opt.config, s, c.steps);
-      opt.step(named, lr);
-      const loss = value.dataSync()[0];
-      tf.dispose([value, ...Object.values(grads)]);
+      const loss = sftUpdate(policy, opt, pairs, task.vocab.pad, lr, select && ((pb) => select(policy, pb, s)));
       onStep?.({ step: s + 1, loss, lr, tokens });
     }
   } finally {
