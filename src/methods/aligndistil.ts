@@ -18,8 +18,7 @@
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { signalError, signalMatrix } from "../core/signals.js";
-import { alignDistilCoefficients } from "../preference/aligndistil.js";
-import { logSoftmaxRows } from "../preference/common.js";
+import { alignDistilTeacher } from "../preference/aligndistil.js";
 
 export interface AlignDistilOptions {
   beta: number;
@@ -40,16 +39,13 @@ export function alignDistil(batch: RolloutBatch, opts: AlignDistilOptions): Assi
     if (T === 0) continue;
     const V = dpo.cols;
     if (V === 0) throw signalError(batch, i, "dpo_logits", "rows are empty; expected one logit per vocabulary entry");
-    const alpha = alignDistilCoefficients(dpo.data, rdpo.data, V, opts.tvdScale);
-    const zStar = new Float64Array(T * V);
-    for (let t = 0; t < T; t++) for (let v = t * V; v < (t + 1) * V; v++) zStar[v] = alpha[t] * (dpo.data[v] - rdpo.data[v]) + dpo.data[v];
-    const lpStar = logSoftmaxRows(zStar, V, opts.temperature);
+    const { alpha, coef, lpStar } = alignDistilTeacher(dpo.data, rdpo.data, V, opts);
     for (let t = 0; t < T; t++) {
       if (mask[o + t] === 0) continue;
       const y = tokens[o + t];
       if (y >= V) throw signalError(batch, i, "dpo_logits", `token ${t} is id ${y}, outside the ${V} logit columns`);
       alphaOut[o + t] = alpha[t];
-      advantages[o + t] = (opts.beta / alpha[t]) * (lpStar[t * V + y] - lp[o + t]);
+      advantages[o + t] = coef[t] * (lpStar[t * V + y] - lp[o + t]);
     }
   }
   return { advantages, diag: { tokens: { alpha: alphaOut } } };

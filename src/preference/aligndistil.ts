@@ -51,6 +51,27 @@ export function alignDistilCoefficients(zA: Float64Array, zB: Float64Array, V: n
   return alpha;
 }
 
+/**
+ * The teacher of every position: alpha_t (or the constant w of the theorem1 modes), the KL
+ * coefficient (beta / alpha_t or beta2) and the teacher log-probs log softmax(z* / tau), [T*V].
+ */
+export function alignDistilTeacher(dpo: Float64Array, other: Float64Array, V: number, o: AlignDistilOptions): { alpha: Float64Array; coef: Float64Array; lpStar: Float64Array } {
+  const T = rowsOf("DPO logits", dpo, V);
+  const mode = o.mode ?? "aligndistil";
+  const adaptive = mode === "aligndistil" || mode === "theorem1_adaptive";
+  const alpha = adaptive ? alignDistilCoefficients(dpo, other, V, o.tvdScale) : new Float64Array(T).fill(o.beta / o.tvdScale);
+  const zStar = new Float64Array(dpo.length);
+  const coef = new Float64Array(T);
+  for (let t = 0; t < T; t++) {
+    const a = alpha[t];
+    coef[t] = adaptive ? o.beta / a : o.tvdScale;
+    for (let v = t * V; v < (t + 1) * V; v++) {
+      zStar[v] = mode === "theorem1" || mode === "theorem1_adaptive" ? a * dpo[v] + (1 - a) * other[v] : a * (dpo[v] - other[v]) + dpo[v];
+    }
+  }
+  return { alpha, coef, lpStar: logSoftmaxRows(zStar, V, o.temperature ?? 1) };
+}
+
 export interface AlignDistilResult {
   loss: number;
   /** d loss / d student logits, [T*V]. */
@@ -76,20 +97,7 @@ export function alignDistilLoss(student: Float64Array, dpo: Float64Array, other:
   const T = rowsOf("student logits", student, V);
   if (dpo.length !== student.length || other.length !== student.length) throw new RangeError("student, DPO and second model logits must have the same shape");
   if (mask !== null && mask.length !== T) throw new RangeError(`mask has ${mask.length} entries for ${T} positions`);
-  const mode = o.mode ?? "aligndistil";
-  const tau = o.temperature ?? 1;
-  const adaptive = mode === "aligndistil" || mode === "theorem1_adaptive";
-  const alpha = adaptive ? alignDistilCoefficients(dpo, other, V, o.tvdScale) : new Float64Array(T).fill(o.beta / o.tvdScale);
-  const zStar = new Float64Array(student.length);
-  const coef = new Float64Array(T);
-  for (let t = 0; t < T; t++) {
-    const a = alpha[t];
-    coef[t] = adaptive ? o.beta / a : o.tvdScale;
-    for (let v = t * V; v < (t + 1) * V; v++) {
-      zStar[v] = mode === "theorem1" || mode === "theorem1_adaptive" ? a * dpo[v] + (1 - a) * other[v] : a * (dpo[v] - other[v]) + dpo[v];
-    }
-  }
-  const lpStar = logSoftmaxRows(zStar, V, tau);
+  const { alpha, coef, lpStar } = alignDistilTeacher(dpo, other, V, o);
   const lp = logSoftmaxRows(student, V);
   const perToken = new Float64Array(T);
   const kl = new Float64Array(T);
