@@ -65,14 +65,8 @@ async function main(): Promise<void> {
   const asked = (f.methods ?? PREFER_METHODS.join(",")).split(",") as PreferMethod[];
   for (const m of asked) if (!PREFER_METHODS.includes(m)) throw new Error(`unknown method ${m}`);
   const methods: PreferMethod[] = ["dpo", ...asked.filter((m) => m !== "dpo")];
-  // decisive: a tiny model learns the filler at once and is unsure only at the two decisive
-  // tokens, so (correct, incorrect) pairs differ where credit matters. 100 SFT steps leave the
-  // reference near 50% greedy accuracy (room both ways); lr 1e-4 moved DPO without collapsing it.
-  const base: PreferConfig = mergeConfig(structuredClone(DEFAULT_PREFER), {
-    task: "decisive", steps, batch: 32, optim: { lr: 1e-4 },
-    pairs: { prompts: 192, heldout: 64, samples: 8 }, aux: { steps: 20, lr: 3e-4 },
-    sft: { steps: 100, lr: 2e-3 }, eval: { every: 0, n: 200 }, checkpointEvery: 0,
-  });
+  // The default run (DEFAULT_PREFER: decisive, SFT 100 steps, lr 1e-4), evaluated only at the end.
+  const base: PreferConfig = mergeConfig(structuredClone(DEFAULT_PREFER), { steps, eval: { every: 0 }, checkpointEvery: 0 });
   const task = resolveTask(base.task);
   const model = { ...base.model, vocabSize: task.vocab.size };
   const acc = new Map<PreferMethod, number[]>(), pairAcc = new Map<PreferMethod, number[]>(), secs = new Map<PreferMethod, number[]>();

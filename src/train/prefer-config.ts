@@ -53,23 +53,27 @@ export function methodAlpha(c: PreferConfig): number {
   return c.method === "t-reg" ? 0.25 : 0.5;
 }
 
+/**
+ * The default run, the one bench:prefer measures (docs/benchmarks.md): on `decisive` a small model
+ * learns the filler at once and is unsure at the two decisive tokens, so pairs differ where credit
+ * matters; 100 SFT steps leave the reference near 50% greedy accuracy.
+ */
 export const DEFAULT_PREFER: PreferConfig = {
-  task: "addition",
+  task: "decisive",
   method: "dpo",
   seed: 0,
-  steps: 40,
+  steps: 20,
   batch: 32,
   beta: 0.1,
   methodOptions: { alpha: null, tvdScale: 10, aggregation: "position" },
-  pairs: { prompts: 384, heldout: 128, samples: 4, temperature: 1 },
-  aux: { steps: 40, lr: 3e-4 },
+  pairs: { prompts: 192, heldout: 64, samples: 8, temperature: 1 },
+  aux: { steps: 20, lr: 3e-4 },
   model: { ...DEFAULT_TRAIN.model },
-  // A preference step moves the policy further than a PG step on this small model: 3e-4 with
-  // warm-up; the beta-scaled losses stay bounded.
-  optim: { ...DEFAULT_TRAIN.optim, lr: 3e-5, warmupSteps: 4 },
+  // DPO on decisive from that reference, 30 updates of 32 pairs (measured): lr 3e-4 took greedy
+  // accuracy from 0.495 to 0.22, 1e-4 to 0.46, 3e-5 to 0.45.
+  optim: { ...DEFAULT_TRAIN.optim, lr: 1e-4, warmupSteps: 4 },
   warmStart: null,
-  // A deliberately short warm start: pairs need both correct and incorrect samples.
-  sft: { ...DEFAULT_TRAIN.sft, steps: 250 },
+  sft: { ...DEFAULT_TRAIN.sft, steps: 100, lr: 2e-3 },
   eval: { every: 10, n: 200, seed: 12345 },
   checkpointEvery: 10,
 };
