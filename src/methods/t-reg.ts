@@ -14,7 +14,7 @@
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { signalNumbers } from "../core/signals.js";
-import { GROUP_NORM_OPTIONS, groupAdvantages, isChosen } from "../preference/credit.js";
+import { GROUP_NORM_OPTIONS, rewardWeightedCredit } from "../preference/credit.js";
 import { tregTokenRewards } from "../preference/treg.js";
 import type { GroupNorm } from "./grpo.js";
 
@@ -23,7 +23,6 @@ export interface TregOptions extends GroupNorm {
 }
 
 export function treg(batch: RolloutBatch, opts: TregOptions): Assignment {
-  const weights = new Float64Array(batch.nTokens).fill(1);
   const reward = new Float64Array(batch.nTokens);
   for (let i = 0; i < batch.n; i++) {
     const o = batch.offsets[i];
@@ -31,14 +30,9 @@ export function treg(batch: RolloutBatch, opts: TregOptions): Assignment {
     const better = signalNumbers(batch, i, "eval_better_logprobs", "t-reg", T)!;
     const worse = signalNumbers(batch, i, "eval_worse_logprobs", "t-reg", T)!;
     const r = tregTokenRewards(better, worse);
-    const sign = isChosen(batch, i, "t-reg") ? 1 : -1;
-    for (let t = 0; t < T; t++) {
-      if (batch.mask[o + t] === 0) continue;
-      reward[o + t] = r[t];
-      weights[o + t] = 1 + sign * opts.alpha * r[t];
-    }
+    for (let t = 0; t < T; t++) if (batch.mask[o + t] === 1) reward[o + t] = r[t];
   }
-  return { advantages: groupAdvantages(batch, opts), weights, diag: { tokens: { token_reward: reward } } };
+  return rewardWeightedCredit(batch, reward, opts.alpha, opts, "t-reg");
 }
 
 export const tregSpec = registerMethod<TregOptions>({

@@ -12,7 +12,7 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
-import { GROUP_NORM_OPTIONS, groupAdvantages, isChosen } from "../preference/credit.js";
+import { GROUP_NORM_OPTIONS, rewardWeightedCredit } from "../preference/credit.js";
 import { implicitTokenRewards } from "./dpo-token-reward.js";
 import type { GroupNorm } from "./grpo.js";
 
@@ -22,15 +22,7 @@ export interface TgdpoOptions extends GroupNorm {
 }
 
 export function tgdpo(batch: RolloutBatch, opts: TgdpoOptions): Assignment {
-  const reward = implicitTokenRewards(batch, opts.beta, "tgdpo");
-  const weights = new Float64Array(batch.nTokens).fill(1);
-  for (let i = 0; i < batch.n; i++) {
-    const sign = isChosen(batch, i, "tgdpo") ? 1 : -1;
-    for (let k = batch.offsets[i]; k < batch.offsets[i + 1]; k++) {
-      if (batch.mask[k] === 1) weights[k] = Math.max(0, 1 + sign * opts.alpha * reward[k]);
-    }
-  }
-  return { advantages: groupAdvantages(batch, opts), weights, diag: { tokens: { token_reward: reward } } };
+  return rewardWeightedCredit(batch, implicitTokenRewards(batch, opts.beta, "tgdpo"), opts.alpha, opts, "tgdpo");
 }
 
 export const tgdpoSpec = registerMethod<TgdpoOptions>({

@@ -10,6 +10,7 @@
  */
 import type { RolloutBatch } from "../core/batch.js";
 import type { OptionsSchema } from "../core/schema.js";
+import type { Assignment } from "../core/registry.js";
 import { rawSignal, signalBoolean } from "../core/signals.js";
 import { broadcastToTokens } from "../core/stats.js";
 import { grpoSequenceAdvantages, type GroupNorm } from "../methods/grpo.js";
@@ -33,4 +34,20 @@ export function groupAdvantages(batch: RolloutBatch, opts: GroupNorm): Float64Ar
 export function isChosen(batch: RolloutBatch, i: number, method: string): boolean {
   if (rawSignal(batch, i, "solved") !== undefined) return signalBoolean(batch, i, "solved", method);
   return batch.reward[i] > 0.5;
+}
+
+/**
+ * The reweighting methods' credit from a per-token reward r [nTokens]: weights 1 + alpha r_t on the
+ * chosen side and 1 - alpha r_t on the rejected side (the factor their pairwise losses put on DPO's
+ * per-token gradient), floored at 0, on mask-1 tokens (1 elsewhere); GRPO advantages; r in diag.
+ */
+export function rewardWeightedCredit(batch: RolloutBatch, reward: Float64Array, alpha: number, opts: GroupNorm, method: string): Assignment {
+  const weights = new Float64Array(batch.nTokens).fill(1);
+  for (let i = 0; i < batch.n; i++) {
+    const sign = isChosen(batch, i, method) ? 1 : -1;
+    for (let k = batch.offsets[i]; k < batch.offsets[i + 1]; k++) {
+      if (batch.mask[k] === 1) weights[k] = Math.max(0, 1 + sign * alpha * reward[k]);
+    }
+  }
+  return { advantages: groupAdvantages(batch, opts), weights, diag: { tokens: { token_reward: reward } } };
 }
