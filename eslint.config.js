@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   {
     // The core runs in browsers: no Node built-ins, nothing of the CLI, trainer or io.
-    files: ["src/core/**/*.ts", "src/methods/**/*.ts"],
+    files: ["src/core/**/*.ts", "src/methods/**/*.ts", "src/preference/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", { patterns: ["node:*", "fs", "path", "os", "**/cli/**", "**/train/**", "**/io/**"] }],
     },

@@ -10,3 +10,6 @@ export * as toolcalls from "./rewards/toolcalls.js";
 export * as ranking from "./rewards/ranking.js";
 export * as macro from "./rewards/macro.js";
 export * as steps from "./rewards/steps.js";
+
+// The preference and distillation losses with their gradients (browser-safe).
+export * as preference from "./preference/index.js";

@@ -2,6 +2,7 @@
 import { listMethods, type MethodSpec } from "../core/registry.js";
 import { typeText, type OptionSpec } from "../core/schema.js";
 import "../methods/index.js";
+import { PREFERENCE_LOSSES } from "../preference/catalog.js";
 import { commandHelp, defineCommand, parseCommand } from "./args.js";
 
 export const METHODS_COMMAND = defineCommand({
@@ -73,6 +74,12 @@ export function methodsTable(only?: string): string {
     }
     lines.push("");
   }
+  const losses = PREFERENCE_LOSSES.filter((l) => !only || l.name.split(", ").includes(only));
+  if (losses.length > 0) lines.push("Preference and distillation losses (src/preference; docs/preference.md):", "");
+  for (const l of losses) {
+    const status = label({ status: l.status } as MethodSpec);
+    lines.push(`${l.name}  [${status}]  ${l.summary}`, `  paper: ${l.paper}`, `  inputs: ${l.inputs}`, `  runs: ${l.runs}`, "");
+  }
   return lines.join("\n");
 }
 
@@ -83,7 +90,7 @@ export async function runMethods(argv: string[]): Promise<number> {
     process.stdout.write(METHODS_HELP);
     return 0;
   }
-  if (only && !listMethods().some((m) => m.name === only)) {
+  if (only && !listMethods().some((m) => m.name === only) && !PREFERENCE_LOSSES.some((l) => l.name.split(", ").includes(only))) {
     process.stderr.write(`creditflow: unknown method '${only}'. Methods: ${listMethods().map((m) => m.name).join(", ")}\n`);
     return 2;
   }

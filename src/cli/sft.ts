@@ -2,7 +2,7 @@
  * `creditflow sft`: the supervised warm start. Teacher forcing with cross-entropy on a task's
  * demonstrations; writes a policy file `creditflow train --warm-start` reads.
  */
-import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCodeOf, intFlag, numberFlag, parseCommand } from "./args.js";
+import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCodeOf, intFlag, numberFlag, parseCommand, parseConfigArg } from "./args.js";
 import { ConfigError } from "../core/errors.js";
 import { useBackend } from "../train/policy/tf.js";
 import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
@@ -13,6 +13,18 @@ import { writePolicyFile } from "../train/checkpoint.js";
 import { resolveTask } from "../train/tasks.js";
 import { readFileSync } from "node:fs";
 import { checkOutputPath } from "../io/files.js";
+import { DEFAULT_SSTOKEN_SFT, ssTokenSelector } from "../train/prefer-sft.js";
+import { runInterventionSft } from "./prefer.js";
+
+/** ssToken's options from --method-config over the defaults (unknown keys and bad ranges are errors). */
+function sstokenOptions(raw: string | undefined): typeof DEFAULT_SSTOKEN_SFT {
+  const o = mergeConfig({ ...DEFAULT_SSTOKEN_SFT }, raw === undefined ? undefined : parseConfigArg(raw), "--method-config");
+  for (const [k, lo, hi] of [["gamma", 0, 1], ["rho", 0, 1], ["warmupSamples", 0, Number.MAX_SAFE_INTEGER]] as const) {
+    const v = o[k];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < lo || v > hi) throw new ConfigError(`--method-config.${k}: expected a number in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+  }
+  return o;
+}
 
 export const SFT_COMMAND = defineCommand({
   name: "sft",
@@ -28,6 +40,9 @@ forcing, cross-entropy on the response tokens) and writes a policy file for
     model: { type: "string", value: "FILE", doc: "JSON model overrides (dModel, nLayers, nHeads, dFF, maxSeqLen, tieEmbeddings, ...);\ndefault: the default run's model" },
     eval: { type: "string", value: "N", doc: "held-out prompts to score at the end (default 200; 0 = skip)" },
     out: { type: "string", value: "FILE", doc: "where to write the policy (default runs/sft-<task>-<seed>.json)" },
+    method: { type: "string", value: "M", doc: "plain (default: every response token), sstoken (ssToken's token selection)\nor int (InT: intervention training of --init's failed attempts); docs/preference.md" },
+    "method-config": { type: "string", value: "JSON", doc: 'sstoken: {"gamma": 0.5, "rho": 0.6, "warmupSamples": 10000};\nint: {"prompts": 256, "attempts": 4, "continuations": 8, "temperature": 1}' },
+    init: { type: "string", value: "FILE", doc: "int: the policy file whose failed attempts are intervened and trained" },
     backend: BACKEND_FLAG,
     quiet: { type: "boolean", doc: "no progress output" },
     help: { type: "boolean", short: "h", doc: "this help" },
@@ -64,6 +79,9 @@ export function runSftCommand(argv: string[]): Promise<number> {
     checkOutputPath(out ?? undefined);
     const quiet = f.quiet === true;
     const backend = f.backend === undefined ? "wasm" : choiceFlag("backend", f.backend, BACKENDS);
+    const method = f.method === undefined ? "plain" : choiceFlag("method", f.method, ["plain", "sstoken", "int"] as const);
+    if (method === "int") return runInterventionSft({ task, sft: { ...sft, steps: f.steps === undefined ? 50 : sft.steps, lr: f.lr === undefined ? 3e-4 : sft.lr }, init: f.init, methodConfig: f["method-config"], evalN, out: f.out ?? `runs/sft-int-${task}-${sft.seed}.json`, backend, quiet: f.quiet === true });
+    const select = method === "sstoken" ? ssTokenSelector({ ...sstokenOptions(f["method-config"]), batch: sft.batch }) : undefined;
     const t = resolveTask(task);
     await useBackend(backend);
     const cfg: ModelConfig = { ...model, vocabSize: t.vocab.size };
@@ -80,8 +98,8 @@ export function runSftCommand(argv: string[]): Promise<number> {
       const line = `step ${s.step}/${sft.steps}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  ${Math.round(tokens / el)} tok/s`;
       if (process.stderr.isTTY) log(`\r${line}\x1b[K${s.step === sft.steps ? "\n" : ""}`);
       else if (s.step % 25 === 0 || s.step === sft.steps) log(line + "\n");
-    });
-    const info: Record<string, unknown> = { task: t.name, steps: sft.steps, batch: sft.batch, lr: sft.lr, seed: sft.seed };
+    }, select);
+    const info: Record<string, unknown> = { task: t.name, steps: sft.steps, batch: sft.batch, lr: sft.lr, seed: sft.seed, method };
     if (evalN > 0) {
       const acc = evaluate(t, cfg, weights, t.evalSet(evalN, DEFAULT_TRAIN.eval.seed)).accuracy;
       info.eval_accuracy = acc;

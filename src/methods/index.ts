@@ -43,5 +43,12 @@ import "./groundedprm.js";
 import "./calm.js";
 import "./lare.js";
 
+// The token-level preference and distillation family (methods-part4.md, Part 3 sections 1-3).
+import "./cdpo.js";
+import "./tgdpo.js";
+import "./t-reg.js";
+import "./aligndistil.js";
+import "./sstoken.js";
+
 export { listMethods, getMethod, runMethod } from "../core/registry.js";
 import "./tw-grpo.js";

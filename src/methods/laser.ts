@@ -48,29 +48,52 @@ export function selfRewardScore(logprobZc: number, c: number, betaV: number): nu
  * correct sample (r_v > 0.5; the verifier reward is 0/1) and n / (2 n_incorrect) otherwise;
  * unbalanced weights are 1. No untruncated sample gives 0.
  */
+/**
+ * The per-sample weights of L_SR [n] (0 on truncated samples) and the number of untruncated
+ * samples. Balanced weights count the untruncated samples of the whole batch: w = n / (2 n_correct)
+ * for a correct sample (r_v > 0.5; the verifier reward is 0/1) and n / (2 n_incorrect) otherwise;
+ * unbalanced weights are 1.
+ */
+export function selfRewardWeights(
+  verifierReward: ArrayLike<number>,
+  untruncated: ArrayLike<number | boolean>,
+  balanced: boolean,
+): { weights: Float64Array; count: number } {
+  let nTot = 0, nCorrect = 0;
+  for (let i = 0; i < verifierReward.length; i++) {
+    if (!untruncated[i]) continue;
+    nTot++;
+    if (verifierReward[i] > 0.5) nCorrect++;
+  }
+  const nIncorrect = nTot - nCorrect;
+  const wCorrect = balanced ? (nCorrect > 0 ? nTot / (2 * nCorrect) : 0) : 1;
+  const wIncorrect = balanced ? (nIncorrect > 0 ? nTot / (2 * nIncorrect) : 0) : 1;
+  const weights = new Float64Array(verifierReward.length);
+  for (let i = 0; i < weights.length; i++) {
+    if (untruncated[i]) weights[i] = verifierReward[i] > 0.5 ? wCorrect : wIncorrect;
+  }
+  return { weights, count: nTot };
+}
+
+/**
+ * The trainer-side self-reward loss L_SR = mean over untruncated i of (r_s,i - r_v,i)^2 w_i, with the
+ * weights of {@link selfRewardWeights}. No untruncated sample gives 0.
+ */
 export function selfRewardLoss(
   selfReward: ArrayLike<number>,
   verifierReward: ArrayLike<number>,
   untruncated: ArrayLike<number | boolean>,
   balanced: boolean,
 ): number {
-  let nTot = 0, nCorrect = 0;
-  for (let i = 0; i < selfReward.length; i++) {
-    if (!untruncated[i]) continue;
-    nTot++;
-    if (verifierReward[i] > 0.5) nCorrect++;
-  }
-  if (nTot === 0) return 0;
-  const nIncorrect = nTot - nCorrect;
-  const wCorrect = balanced ? (nCorrect > 0 ? nTot / (2 * nCorrect) : 0) : 1;
-  const wIncorrect = balanced ? (nIncorrect > 0 ? nTot / (2 * nIncorrect) : 0) : 1;
+  const { weights, count } = selfRewardWeights(verifierReward, untruncated, balanced);
+  if (count === 0) return 0;
   let acc = 0;
   for (let i = 0; i < selfReward.length; i++) {
     if (!untruncated[i]) continue;
     const d = selfReward[i] - verifierReward[i];
-    acc += d * d * (verifierReward[i] > 0.5 ? wCorrect : wIncorrect);
+    acc += d * d * weights[i];
   }
-  return acc / nTot;
+  return acc / count;
 }
 
 /** [n] r~ = clamp(signals.self_reward, 0, 1), 0 on truncated rows; input error when missing or not finite. */

@@ -100,7 +100,7 @@ export interface ResumePoint {
 }
 
 /** Steps in metrics.jsonl, in file order; a torn last line (a kill mid-append) is left out. */
-function metricSteps(path: string): number[] {
+export function metricSteps(path: string): number[] {
   const lines = readFileSync(path, "utf8").split("\n");
   const steps: number[] = [];
   for (let k = 0; k < lines.length; k++) {

@@ -27,6 +27,22 @@ export const MODEL_SCHEMA = section(
   "the policy: a llama-layout decoder (RMSNorm, rotary positions, SwiGLU, no biases)",
 );
 
+export const OPTIM_SCHEMA = section(
+  {
+    lr: num(0, 10, "Adam learning rate"),
+    beta1: num(0, 0.999999, "Adam beta1"),
+    beta2: num(0, 0.999999999, "Adam beta2"),
+    eps: num(0, 1, "Adam epsilon"),
+    weightDecay: num(0, 10, "decoupled weight decay (AdamW)"),
+    gradClip: num(0, 1e6, "clip the global gradient norm to this (0: off)"),
+    warmupSteps: int(0, Number.MAX_SAFE_INTEGER, "linear learning-rate warm-up, in updates"),
+    schedule: pick(["constant", "cosine"] as const, "learning-rate schedule after warm-up"),
+    minLrRatio: num(0, 1, "cosine floor as a fraction of lr"),
+    lrScale: v.pipe(v.record(v.string(), v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(100))), v.description("per-parameter-group lr multipliers: a parameter whose name starts with a key (GGUF names: token_embd, blk.0.attn_q, ...) gets lr x its value; the longest key wins")),
+  },
+  "the optimizer (Adam, verl's defaults)",
+);
+
 export const TRAIN_SCHEMA = v.strictObject({
   task: v.pipe(v.string(), v.description("verifiable task: addition, addition-3d, countdown, decisive, or addition-<d>d[-u]")),
   method: v.pipe(v.string(), v.description("credit-assignment method (`creditflow methods`) whose inputs the trainer can produce")),
@@ -44,21 +60,7 @@ export const TRAIN_SCHEMA = v.strictObject({
     },
     "how responses are sampled",
   ),
-  optim: section(
-    {
-      lr: num(0, 10, "Adam learning rate"),
-      beta1: num(0, 0.999999, "Adam beta1"),
-      beta2: num(0, 0.999999999, "Adam beta2"),
-      eps: num(0, 1, "Adam epsilon"),
-      weightDecay: num(0, 10, "decoupled weight decay (AdamW)"),
-      gradClip: num(0, 1e6, "clip the global gradient norm to this (0: off)"),
-      warmupSteps: int(0, Number.MAX_SAFE_INTEGER, "linear learning-rate warm-up, in updates"),
-      schedule: pick(["constant", "cosine"] as const, "learning-rate schedule after warm-up"),
-      minLrRatio: num(0, 1, "cosine floor as a fraction of lr"),
-      lrScale: v.pipe(v.record(v.string(), v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(100))), v.description("per-parameter-group lr multipliers: a parameter whose name starts with a key (GGUF names: token_embd, blk.0.attn_q, ...) gets lr x its value; the longest key wins")),
-    },
-    "the optimizer (Adam, verl's defaults)",
-  ),
+  optim: OPTIM_SCHEMA,
   loss: section(
     {
       policyLoss: pick(POLICY_LOSSES, "policy loss: PPO clip (with dual clip), GSPO (arXiv 2507.18071), GMPO (arXiv 2507.20673), per-segment geometric mean, CISPO (MiniMax-M1, arXiv 2506.13585)"),

@@ -7,7 +7,7 @@ import type { Task } from "../tasks/types.js";
 import { tf } from "./policy/tf.js";
 import { Policy, type ModelConfig } from "./policy/model.js";
 import { Adam, lrAt, DEFAULT_OPTIM } from "./policy/optim.js";
-import { packPairs } from "./policy/batching.js";
+import { packPairs, type PackedBatch } from "./policy/batching.js";
 import { selectLogProbs } from "./policy/ops.js";
 import { Rng } from "./rng.js";
 
@@ -28,19 +28,39 @@ export interface SftStep {
   tokens: number;
 }
 
-/** Mean next-token cross-entropy over the response tokens of `pairs` (a scalar tensor, differentiable). */
-export function sftLoss(policy: Policy, pairs: { prompt: readonly number[]; response: readonly number[] }[], pad: number): tf.Scalar {
+/**
+ * Chooses which response tokens of a packed batch are trained (token-selection SFT such as
+ * ssToken): returns a [B*T] 0/1 mask within `pb.mask`. `step` is the 0-based update.
+ */
+export type SftTokenSelector = (policy: Policy, pb: PackedBatch, step: number) => Float32Array;
+
+/**
+ * Mean next-token cross-entropy over the response tokens of `pairs` (a scalar tensor,
+ * differentiable); over the tokens `select` keeps, when given.
+ */
+export function sftLoss(policy: Policy, pairs: { prompt: readonly number[]; response: readonly number[] }[], pad: number, select?: (pb: PackedBatch) => Float32Array): tf.Scalar {
   const pb = packPairs(pairs, pad);
   const lp = selectLogProbs(policy.forward(pb.tokens, pb.B, pb.T), pb.targets);
-  const m = tf.tensor1d(pb.mask);
+  const m = tf.tensor1d(select ? select(pb) : pb.mask);
   return tf.neg(tf.div(tf.sum(tf.mul(lp, m)), tf.maximum(tf.sum(m), 1))) as tf.Scalar;
 }
 
+/** One Adam update of `policy` on the cross-entropy of `pairs` (the tokens `select` keeps, when given); returns the loss. */
+export function sftUpdate(policy: Policy, opt: Adam, pairs: { prompt: readonly number[]; response: readonly number[] }[], pad: number, lr: number, select?: (pb: PackedBatch) => Float32Array): number {
+  const byName = new Map([...policy.params].map(([n, v]) => [v.name, n]));
+  const { value, grads } = tf.variableGrads(() => sftLoss(policy, pairs, pad, select));
+  const named = new Map<string, tf.Tensor>();
+  for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
+  opt.step(named, lr);
+  const loss = value.dataSync()[0];
+  tf.dispose([value, ...Object.values(grads)]);
+  return loss;
+}
+
 /** Trains `policy` in place on demonstrations of `task`; calls `onStep` after each update. */
-export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: SftStep) => void): void {
+export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: SftStep) => void, select?: SftTokenSelector): void {
   const rng = new Rng(c.seed ^ 0x5f7);
   const opt = new Adam({ ...DEFAULT_OPTIM, lr: c.lr, warmupSteps: c.warmupSteps, schedule: "cosine", minLrRatio: 0.1 }, policy.params);
-  const byName = new Map([...policy.params].map(([n, v]) => [v.name, n]));
   try {
     for (let s = 0; s < c.steps; s++) {
       const pairs: { prompt: readonly number[]; response: number[] }[] = [];
@@ -51,13 +71,8 @@ export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: Sf
         pairs.push({ prompt: prompt.tokens, response });
         tokens += prompt.tokens.length + response.length - 1;
       }
-      const { value, grads } = tf.variableGrads(() => sftLoss(policy, pairs, task.vocab.pad));
-      const named = new Map<string, tf.Tensor>();
-      for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
       const lr = lrAt(opt.config, s, c.steps);
-      opt.step(named, lr);
-      const loss = value.dataSync()[0];
-      tf.dispose([value, ...Object.values(grads)]);
+      const loss = sftUpdate(policy, opt, pairs, task.vocab.pad, lr, select && ((pb) => select(policy, pb, s)));
       onStep?.({ step: s + 1, loss, lr, tokens });
     }
   } finally {
@@ -75,10 +90,10 @@ export function newPolicy(task: Task, model: Omit<ModelConfig, "vocabSize">, see
  * demonstrations; returns its weights. The one warm-start routine shared by the trainer,
  * `creditflow sft`, CreditBench and bench:compare.
  */
-export function sftWarmStart(task: Task, model: ModelConfig, c: SftConfig, initSeed: number, onStep?: (s: SftStep) => void): Map<string, Float32Array> {
+export function sftWarmStart(task: Task, model: ModelConfig, c: SftConfig, initSeed: number, onStep?: (s: SftStep) => void, select?: (init: Policy) => SftTokenSelector): Map<string, Float32Array> {
   const policy = Policy.create(model, initSeed);
   try {
-    runSft(task, policy, c, onStep);
+    runSft(task, policy, c, onStep, select?.(policy));
     return policy.weights();
   } finally {
     policy.dispose();

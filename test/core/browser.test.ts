@@ -23,7 +23,7 @@ describe("browser bundle", () => {
     });
     const inputs = Object.keys(result.metafile.inputs);
     for (const f of inputs) {
-      assert.match(f, /^src\/(index\.ts$|core\/|methods\/|rewards\/)/, `browser bundle pulls in ${f}`);
+      assert.match(f, /^src\/(index\.ts$|core\/|methods\/|rewards\/|preference\/)/, `browser bundle pulls in ${f}`);
     }
     const code = result.outputFiles[0].text;
     assert.doesNotMatch(code, /\brequire\(|from "node:|process\.(env|argv|stdout)/);
