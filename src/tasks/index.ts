@@ -6,9 +6,10 @@ import { ConfigError } from "../core/errors.js";
 import { addition, addition3 } from "./addition.js";
 import { countdown } from "./countdown.js";
 import { decisive } from "./decisive.js";
+import { chain } from "./chain.js";
 import type { Task } from "./types.js";
 
-export type { Rng, Task, TaskPrompt, Verdict, Vocab } from "./types.js";
+export type { Rng, Task, TaskPrompt, Verdict, Vocab, TaskEnvironment, TaskBudget } from "./types.js";
 export { VOCAB, SYMBOLS, CharVocab, PAD, BOS, EOS } from "./vocab.js";
 export { mulberry32, isEvalKey, EVAL_FRACTION } from "./common.js";
 export { demonstrationDataset } from "./dataset.js";
@@ -19,8 +20,10 @@ export { makeCountdownTask, countdownSolutions, checkSteps, formatSteps, applyOp
 export type { CountdownOptions, CountdownAnswer, CountdownStep, CountdownOp } from "./countdown.js";
 export { makeDecisiveTask, decisiveSolution, decisivePositions, maxDigit, gtLetter, DECISIVE_DEFAULT_KEY_LENGTH } from "./decisive.js";
 export type { DecisiveOptions, DecisiveAnswer } from "./decisive.js";
+export { makeChainTask, chainSolution, chainValues, chainPlanning, judgeChain } from "./chain.js";
+export type { ChainOptions, ChainAnswer, ChainOp, ChainJudgement } from "./chain.js";
 
-const TASKS: readonly Task[] = [addition, addition3, countdown, decisive];
+const TASKS: readonly Task[] = [addition, addition3, countdown, decisive, chain];
 const BY_NAME = new Map(TASKS.map((t) => [t.name, t]));
 
 /** A built-in task by name; an unknown name is a ConfigError listing the valid ones. */
