@@ -243,6 +243,8 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
     },
     provides: ["step_ends", "step_rewards", "signals.solved", "signals.critiques", "signals.verifications", "signals.planning", "signals.budget_scores"],
     budget,
+    // BRPO's linear prior weighs budgets by their length; the last segment holds the answer too.
+    methodOptions: { brpo: { budgets: [...budget.budgets] } },
   };
 }
 
