@@ -48,6 +48,8 @@ export interface ChainOptions {
   ops?: number;
   /** Every intermediate value and the result lie in [0, maxValue] (9..99). Default 99. */
   maxValue?: number;
+  /** The operations drawn, a non-empty subset of "+-*". Default "+-*". */
+  operators?: string;
   /** Registry name; defaults to "chain" for the defaults, "chain-<ops>" otherwise. */
   name?: string;
 }
@@ -59,7 +61,6 @@ export interface ChainAnswer {
 }
 
 const FAMILY = "chain";
-const OPS: readonly ChainOp[] = ["+", "-", "*"];
 const STEP = VOCAB.encode(";")[0];
 const ANSWER = VOCAB.encode(">")[0];
 const EQUALS = VOCAB.encode("=")[0];
@@ -178,7 +179,11 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
   const maxValue = opts.maxValue ?? 99;
   if (!Number.isInteger(nOps) || nOps < 1 || nOps > 4) throw new Error(`chain: ops must be an integer in [1, 4], got ${nOps}`);
   if (!Number.isInteger(maxValue) || maxValue < 9 || maxValue > 99) throw new Error(`chain: maxValue must be an integer in [9, 99], got ${maxValue}`);
-  const name = opts.name ?? (nOps === 3 && maxValue === 99 ? FAMILY : `${FAMILY}-${nOps}${maxValue === 99 ? "" : `x${maxValue}`}`);
+  const operators = opts.operators ?? "+-*";
+  if (operators.length === 0 || [...operators].some((c, k) => !"+-*".includes(c) || operators.indexOf(c) !== k)) throw new Error(`chain: operators must be distinct characters of "+-*", got '${operators}'`);
+  const drawn = [...operators] as ChainOp[];
+  const isDefault = nOps === 3 && maxValue === 99 && operators === "+-*";
+  const name = opts.name ?? (isDefault ? FAMILY : `${FAMILY}-${nOps}${maxValue === 99 ? "" : `x${maxValue}`}${operators === "+-*" ? "" : `-${operators.replace("+", "p").replace("-", "m").replace("*", "t")}`}`);
   // ops steps of at most 8 tokens (the first at most 7), then ">", two digits and eos.
   const maxResponseTokens = STEP_WIDTH * nOps + 4;
 
@@ -189,7 +194,7 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
       const operands: number[] = [];
       let v = start;
       for (let k = 0; k < nOps && v >= 0 && v <= maxValue; k++) {
-        ops.push(OPS[randInt(rng, 0, OPS.length - 1)]);
+        ops.push(drawn[randInt(rng, 0, drawn.length - 1)]);
         operands.push(randInt(rng, 1, 9));
         v = apply(v, ops[k], operands[k]);
       }
