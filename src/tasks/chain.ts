@@ -3,13 +3,13 @@
  *
  * Prompt: a start digit and `ops` operations, evaluated left to right ("7+5*3-4:" is
  * ((7+5)*3)-4). Response: one equation per operation, each closed by ";", then the answer after
- * ">", then eos:
- *   "7+5*3-4:"  ->  "7+5=12;12*3=36;36-4=32;>32$"            (27 tokens for the default 3 ops)
+ * ">", then eos; every value is written with two digits, so every step is 8 tokens:
+ *   "7+5*3-4:"  ->  "07+5=12;12*3=36;36-4=32;>32$"           (28 tokens for the default 3 ops)
  * Steps are the ";"-delimited segments (common.delimiterStepEnds); the answer segment, with the
  * eos, is the last step. Each step gets an exact verdict, +1 right and -1 wrong:
  *   - step k < ops is right iff it reads "x op y=z" with op and y the prompt's k-th operation, x
  *     the result written by step k-1 (the start digit for k = 0) and z = x op y exactly (decimal,
- *     no leading zeros). A step is judged on its own: one slip costs its own step, and a later
+ *     two digits). A step is judged on its own: one slip costs its own step, and a later
  *     step that carries the slipped value forward correctly is right (the slip then shows again
  *     in the answer, which is judged against the true result);
  *   - step `ops` is right iff it reads ">N" with N the true result;
@@ -19,7 +19,8 @@
  * otherwise 0 (so reward 1 <=> every step +1). Malformed text (an id outside the vocabulary, bos
  * or pad before the eos) makes its step wrong, never throws.
  * Every intermediate value and the result lie in [0, maxValue] (prompts that leave it are
- * redrawn), so a step is at most 8 tokens.
+ * redrawn). Why two digits: with fixed-width steps each step and its operation sit at fixed
+ * offsets, which the tiny policy learns far faster (measured: see docs/tasks.md).
  *
  * What the verdict gives the step-level methods (docs/tasks.md):
  *   step_rewards         the +-1 verdicts (PURE's PRM scores, OPRL's step rewards: exact
@@ -66,10 +67,15 @@ const ANSWER = VOCAB.encode(">")[0];
 const EQUALS = VOCAB.encode("=")[0];
 const OP_IDS = new Set(VOCAB.encode("+-*"));
 const DIGIT_IDS = new Set(VOCAB.encode("0123456789"));
-const EQUATION = /^(0|[1-9]\d{0,3})([+\-*])(\d)=(0|[1-9]\d{0,3})$/;
-const ANSWER_TEXT = /^>(0|[1-9]\d{0,3})$/;
-/** Tokens of one step at most: "xx*y=zz;". */
+const EQUATION = /^(\d\d)([+\-*])(\d)=(\d\d)$/;
+const ANSWER_TEXT = /^>(\d\d)$/;
+/** Tokens of every step: "xx*y=zz;". */
 const STEP_WIDTH = 8;
+
+/** A value as every step writes it: two digits, zero-padded. */
+export function chainValue(v: number): string {
+  return String(v).padStart(2, "0");
+}
 
 function apply(x: number, op: ChainOp, y: number): number {
   return op === "+" ? x + y : op === "-" ? x - y : x * y;
@@ -95,10 +101,10 @@ export function chainSolution(ans: ChainAnswer): string {
   let text = "";
   let x = ans.start;
   for (let k = 0; k < ans.ops.length; k++) {
-    text += `${x}${ans.ops[k]}${ans.operands[k]}=${values[k]};`;
+    text += `${chainValue(x)}${ans.ops[k]}${ans.operands[k]}=${chainValue(values[k])};`;
     x = values[k];
   }
-  return `${text}>${x}`;
+  return `${text}>${chainValue(x)}`;
 }
 
 /** Decoded text of response[a, b), or null when a token there is not plain content. */
@@ -184,7 +190,7 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
   const drawn = [...operators] as ChainOp[];
   const isDefault = nOps === 3 && maxValue === 99 && operators === "+-*";
   const name = opts.name ?? (isDefault ? FAMILY : `${FAMILY}-${nOps}${maxValue === 99 ? "" : `x${maxValue}`}${operators === "+-*" ? "" : `-${operators.replace("+", "p").replace("-", "m").replace("*", "t")}`}`);
-  // ops steps of at most 8 tokens (the first at most 7), then ">", two digits and eos.
+  // ops steps of 8 tokens, then ">", two digits and eos.
   const maxResponseTokens = STEP_WIDTH * nOps + 4;
 
   const draw = (rng: Rng): TaskPrompt => {
@@ -220,13 +226,13 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
       let end = answer.indexOf(VOCAB.eos);
       if (end < 0) end = answer.length;
       const text = contentText(answer, 0, end);
-      return text !== null && /^(0|[1-9]\d{0,3})$/.test(text) && Number(text) === values[values.length - 1] ? 1 : 0;
+      return text !== null && /^\d\d$/.test(text) && Number(text) === values[values.length - 1] ? 1 : 0;
     },
   };
 
   return {
     name,
-    description: `apply ${nOps} operations left to right, one equation per step ("7+5*3-4:" -> "7+5=12;12*3=36;36-4=32;>32"); every step judged +1/-1, reward 1 iff all are right`,
+    description: `apply ${nOps} operations left to right, one equation per step ("7+5*3-4:" -> "07+5=12;12*3=36;36-4=32;>32"); every step judged +1/-1, reward 1 iff all are right`,
     vocab: VOCAB,
     maxResponseTokens,
     samplePrompt: (rng) => drawTrain(rng, draw, isEval, name),

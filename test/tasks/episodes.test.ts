@@ -131,27 +131,27 @@ describe("extra sampling", () => {
   it("scores budgets by truncating the thinking and sampling answers after the cue", async () => {
     const s = scripted(chain, [p], 0, 1);
     const [ep] = await runEpisodes(chain, [p], s.generate);
-    // A response whose thinking stops early: "7+5=12;12*3=36;>32" (thinking 15 tokens).
-    const short = (await runEpisodes(chain, [p], writes("7+5=12;12*3=36;>32")))[0];
+    // A response whose thinking stops early: "07+5=12;12*3=36;>32" (thinking 16 tokens).
+    const short = (await runEpisodes(chain, [p], writes("07+5=12;12*3=36;>32")))[0];
     const before = s.calls.length;
     await addBudgetScores(chain, [ep, short], s.generate, 2);
-    // Budgets 8, 16, 28: the full response (thinking 23) is cut at 8 and 16, the short one (15) at 8 only.
+    // Budgets 8, 16, 28: the full response (thinking 24) is cut at 8 and 16, the short one (16) at 8 only.
     const summaries = s.calls.slice(before).flat();
     assert.equal(summaries.length, 2 * 2 + 2);
-    assert.deepEqual(summaries[0].prefix, [...p.tokens, ...enc("7+5=12;1>")]);
-    assert.deepEqual(summaries[2].prefix, [...p.tokens, ...enc("7+5=12;12*3=36;3>")]);
+    assert.deepEqual(summaries[0].prefix, [...p.tokens, ...enc("07+5=12;>")]);
+    assert.deepEqual(summaries[2].prefix, [...p.tokens, ...enc("07+5=12;12*3=36;>")]);
     // The script answers 32 after any cue: right at every cut budget; the short response's own answer 32 is right too.
     assert.deepEqual(ep.extraSignals.budget_scores, [1, 1, 1]);
     assert.deepEqual(short.extraSignals.budget_scores, [1, 1, 1]);
-    assert.deepEqual(budgetStepEnds(chain, ep), [7, 15, 26]);
-    assert.deepEqual(budgetStepEnds(chain, short), [7, 18]);
+    assert.deepEqual(budgetStepEnds(chain, ep), [7, 15, 27]);
+    assert.deepEqual(budgetStepEnds(chain, short), [7, 19]);
     const row = budgetRow(chain, short, "b", "g");
-    assert.deepEqual(row.step_ends, [7, 18]);
+    assert.deepEqual(row.step_ends, [7, 19]);
     assert.deepEqual(row.signals, { budget_scores: [1, 1, 1] });
   });
 
   it("scores a wrong own answer 0 at the budgets the thinking fits in, and averages sampled summaries", async () => {
-    const wrong = (await runEpisodes(chain, [p], writes("7+5=12;12*3=36;36-4=32;>33")))[0];
+    const wrong = (await runEpisodes(chain, [p], writes("07+5=12;12*3=36;36-4=32;>33")))[0];
     let k = 0;
     // Summaries alternate right and wrong: mean 0.5 at each cut budget.
     const alternating: Generate = (reqs) => reqs.map(() => {
