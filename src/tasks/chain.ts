@@ -1,26 +1,26 @@
 /**
  * `chain`: multi-step arithmetic whose verifier judges every step (process rewards by construction).
  *
- * Prompt: a start digit and `ops` operations, evaluated left to right ("7+5*3-4:" is
- * ((7+5)*3)-4). Response: one equation per operation, each closed by ";", then the answer after
- * ">", then eos; every value is written with two digits, so every step is 8 tokens:
- *   "7+5*3-4:"  ->  "07+5=12;12*3=36;36-4=32;>32$"           (28 tokens for the default 3 ops)
+ * Last-digit arithmetic: a start digit and `ops` operations on digits, applied left to right, each
+ * result kept mod 10 ("7+5*3-4:" is 7+5 = 12 -> 2, 2*3 = 6, 6-4 = 2). Response: one equation
+ * per operation, each closed by ";", then the answer after ">", then eos; every step is 6 tokens:
+ *   "7+5*3-4:"  ->  "7+5=2;2*3=6;6-4=2;>2$"                    (21 tokens for 3 ops; 27 for the default 4)
  * Steps are the ";"-delimited segments (common.delimiterStepEnds); the answer segment, with the
  * eos, is the last step. Each step gets an exact verdict, +1 right and -1 wrong:
  *   - step k < ops is right iff it reads "x op y=z" with op and y the prompt's k-th operation, x
- *     the result written by step k-1 (the start digit for k = 0) and z = x op y exactly (decimal,
- *     two digits). A step is judged on its own: one slip costs its own step, and a later
- *     step that carries the slipped value forward correctly is right (the slip then shows again
- *     in the answer, which is judged against the true result);
- *   - step `ops` is right iff it reads ">N" with N the true result;
+ *     the digit written by step k-1 (the start digit for k = 0) and z = (x op y) mod 10 (in
+ *     0..9). A step is judged on its own: one slip costs its own step, and a later step that
+ *     carries the slipped value forward correctly is right (the slip then shows again in the
+ *     answer, which is judged against the true result);
+ *   - step `ops` is right iff it reads ">d" with d the true result;
  *   - any further step is wrong (the response should have ended). Segments that lie wholly after
  *     the first eos are not the policy's text (samplers pad there) and score 0.
  * Outcome reward 1 iff there are exactly ops + 1 steps before the eos and every one is right;
  * otherwise 0 (so reward 1 <=> every step +1). Malformed text (an id outside the vocabulary, bos
  * or pad before the eos) makes its step wrong, never throws.
- * Every intermediate value and the result lie in [0, maxValue] (prompts that leave it are
- * redrawn). Why two digits: with fixed-width steps each step and its operation sit at fixed
- * offsets, which the tiny policy learns far faster (measured: see docs/tasks.md).
+ * Why digits mod 10: every step is a lookup in a 10 x 3 x 9 table at a fixed offset, which the
+ * tiny policy learns in a few hundred warm-start steps; with full two-digit values (12*3=36) the
+ * default model reached 0.5-3% greedy accuracy after 400 steps (docs/tasks.md).
  *
  * What the verdict gives the step-level methods (docs/tasks.md):
  *   step_rewards         the +-1 verdicts (PURE's PRM scores, OPRL's step rewards: exact
@@ -34,7 +34,7 @@
  *                        arithmetic (x, "=", the result digits, ";"). A structural stand-in for
  *                        HICRA's planning tokens, which the paper finds with Strategic Grams.
  * Budget (BRPO): thinking is everything before the first ">" (the equations); the cue is ">"; an
- * answer scores 1 iff it is the true result. Budgets: 8, 16, ... thinking tokens (one step each),
+ * answer scores 1 iff it is the true result. Budgets: 6, 12, ... thinking tokens (one step each),
  * the last one the whole response.
  * Eval split: hash of the prompt text (the order of operations matters, so there is no symmetry).
  */
@@ -47,8 +47,6 @@ export type ChainOp = "+" | "-" | "*";
 export interface ChainOptions {
   /** Operations per prompt (1..4). Default 3. */
   ops?: number;
-  /** Every intermediate value and the result lie in [0, maxValue] (9..99). Default 99. */
-  maxValue?: number;
   /** The operations drawn, a non-empty subset of "+-*". Default "+-*". */
   operators?: string;
   /** Registry name; defaults to "chain" for the defaults, "chain-<ops>" otherwise. */
@@ -67,18 +65,15 @@ const ANSWER = VOCAB.encode(">")[0];
 const EQUALS = VOCAB.encode("=")[0];
 const OP_IDS = new Set(VOCAB.encode("+-*"));
 const DIGIT_IDS = new Set(VOCAB.encode("0123456789"));
-const EQUATION = /^(\d\d)([+\-*])(\d)=(\d\d)$/;
-const ANSWER_TEXT = /^>(\d\d)$/;
-/** Tokens of every step: "xx*y=zz;". */
-const STEP_WIDTH = 8;
+const EQUATION = /^(\d)([+\-*])(\d)=(\d)$/;
+const ANSWER_TEXT = /^>(\d)$/;
+/** Tokens of every step: "x*y=z;". */
+const STEP_WIDTH = 6;
 
-/** A value as every step writes it: two digits, zero-padded. */
-export function chainValue(v: number): string {
-  return String(v).padStart(2, "0");
-}
-
-function apply(x: number, op: ChainOp, y: number): number {
-  return op === "+" ? x + y : op === "-" ? x - y : x * y;
+/** x op y mod 10, in 0..9. */
+export function chainStep(x: number, op: ChainOp, y: number): number {
+  const v = op === "+" ? x + y : op === "-" ? x - y : x * y;
+  return ((v % 10) + 10) % 10;
 }
 
 function answerOf(prompt: TaskPrompt): ChainAnswer {
@@ -91,7 +86,7 @@ function answerOf(prompt: TaskPrompt): ChainAnswer {
 export function chainValues({ start, ops, operands }: ChainAnswer): number[] {
   const out: number[] = [];
   let v = start;
-  for (let k = 0; k < ops.length; k++) out.push((v = apply(v, ops[k], operands[k])));
+  for (let k = 0; k < ops.length; k++) out.push((v = chainStep(v, ops[k], operands[k])));
   return out;
 }
 
@@ -101,10 +96,10 @@ export function chainSolution(ans: ChainAnswer): string {
   let text = "";
   let x = ans.start;
   for (let k = 0; k < ans.ops.length; k++) {
-    text += `${chainValue(x)}${ans.ops[k]}${ans.operands[k]}=${chainValue(values[k])};`;
+    text += `${x}${ans.ops[k]}${ans.operands[k]}=${values[k]};`;
     x = values[k];
   }
-  return `${text}>${chainValue(x)}`;
+  return `${text}>${x}`;
 }
 
 /** Decoded text of response[a, b), or null when a token there is not plain content. */
@@ -146,7 +141,7 @@ export function judgeChain(ans: ChainAnswer, response: readonly number[]): Chain
       const m = text === null ? null : EQUATION.exec(text);
       if (m) {
         const x = Number(m[1]), y = Number(m[3]), z = Number(m[4]);
-        ok = x === prev && m[2] === ans.ops[k] && y === ans.operands[k] && z === apply(x, ans.ops[k], y);
+        ok = x === prev && m[2] === ans.ops[k] && y === ans.operands[k] && z === chainStep(x, ans.ops[k], y);
         prev = z;
       } else prev = NaN;
     } else if (k === ans.ops.length) {
@@ -181,35 +176,27 @@ export function chainPlanning(response: readonly number[]): number[] {
 }
 
 export function makeChainTask(opts: ChainOptions = {}): Task {
-  const nOps = opts.ops ?? 3;
-  const maxValue = opts.maxValue ?? 99;
-  if (!Number.isInteger(nOps) || nOps < 1 || nOps > 4) throw new Error(`chain: ops must be an integer in [1, 4], got ${nOps}`);
-  if (!Number.isInteger(maxValue) || maxValue < 9 || maxValue > 99) throw new Error(`chain: maxValue must be an integer in [9, 99], got ${maxValue}`);
+  const nOps = opts.ops ?? 4;
+  if (!Number.isInteger(nOps) || nOps < 1 || nOps > 6) throw new Error(`chain: ops must be an integer in [1, 6], got ${nOps}`);
   const operators = opts.operators ?? "+-*";
   if (operators.length === 0 || [...operators].some((c, k) => !"+-*".includes(c) || operators.indexOf(c) !== k)) throw new Error(`chain: operators must be distinct characters of "+-*", got '${operators}'`);
   const drawn = [...operators] as ChainOp[];
-  const isDefault = nOps === 3 && maxValue === 99 && operators === "+-*";
-  const name = opts.name ?? (isDefault ? FAMILY : `${FAMILY}-${nOps}${maxValue === 99 ? "" : `x${maxValue}`}${operators === "+-*" ? "" : `-${operators.replace("+", "p").replace("-", "m").replace("*", "t")}`}`);
-  // ops steps of 8 tokens, then ">", two digits and eos.
-  const maxResponseTokens = STEP_WIDTH * nOps + 4;
+  const suffix = operators === "+-*" ? "" : `-${operators.replace("+", "p").replace("-", "m").replace("*", "t")}`;
+  const name = opts.name ?? (nOps === 4 && suffix === "" ? FAMILY : `${FAMILY}-${nOps}${suffix}`);
+  // ops steps of 6 tokens, then ">", the digit and eos.
+  const maxResponseTokens = STEP_WIDTH * nOps + 3;
 
   const draw = (rng: Rng): TaskPrompt => {
-    for (let tries = 0; tries < 100_000; tries++) {
-      const start = randInt(rng, 1, 9);
-      const ops: ChainOp[] = [];
-      const operands: number[] = [];
-      let v = start;
-      for (let k = 0; k < nOps && v >= 0 && v <= maxValue; k++) {
-        ops.push(drawn[randInt(rng, 0, drawn.length - 1)]);
-        operands.push(randInt(rng, 1, 9));
-        v = apply(v, ops[k], operands[k]);
-      }
-      if (ops.length < nOps || v < 0 || v > maxValue) continue;
-      const text = `${start}${ops.map((op, k) => `${op}${operands[k]}`).join("")}:`;
-      const answer: ChainAnswer = { start, ops, operands };
-      return makePrompt(`${FAMILY}:${text.slice(0, -1)}`, text, answer);
+    const start = randInt(rng, 1, 9);
+    const ops: ChainOp[] = [];
+    const operands: number[] = [];
+    for (let k = 0; k < nOps; k++) {
+      ops.push(drawn[randInt(rng, 0, drawn.length - 1)]);
+      operands.push(randInt(rng, 1, 9));
     }
-    throw new Error(`task '${name}': no prompt within maxValue ${maxValue} found`);
+    const text = `${start}${ops.map((op, k) => `${op}${operands[k]}`).join("")}:`;
+    const answer: ChainAnswer = { start, ops, operands };
+    return makePrompt(`${FAMILY}:${text.slice(0, -1)}`, text, answer);
   };
   const isEval = (p: TaskPrompt): boolean => isEvalKey(FAMILY, p.text);
 
@@ -226,13 +213,13 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
       let end = answer.indexOf(VOCAB.eos);
       if (end < 0) end = answer.length;
       const text = contentText(answer, 0, end);
-      return text !== null && /^\d\d$/.test(text) && Number(text) === values[values.length - 1] ? 1 : 0;
+      return text !== null && /^\d$/.test(text) && Number(text) === values[values.length - 1] ? 1 : 0;
     },
   };
 
   return {
     name,
-    description: `apply ${nOps} operations left to right, one equation per step ("7+5*3-4:" -> "07+5=12;12*3=36;36-4=32;>32"); every step judged +1/-1, reward 1 iff all are right`,
+    description: `apply ${nOps} digit operations mod 10 left to right, one equation per step ("7+5*3-4:" -> "7+5=2;2*3=6;6-4=2;>2"); every step judged +1/-1, reward 1 iff all are right`,
     vocab: VOCAB,
     maxResponseTokens,
     samplePrompt: (rng) => drawTrain(rng, draw, isEval, name),
@@ -259,5 +246,5 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
   };
 }
 
-/** The registered default: start digit and 3 operations, values in [0, 99], 27-token responses at most 28. */
+/** The registered default: a start digit and 4 operations, 27-token responses. */
 export const chain: Task = makeChainTask();

@@ -22,7 +22,7 @@ export { makeCountdownTask, countdownSolutions, checkSteps, formatSteps, applyOp
 export type { CountdownOptions, CountdownAnswer, CountdownStep, CountdownOp } from "./countdown.js";
 export { makeDecisiveTask, decisiveSolution, decisivePositions, maxDigit, gtLetter, DECISIVE_DEFAULT_KEY_LENGTH } from "./decisive.js";
 export type { DecisiveOptions, DecisiveAnswer } from "./decisive.js";
-export { makeChainTask, chainSolution, chainValues, chainPlanning, judgeChain } from "./chain.js";
+export { makeChainTask, chainSolution, chainValues, chainPlanning, chainStep, judgeChain } from "./chain.js";
 export type { ChainOptions, ChainAnswer, ChainOp, ChainJudgement } from "./chain.js";
 export { makeToolsTask, toolsCalls, toolsResult, toolOutput, parseCall, evaluateExpression, replayTranscript } from "./tools.js";
 export type { ToolsAnswer, ToolsCall, ToolsTurn } from "./tools.js";

@@ -1,10 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { chainPlanning, chainSolution, getTask, makeChainTask, mulberry32, VOCAB } from "../../src/tasks/index.js";
+import { chainPlanning, chainSolution, chainStep, getTask, makeChainTask, mulberry32, VOCAB } from "../../src/tasks/index.js";
 import type { ChainAnswer, ChainOp, TaskPrompt } from "../../src/tasks/index.js";
 
 const task = getTask("chain");
+// The hand cases use three operations.
+const task3 = makeChainTask({ ops: 3 });
 const enc = (s: string): number[] => VOCAB.encode(s);
 const withEos = (s: string): number[] => [...enc(s), VOCAB.eos];
 
@@ -14,122 +16,134 @@ function promptFor(start: number, ops: ChainOp[], operands: number[]): TaskPromp
 }
 
 describe("chain", () => {
-  // ((7+5)*3)-4 = 32
+  // 7+5 = 12 -> 2; 2*3 = 6; 6-4 = 2
   const p = promptFor(7, ["+", "*", "-"], [5, 3, 4]);
 
+  it("steps are x op y mod 10", () => {
+    assert.equal(chainStep(7, "+", 5), 2);
+    assert.equal(chainStep(3, "-", 5), 8);
+    assert.equal(chainStep(7, "*", 8), 6);
+    assert.equal(chainStep(0, "-", 9), 1);
+  });
+
   it("accepts the worked example with every step +1 and the documented step ends", () => {
-    const demo = task.demonstration(p, mulberry32(0));
-    assert.equal(VOCAB.decode(demo), "07+5=12;12*3=36;36-4=32;>32$");
-    const v = task.verify(p, demo);
+    const demo = task3.demonstration(p, mulberry32(0));
+    assert.equal(VOCAB.decode(demo), "7+5=2;2*3=6;6-4=2;>2$");
+    const v = task3.verify(p, demo);
     assert.equal(v.reward, 1);
-    assert.deepEqual(v.stepEnds, [7, 15, 23, 27]);
+    assert.deepEqual(v.stepEnds, [5, 11, 17, 20]);
     assert.deepEqual(v.stepRewards, [1, 1, 1, 1]);
     assert.deepEqual(v.signals, {
       solved: true,
       critiques: [[]],
       verifications: [1, 1, 1, 1],
       // operator and operand of each equation, and ">"
-      planning: [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0],
+      planning: [0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0],
     });
   });
 
   it("judges each step on its own: a slip costs its step and the answer, not the steps that carry it", () => {
-    // 12*3 miscomputed as 35; the next step applies -4 to 35 correctly; the answer 31 is wrong.
-    const v = task.verify(p, withEos("07+5=12;12*3=35;35-4=31;>31"));
+    // 2*3 miscomputed as 5; the next step applies -4 to 5 correctly (1); the answer 1 is wrong.
+    const v = task3.verify(p, withEos("7+5=2;2*3=5;5-4=1;>1"));
     assert.deepEqual(v.stepRewards, [1, -1, 1, -1]);
     assert.equal(v.reward, 0);
     assert.deepEqual((v.signals as { critiques: number[][] }).critiques, [[1, 3]]);
-    // Copying a wrong x (not the previous result) is wrong even when the arithmetic is right.
-    assert.deepEqual(task.verify(p, withEos("07+5=12;13*3=39;39-4=35;>32")).stepRewards, [1, -1, 1, 1]);
-    // ... and a step that does not start from the previous written result is wrong.
-    assert.deepEqual(task.verify(p, withEos("07+5=12;12*3=39;36-4=32;>32")).stepRewards, [1, -1, -1, 1]);
+    // Starting from a digit other than the previous written result is wrong even when the arithmetic is right.
+    assert.deepEqual(task3.verify(p, withEos("7+5=2;3*3=9;9-4=5;>2")).stepRewards, [1, -1, 1, 1]);
+    assert.deepEqual(task3.verify(p, withEos("7+5=2;2*3=9;6-4=2;>2")).stepRewards, [1, -1, -1, 1]);
     // The wrong operation or operand.
-    assert.deepEqual(task.verify(p, withEos("07+5=12;12+3=15;15-4=11;>32")).stepRewards, [1, -1, 1, 1]);
-    assert.deepEqual(task.verify(p, withEos("07+6=13;13*3=39;39-4=35;>32")).stepRewards, [-1, 1, 1, 1]);
+    assert.deepEqual(task3.verify(p, withEos("7+5=2;2+3=5;5-4=1;>2")).stepRewards, [1, -1, 1, 1]);
+    assert.deepEqual(task3.verify(p, withEos("7+6=3;3*3=9;9-4=5;>2")).stepRewards, [-1, 1, 1, 1]);
+    // The full value instead of its last digit: not a step at all, so the next one has nothing to start from.
+    assert.deepEqual(task3.verify(p, withEos("7+5=12;2*3=6;6-4=2;>2")).stepRewards, [-1, -1, 1, 1]);
     // Right steps, wrong answer.
-    const w = task.verify(p, withEos("07+5=12;12*3=36;36-4=32;>23"));
+    const w = task3.verify(p, withEos("7+5=2;2*3=6;6-4=2;>3"));
     assert.deepEqual(w.stepRewards, [1, 1, 1, -1]);
     assert.equal(w.correct, false);
   });
 
   it("scores missing, extra and malformed steps as wrong and never throws", () => {
-    assert.deepEqual(task.verify(p, withEos("07+5=12;12*3=36;>32")).stepRewards, [1, 1, -1]); // answer where step 2 was due
-    assert.deepEqual(task.verify(p, withEos("07+5=12;12*3=36;36-4=32;>32;>32")).stepRewards, [1, 1, 1, 1, -1]);
-    assert.equal(task.verify(p, withEos("07+5=12;12*3=36;36-4=32;>32;>32")).reward, 0);
-    assert.deepEqual(task.verify(p, withEos("07+5=12;12*3=36;36-4=32;")).stepRewards, [1, 1, 1, -1]); // eos alone is the missing answer
-    assert.deepEqual(task.verify(p, enc("07+5=12;12*3=36;36-4=32;")).stepRewards, [1, 1, 1]); // cut off: no answer step at all
-    assert.equal(task.verify(p, enc("07+5=12;12*3=36;36-4=32;")).reward, 0);
-    for (const bad of ["7+5=12", "07+5=012", "007+5=12", "07+5==12", "07+5=12a", "07 +5=12", "07+55=62", ""]) {
-      assert.equal(task.verify(p, withEos(`${bad};12*3=36;36-4=32;>32`)).stepRewards![0], -1, bad);
+    assert.deepEqual(task3.verify(p, withEos("7+5=2;2*3=6;>2")).stepRewards, [1, 1, -1]); // the answer where step 2 was due
+    assert.deepEqual(task3.verify(p, withEos("7+5=2;2*3=6;6-4=2;>2;>2")).stepRewards, [1, 1, 1, 1, -1]);
+    assert.equal(task3.verify(p, withEos("7+5=2;2*3=6;6-4=2;>2;>2")).reward, 0);
+    assert.deepEqual(task3.verify(p, withEos("7+5=2;2*3=6;6-4=2;")).stepRewards, [1, 1, 1, -1]); // eos alone is the missing answer
+    assert.deepEqual(task3.verify(p, enc("7+5=2;2*3=6;6-4=2;")).stepRewards, [1, 1, 1]); // cut off: no answer step at all
+    assert.equal(task3.verify(p, enc("7+5=2;2*3=6;6-4=2;")).reward, 0);
+    for (const bad of ["07+5=2", "7+5=02", "7+5==2", "7+5=2a", "7 +5=2", "7+55=2", "7+5", ""]) {
+      assert.equal(task3.verify(p, withEos(`${bad};2*3=6;6-4=2;>2`)).stepRewards![0], -1, bad);
     }
-    assert.equal(task.verify(p, withEos("07+5=12;12*3=36;36-4=32;>032")).stepRewards![3], -1);
-    const junk = [...enc("07+5=12;"), VOCAB.bos, ...enc("12*3=36;36-4=32;>32"), VOCAB.eos];
+    assert.equal(task3.verify(p, withEos("7+5=2;2*3=6;6-4=2;>02")).stepRewards![3], -1);
+    const junk = [...enc("7+5=2;"), VOCAB.bos, ...enc("2*3=6;6-4=2;>2"), VOCAB.eos];
     // A malformed step has no written result, so the step after it cannot start from it.
-    assert.deepEqual(task.verify(p, junk).stepRewards, [1, -1, -1, 1]);
-    assert.deepEqual(task.verify(p, []), { reward: 0, correct: false, stepEnds: [], stepRewards: [], signals: { solved: false, critiques: [[]], verifications: [], planning: [] } });
+    assert.deepEqual(task3.verify(p, junk).stepRewards, [1, -1, -1, 1]);
+    assert.deepEqual(task3.verify(p, []), { reward: 0, correct: false, stepEnds: [], stepRewards: [], signals: { solved: false, critiques: [[]], verifications: [], planning: [] } });
+    assert.equal(task3.verify(p, [1000, -1, 2.5]).reward, 0);
   });
 
   it("ignores what follows the eos: segments wholly after it score 0 and are not flagged", () => {
-    const v = task.verify(p, [...withEos("07+5=12;12*3=36;36-4=32;>32"), ...enc(";1;"), VOCAB.pad]);
+    const v = task3.verify(p, [...withEos("7+5=2;2*3=6;6-4=2;>2"), ...enc(";1;"), VOCAB.pad]);
     assert.equal(v.reward, 1);
     assert.deepEqual(v.stepRewards, [1, 1, 1, 1, 0, 0]);
     assert.deepEqual((v.signals as { critiques: number[][] }).critiques, [[]]);
   });
 
   it("marks planning tokens structurally on any response", () => {
-    assert.deepEqual(chainPlanning(enc("01*23=23;>5")), [0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 0]);
+    assert.deepEqual(chainPlanning(enc("1*23=3;>5")), [0, 1, 1, 1, 0, 0, 0, 1, 0]);
     assert.deepEqual(chainPlanning([...enc("+1"), VOCAB.eos, ...enc("+1")]), [1, 1, 0, 0, 0]);
   });
 
-  it("a step flipped in a demonstration is flagged exactly there (property)", () => {
+  it("a step changed in a demonstration is flagged there, and so is the step that should start from it (property)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 2 }), (seed, k) => {
+      fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 9 }), (seed, k, delta) => {
         const prompt = task.samplePrompt(mulberry32(seed));
-        const ans = prompt.answer as ChainAnswer;
-        const steps = chainSolution(ans).split(";");
-        // Change step k's result: step k is wrong, the steps before it stay right.
-        const m = /=(\d+)$/.exec(steps[k])!;
-        const z = Number(m[1]);
-        steps[k] = steps[k].slice(0, m.index) + `=${String(z === 0 ? 1 : z - 1).padStart(2, "0")}`;
+        const steps = chainSolution(prompt.answer as ChainAnswer).split(";");
+        const z = Number(steps[k][steps[k].length - 1]);
+        steps[k] = steps[k].slice(0, -1) + String((z + delta) % 10);
         const v = task.verify(prompt, withEos(steps.join(";")));
         assert.equal(v.reward, 0);
         assert.equal(v.stepRewards![k], -1);
         for (let j = 0; j < k; j++) assert.equal(v.stepRewards![j], 1);
-        // The next equation's x no longer equals the written result; the answer step is judged against the true result.
-        assert.equal(v.stepRewards![k + 1], k + 1 === 3 ? 1 : -1);
+        // The next equation starts from the true value, not the written one; the answer is judged against the true result.
+        assert.equal(v.stepRewards![k + 1], k + 1 === 4 ? 1 : -1);
       }),
       { numRuns: 200 },
     );
   });
 
-  it("generates prompts in range and sizes the response bound", () => {
+  it("draws digits and operations as documented, sizes the bound, validates options", () => {
     const rng = mulberry32(4);
     for (let k = 0; k < 300; k++) {
-      const ans = task.samplePrompt(rng).answer as ChainAnswer;
-      let v = ans.start;
-      for (let j = 0; j < 3; j++) {
-        v = ans.ops[j] === "+" ? v + ans.operands[j] : ans.ops[j] === "-" ? v - ans.operands[j] : v * ans.operands[j];
-        assert.ok(v >= 0 && v <= 99);
-      }
+      const q = task.samplePrompt(rng);
+      const ans = q.answer as ChainAnswer;
+      assert.ok(ans.start >= 1 && ans.start <= 9);
+      assert.equal(ans.ops.length, 4);
+      assert.ok(ans.operands.every((y) => y >= 1 && y <= 9));
+      assert.equal(q.text, `${ans.start}${ans.ops.map((op, j) => `${op}${ans.operands[j]}`).join("")}:`);
     }
-    assert.equal(task.maxResponseTokens, 28);
+    assert.equal(task.maxResponseTokens, 27);
     assert.equal(makeChainTask({ ops: 2 }).name, "chain-2");
-    assert.throws(() => makeChainTask({ ops: 5 }));
-    assert.throws(() => makeChainTask({ maxValue: 5 }));
+    const pm = makeChainTask({ operators: "+-" });
+    assert.equal(pm.name, "chain-4-pm");
+    for (let k = 0; k < 100; k++) assert.ok(!(pm.samplePrompt(rng).answer as ChainAnswer).ops.includes("*"));
+    assert.throws(() => makeChainTask({ ops: 7 }));
+    assert.throws(() => makeChainTask({ operators: "" }));
+    assert.throws(() => makeChainTask({ operators: "++" }));
+    assert.throws(() => makeChainTask({ operators: "/" }));
   });
 
   it("scores budget answers by the true result only", () => {
-    const b = task.budget!;
-    assert.deepEqual(b.budgets, [8, 16, 28]);
+    const b = task3.budget!;
+    assert.deepEqual(b.budgets, [6, 12, 21]);
+    assert.deepEqual(task.budget!.budgets, [6, 12, 18, 27]);
+    assert.deepEqual(task.methodOptions, { brpo: { budgets: [6, 12, 18, 27] } });
     assert.deepEqual(b.cue, enc(">"));
-    assert.equal(b.thinkingLength(withEos("07+5=12;12*3=36;36-4=32;>32")), 24);
-    assert.equal(b.thinkingLength(enc("07+5=12")), 7);
-    assert.equal(b.scoreAnswer(p, withEos("32")), 1);
-    assert.equal(b.scoreAnswer(p, enc("32")), 1);
-    assert.equal(b.scoreAnswer(p, withEos("31")), 0);
-    assert.equal(b.scoreAnswer(p, withEos("032")), 0);
-    assert.equal(b.scoreAnswer(promptFor(1, ["+"], [2]), withEos("03")), 1, "two digits");
-    assert.equal(b.scoreAnswer(promptFor(1, ["+"], [2]), withEos("3")), 0);
+    assert.equal(b.thinkingLength(withEos("7+5=2;2*3=6;6-4=2;>2")), 18);
+    assert.equal(b.thinkingLength(enc("7+5=2")), 5);
+    assert.equal(b.scoreAnswer(p, withEos("2")), 1);
+    assert.equal(b.scoreAnswer(p, enc("2")), 1);
+    assert.equal(b.scoreAnswer(p, withEos("3")), 0);
+    assert.equal(b.scoreAnswer(p, withEos("02")), 0);
+    assert.equal(b.scoreAnswer(p, withEos("22")), 0);
     assert.equal(b.scoreAnswer(p, [VOCAB.pad]), 0);
   });
 });

@@ -125,41 +125,43 @@ describe("runEpisodes", () => {
 });
 
 describe("extra sampling", () => {
-  // 7+5*3-4 = 32
-  const p = chainPrompt("7+5*3-4", 7, ["+", "*", "-"], [5, 3, 4]);
+  // 7+5*3-4*2, last digits: 7+5=2;2*3=6;6-4=2;2*2=4
+  const p = chainPrompt("7+5*3-4*2", 7, ["+", "*", "-", "*"], [5, 3, 4, 2]);
 
   it("scores budgets by truncating the thinking and sampling answers after the cue", async () => {
     const s = scripted(chain, [p], 0, 1);
     const [ep] = await runEpisodes(chain, [p], s.generate);
-    // A response whose thinking stops early: "07+5=12;12*3=36;>32" (thinking 16 tokens).
-    const short = (await runEpisodes(chain, [p], writes("07+5=12;12*3=36;>32")))[0];
+    // A response whose thinking stops early (12 tokens) but answers right.
+    const short = (await runEpisodes(chain, [p], writes("7+5=2;2*3=6;>4")))[0];
     const before = s.calls.length;
     await addBudgetScores(chain, [ep, short], s.generate, 2);
-    // Budgets 8, 16, 28: the full response (thinking 24) is cut at 8 and 16, the short one (16) at 8 only.
+    // Budgets 6, 12, 18, 27: the full response (thinking 24) is cut at 6, 12 and 18, the short one at 6 only.
     const summaries = s.calls.slice(before).flat();
-    assert.equal(summaries.length, 2 * 2 + 2);
-    assert.deepEqual(summaries[0].prefix, [...p.tokens, ...enc("07+5=12;>")]);
-    assert.deepEqual(summaries[2].prefix, [...p.tokens, ...enc("07+5=12;12*3=36;>")]);
-    // The script answers 32 after any cue: right at every cut budget; the short response's own answer 32 is right too.
-    assert.deepEqual(ep.extraSignals.budget_scores, [1, 1, 1]);
-    assert.deepEqual(short.extraSignals.budget_scores, [1, 1, 1]);
-    assert.deepEqual(budgetStepEnds(chain, ep), [7, 15, 27]);
-    assert.deepEqual(budgetStepEnds(chain, short), [7, 19]);
+    assert.equal(summaries.length, 3 * 2 + 2);
+    assert.deepEqual(summaries[0].prefix, [...p.tokens, ...enc("7+5=2;>")]);
+    assert.deepEqual(summaries[2].prefix, [...p.tokens, ...enc("7+5=2;2*3=6;>")]);
+    assert.deepEqual(summaries[6].prefix, [...p.tokens, ...enc("7+5=2;>")]);
+    assert.ok(summaries.every((r) => r.stopTokens.length === 0 && r.maxTokens > 0));
+    // The script answers 4 after any cue: right at every cut budget; the short response's own answer is right too.
+    assert.deepEqual(ep.extraSignals.budget_scores, [1, 1, 1, 1]);
+    assert.deepEqual(short.extraSignals.budget_scores, [1, 1, 1, 1]);
+    assert.deepEqual(budgetStepEnds(chain, ep), [5, 11, 17, 26]);
+    assert.deepEqual(budgetStepEnds(chain, short), [5, 14]);
     const row = budgetRow(chain, short, "b", "g");
-    assert.deepEqual(row.step_ends, [7, 19]);
-    assert.deepEqual(row.signals, { budget_scores: [1, 1, 1] });
+    assert.deepEqual(row.step_ends, [5, 14]);
+    assert.deepEqual(row.signals, { budget_scores: [1, 1, 1, 1] });
   });
 
   it("scores a wrong own answer 0 at the budgets the thinking fits in, and averages sampled summaries", async () => {
-    const wrong = (await runEpisodes(chain, [p], writes("07+5=12;12*3=36;36-4=32;>33")))[0];
+    const wrong = (await runEpisodes(chain, [p], writes("7+5=2;2*3=6;6-4=2;2*2=4;>5")))[0];
     let k = 0;
     // Summaries alternate right and wrong: mean 0.5 at each cut budget.
     const alternating: Generate = (reqs) => reqs.map(() => {
-      const tokens = [...enc(k++ % 2 === 0 ? "32" : "31"), VOCAB.eos];
+      const tokens = [...enc(k++ % 2 === 0 ? "4" : "3"), VOCAB.eos];
       return { tokens, logprobs: tokens.map(() => -1) };
     });
     await addBudgetScores(chain, [wrong], alternating, 2);
-    assert.deepEqual(wrong.extraSignals.budget_scores, [0.5, 0.5, 0]);
+    assert.deepEqual(wrong.extraSignals.budget_scores, [0.5, 0.5, 0.5, 0]);
     await assert.rejects(addBudgetScores(tools, [wrong], alternating), /defines no budgets/);
   });
 
@@ -167,7 +169,7 @@ describe("extra sampling", () => {
     const s = scripted(chain, [p], 0, 1);
     const [done] = await runEpisodes(chain, [p], s.generate);
     const [cut] = await runEpisodes(chain, [p], () => [{ tokens: enc("7+5"), logprobs: [-1, -1, -1] }]);
-    cut.finished = false;
+    assert.equal(cut.finished, false, "no eos: unfinished");
     let seen: { prefix: readonly number[]; token: number }[] = [];
     await addSelfRewards([done, cut], (reqs) => {
       seen = [...reqs];

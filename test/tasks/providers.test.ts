@@ -69,7 +69,7 @@ describe("providers", () => {
       assert.equal(p.extra, extra, method);
     }
     assert.deepEqual(provisionFor("rank-grpo").options, { ranks: 4 });
-    assert.deepEqual(provisionFor("brpo").options, { budgets: [8, 16, 28] });
+    assert.deepEqual(provisionFor("brpo").options, { budgets: [6, 12, 18, 27] });
     assert.equal(taskForMethod("pure")?.name, "chain");
     assert.equal(taskForMethod("grpo"), null);
   });
