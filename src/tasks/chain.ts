@@ -1,26 +1,28 @@
 /**
  * `chain`: multi-step arithmetic whose verifier judges every step (process rewards by construction).
  *
- * Last-digit arithmetic: a start digit and `ops` operations on digits, applied left to right, each
- * result kept mod 10 ("7+5*3-4:" is 7+5 = 12 -> 2, 2*3 = 6, 6-4 = 2). Response: one equation
- * per operation, each closed by ";", then the answer after ">", then eos; every step is 6 tokens:
- *   "7+5*3-4:"  ->  "7+5=2;2*3=6;6-4=2;>2$"                    (21 tokens for 3 ops; 27 for the default 4)
+ * Digit arithmetic: a start digit and `ops` operations (+ and -, optionally *) on digits, applied
+ * left to right, every intermediate value and the result a digit 0..9 (the prompt generator only
+ * draws operations that keep it so: "7-5+3-4:" is 7-5 = 2, 2+3 = 5, 5-4 = 1). Response: one
+ * equation per operation, each closed by ";", then the answer after ">", then eos; every step is
+ * 6 tokens:
+ *   "7-5+3-4+6:"  ->  "7-5=2;2+3=5;5-4=1;1+6=7;>7$"            (27 tokens for the default 4 ops)
  * Steps are the ";"-delimited segments (common.delimiterStepEnds); the answer segment, with the
  * eos, is the last step. Each step gets an exact verdict, +1 right and -1 wrong:
  *   - step k < ops is right iff it reads "x op y=z" with op and y the prompt's k-th operation, x
- *     the digit written by step k-1 (the start digit for k = 0) and z = (x op y) mod 10 (in
- *     0..9). A step is judged on its own: one slip costs its own step, and a later step that
- *     carries the slipped value forward correctly is right (the slip then shows again in the
- *     answer, which is judged against the true result);
+ *     the digit written by step k-1 (the start digit for k = 0) and z = x op y exactly, a digit.
+ *     A step is judged on its own: one slip costs its own step, and a later step that carries the
+ *     slipped value forward correctly is right (the slip then shows again in the answer, which is
+ *     judged against the true result);
  *   - step `ops` is right iff it reads ">d" with d the true result;
  *   - any further step is wrong (the response should have ended). Segments that lie wholly after
  *     the first eos are not the policy's text (samplers pad there) and score 0.
  * Outcome reward 1 iff there are exactly ops + 1 steps before the eos and every one is right;
  * otherwise 0 (so reward 1 <=> every step +1). Malformed text (an id outside the vocabulary, bos
  * or pad before the eos) makes its step wrong, never throws.
- * Why digits mod 10: every step is a lookup in a 10 x 3 x 9 table at a fixed offset, which the
- * tiny policy learns in a few hundred warm-start steps; with full two-digit values (12*3=36) the
- * default model reached 0.5-3% greedy accuracy after 400 steps (docs/tasks.md).
+ * Why digits: every step is then a lookup in a table of 90 sums and differences at a fixed offset,
+ * which the tiny policy can learn in a warm start; with two-digit values (12*3=36) or digits mod
+ * 10 the default model stayed under 4% greedy accuracy after 400 steps (docs/tasks.md).
  *
  * What the verdict gives the step-level methods (docs/tasks.md):
  *   step_rewards         the +-1 verdicts (PURE's PRM scores, OPRL's step rewards: exact
@@ -47,7 +49,7 @@ export type ChainOp = "+" | "-" | "*";
 export interface ChainOptions {
   /** Operations per prompt (1..4). Default 3. */
   ops?: number;
-  /** The operations drawn, a non-empty subset of "+-*". Default "+-*". */
+  /** The operations drawn, a non-empty subset of "+-*". Default "+-". */
   operators?: string;
   /** Registry name; defaults to "chain" for the defaults, "chain-<ops>" otherwise. */
   name?: string;
@@ -70,10 +72,9 @@ const ANSWER_TEXT = /^>(\d)$/;
 /** Tokens of every step: "x*y=z;". */
 const STEP_WIDTH = 6;
 
-/** x op y mod 10, in 0..9. */
+/** x op y. */
 export function chainStep(x: number, op: ChainOp, y: number): number {
-  const v = op === "+" ? x + y : op === "-" ? x - y : x * y;
-  return ((v % 10) + 10) % 10;
+  return op === "+" ? x + y : op === "-" ? x - y : x * y;
 }
 
 function answerOf(prompt: TaskPrompt): ChainAnswer {
@@ -178,10 +179,10 @@ export function chainPlanning(response: readonly number[]): number[] {
 export function makeChainTask(opts: ChainOptions = {}): Task {
   const nOps = opts.ops ?? 4;
   if (!Number.isInteger(nOps) || nOps < 1 || nOps > 6) throw new Error(`chain: ops must be an integer in [1, 6], got ${nOps}`);
-  const operators = opts.operators ?? "+-*";
+  const operators = opts.operators ?? "+-";
   if (operators.length === 0 || [...operators].some((c, k) => !"+-*".includes(c) || operators.indexOf(c) !== k)) throw new Error(`chain: operators must be distinct characters of "+-*", got '${operators}'`);
   const drawn = [...operators] as ChainOp[];
-  const suffix = operators === "+-*" ? "" : `-${operators.replace("+", "p").replace("-", "m").replace("*", "t")}`;
+  const suffix = operators === "+-" ? "" : `-${operators.replace("+", "p").replace("-", "m").replace("*", "t")}`;
   const name = opts.name ?? (nOps === 4 && suffix === "" ? FAMILY : `${FAMILY}-${nOps}${suffix}`);
   // ops steps of 6 tokens, then ">", the digit and eos.
   const maxResponseTokens = STEP_WIDTH * nOps + 3;
@@ -190,9 +191,16 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
     const start = randInt(rng, 1, 9);
     const ops: ChainOp[] = [];
     const operands: number[] = [];
+    let v = start;
     for (let k = 0; k < nOps; k++) {
-      ops.push(drawn[randInt(rng, 0, drawn.length - 1)]);
-      operands.push(randInt(rng, 1, 9));
+      // Uniform over the (operation, operand) pairs that keep the value a digit; + or - always has one.
+      const pairs: [ChainOp, number][] = [];
+      for (const op of drawn) for (let y = 1; y <= 9; y++) if (chainStep(v, op, y) >= 0 && chainStep(v, op, y) <= 9) pairs.push([op, y]);
+      if (pairs.length === 0) return draw(rng);
+      const [op, y] = pairs[randInt(rng, 0, pairs.length - 1)];
+      ops.push(op);
+      operands.push(y);
+      v = chainStep(v, op, y);
     }
     const text = `${start}${ops.map((op, k) => `${op}${operands[k]}`).join("")}:`;
     const answer: ChainAnswer = { start, ops, operands };
@@ -219,7 +227,7 @@ export function makeChainTask(opts: ChainOptions = {}): Task {
 
   return {
     name,
-    description: `apply ${nOps} digit operations mod 10 left to right, one equation per step ("7+5*3-4:" -> "7+5=2;2*3=6;6-4=2;>2"); every step judged +1/-1, reward 1 iff all are right`,
+    description: `apply ${nOps} digit operations left to right, one equation per step ("7-5+3-4:" -> "7-5=2;2+3=5;5-4=1;>1"); every step judged +1/-1, reward 1 iff all are right`,
     vocab: VOCAB,
     maxResponseTokens,
     samplePrompt: (rng) => drawTrain(rng, draw, isEval, name),

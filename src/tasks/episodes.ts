@@ -278,3 +278,25 @@ export async function r3lRetries(task: Task, episodes: readonly Episode[], gener
   });
   return retries;
 }
+
+/**
+ * [T] 1 on the tokens of a transcript the policy writes, 0 on those the environment writes, found
+ * by replaying the environment (all 1 for a task without one). For a supervised warm start on
+ * multi-turn demonstrations: tool outputs are context, not targets (a policy cannot predict a
+ * hidden value, and should not learn to try).
+ */
+export function policyMask(task: Task, prompt: TaskPrompt, response: readonly number[]): number[] {
+  const mask = new Array<number>(response.length).fill(1);
+  const env = task.environment;
+  if (!env) return mask;
+  let k = 0;
+  while (k < response.length) {
+    const start = k;
+    while (k < response.length && response[k] !== task.vocab.eos && !env.stopTokens.includes(response[k])) k++;
+    if (k >= response.length || response[k] === task.vocab.eos) break;
+    const out = env.respond(prompt, response.slice(start, k + 1));
+    k++;
+    for (let j = 0; j < out.length && k < response.length; j++, k++) mask[k] = 0;
+  }
+  return mask;
+}

@@ -28,7 +28,7 @@ export { makeToolsTask, toolsCalls, toolsResult, toolOutput, parseCall, evaluate
 export type { ToolsAnswer, ToolsCall, ToolsTurn } from "./tools.js";
 export { makeRankTask, rankOrder, judgeRanking, RANK_ITEMS, RANK_SCORES } from "./rank.js";
 export type { RankOptions, RankAnswer } from "./rank.js";
-export { runEpisodes, oneAtATime, addBudgetScores, budgetStepEnds, addSelfRewards, firstImperfectTurn, r3lRetries, episodeSignals } from "./episodes.js";
+export { runEpisodes, oneAtATime, addBudgetScores, budgetStepEnds, addSelfRewards, firstImperfectTurn, r3lRetries, episodeSignals, policyMask } from "./episodes.js";
 export type { Episode, EpisodeStart, Generate, GenerateRequest, Generation, PolicyTurn, ScoreNext, SelfRewardOptions } from "./episodes.js";
 export { episodeRow, turnRows, budgetRow, buildRows } from "./rows.js";
 export type { RowShape } from "./rows.js";

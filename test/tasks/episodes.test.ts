@@ -7,7 +7,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  addBudgetScores, addSelfRewards, budgetRow, budgetStepEnds, episodeRow, firstImperfectTurn, getTask, oneAtATime, r3lRetries, runEpisodes, turnRows, VOCAB,
+  addBudgetScores, addSelfRewards, budgetRow, budgetStepEnds, episodeRow, firstImperfectTurn, getTask, mulberry32, oneAtATime, policyMask, r3lRetries, runEpisodes, turnRows, VOCAB,
 } from "../../src/tasks/index.js";
 import type { Generate, TaskPrompt } from "../../src/tasks/index.js";
 import { scripted, scriptEntropy, scriptLogprob } from "./scripted.js";
@@ -101,7 +101,7 @@ describe("runEpisodes", () => {
     assert.equal(episodeRow(ep, "x", "g").entropies, undefined);
     // A backend that never stops fills the budget exactly.
     const endless: Generate = (reqs) => reqs.map((r) => ({ tokens: new Array(r.maxTokens + 5).fill(enc("7")[0]), logprobs: new Array(r.maxTokens + 5).fill(-2) }));
-    const [long] = await runEpisodes(chain, [chainPrompt("7+5*3-4", 7, ["+", "*", "-"], [5, 3, 4])], endless);
+    const [long] = await runEpisodes(chain, [chainPrompt("7-5+3-4+6", 7, ["-", "+", "-", "+"], [5, 3, 4, 6])], endless);
     assert.equal(long.tokens.length, chain.maxResponseTokens);
     assert.equal(long.finished, false);
     // An empty generation ends the episode instead of looping.
@@ -116,6 +116,20 @@ describe("runEpisodes", () => {
     await assert.rejects(runEpisodes(tools, [p], () => []), /no result for request 0/);
   });
 
+  it("recovers the policy mask of a demonstration by replaying the environment", async () => {
+    const rng = mulberry32(6);
+    for (let k = 0; k < 50; k++) {
+      const q = tools.samplePrompt(rng);
+      const s = scripted(tools, [q], 0, k);
+      const [ep] = await runEpisodes(tools, [q], s.generate);
+      assert.deepEqual(policyMask(tools, q, tools.demonstration(q, rng)), ep.mask);
+    }
+    const demo = chain.demonstration(chain.samplePrompt(rng), rng);
+    assert.ok(policyMask(chain, chain.samplePrompt(rng), demo).every((m) => m === 1));
+    // A transcript cut inside a tool output masks what is there.
+    assert.deepEqual(policyMask(tools, p, enc("lq=4")), [1, 1, 1, 0]);
+  });
+
   it("adapts a one-prefix-at-a-time backend", async () => {
     const s = scripted(tools, [p], 0, 1);
     const one = oneAtATime(async (prefix, o) => (await s.generate([{ prefix, ...o }]))[0]);
@@ -125,24 +139,24 @@ describe("runEpisodes", () => {
 });
 
 describe("extra sampling", () => {
-  // 7+5*3-4*2, last digits: 7+5=2;2*3=6;6-4=2;2*2=4
-  const p = chainPrompt("7+5*3-4*2", 7, ["+", "*", "-", "*"], [5, 3, 4, 2]);
+  // 7-5=2;2+3=5;5-4=1;1+6=7
+  const p = chainPrompt("7-5+3-4+6", 7, ["-", "+", "-", "+"], [5, 3, 4, 6]);
 
   it("scores budgets by truncating the thinking and sampling answers after the cue", async () => {
     const s = scripted(chain, [p], 0, 1);
     const [ep] = await runEpisodes(chain, [p], s.generate);
     // A response whose thinking stops early (12 tokens) but answers right.
-    const short = (await runEpisodes(chain, [p], writes("7+5=2;2*3=6;>4")))[0];
+    const short = (await runEpisodes(chain, [p], writes("7-5=2;2+3=5;>7")))[0];
     const before = s.calls.length;
     await addBudgetScores(chain, [ep, short], s.generate, 2);
     // Budgets 6, 12, 18, 27: the full response (thinking 24) is cut at 6, 12 and 18, the short one at 6 only.
     const summaries = s.calls.slice(before).flat();
     assert.equal(summaries.length, 3 * 2 + 2);
-    assert.deepEqual(summaries[0].prefix, [...p.tokens, ...enc("7+5=2;>")]);
-    assert.deepEqual(summaries[2].prefix, [...p.tokens, ...enc("7+5=2;2*3=6;>")]);
-    assert.deepEqual(summaries[6].prefix, [...p.tokens, ...enc("7+5=2;>")]);
+    assert.deepEqual(summaries[0].prefix, [...p.tokens, ...enc("7-5=2;>")]);
+    assert.deepEqual(summaries[2].prefix, [...p.tokens, ...enc("7-5=2;2+3=5;>")]);
+    assert.deepEqual(summaries[6].prefix, [...p.tokens, ...enc("7-5=2;>")]);
     assert.ok(summaries.every((r) => r.stopTokens.length === 0 && r.maxTokens > 0));
-    // The script answers 4 after any cue: right at every cut budget; the short response's own answer is right too.
+    // The script answers 7 after any cue: right at every cut budget; the short response's own answer is right too.
     assert.deepEqual(ep.extraSignals.budget_scores, [1, 1, 1, 1]);
     assert.deepEqual(short.extraSignals.budget_scores, [1, 1, 1, 1]);
     assert.deepEqual(budgetStepEnds(chain, ep), [5, 11, 17, 26]);
@@ -153,11 +167,11 @@ describe("extra sampling", () => {
   });
 
   it("scores a wrong own answer 0 at the budgets the thinking fits in, and averages sampled summaries", async () => {
-    const wrong = (await runEpisodes(chain, [p], writes("7+5=2;2*3=6;6-4=2;2*2=4;>5")))[0];
+    const wrong = (await runEpisodes(chain, [p], writes("7-5=2;2+3=5;5-4=1;1+6=7;>5")))[0];
     let k = 0;
     // Summaries alternate right and wrong: mean 0.5 at each cut budget.
     const alternating: Generate = (reqs) => reqs.map(() => {
-      const tokens = [...enc(k++ % 2 === 0 ? "4" : "3"), VOCAB.eos];
+      const tokens = [...enc(k++ % 2 === 0 ? "7" : "3"), VOCAB.eos];
       return { tokens, logprobs: tokens.map(() => -1) };
     });
     await addBudgetScores(chain, [wrong], alternating, 2);
@@ -168,7 +182,7 @@ describe("extra sampling", () => {
   it("computes LaSeR's self-reward on finished episodes only", async () => {
     const s = scripted(chain, [p], 0, 1);
     const [done] = await runEpisodes(chain, [p], s.generate);
-    const [cut] = await runEpisodes(chain, [p], () => [{ tokens: enc("7+5"), logprobs: [-1, -1, -1] }]);
+    const [cut] = await runEpisodes(chain, [p], () => [{ tokens: enc("7-5"), logprobs: [-1, -1, -1] }]);
     assert.equal(cut.finished, false, "no eos: unfinished");
     let seen: { prefix: readonly number[]; token: number }[] = [];
     await addSelfRewards([done, cut], (reqs) => {
