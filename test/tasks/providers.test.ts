@@ -122,7 +122,7 @@ describe("providers", () => {
     });
   }
 
-  it("give the inputs that make the methods differ from GRPO: per-step credit in PURE, planning boosts in HICRA, anchors in GiGPO", async () => {
+  it("give the inputs that make the methods differ from GRPO: per-step credit in PURE, planning boosts in HICRA, pivots in R3L, anchors in GiGPO", async () => {
     const pure = await rowsFor(provisionFor("pure"), 5);
     const batch = batchFromObjects(pure.rows, "<pure>", { knownSignals: knownSignals() });
     const adv = runMethod("pure", batch, {}).advantages;
@@ -139,6 +139,11 @@ describe("providers", () => {
     const h = runMethod("hicra", hb, {}).advantages;
     const g = runMethod("grpo", hb, {}).advantages;
     assert.ok(h.some((x, k) => Math.abs(x - g[k]) > 1e-9), "planning tokens are boosted");
+    const r3l = await rowsFor(provisionFor("r3l"), 5);
+    const rb = batchFromObjects(r3l.rows, "<r3l>", { knownSignals: knownSignals() });
+    assert.ok((r3l.rows as { signals?: { pivot?: number } }[]).some((r) => (r.signals?.pivot ?? 0) > 0), "some retry starts after its first turn");
+    const w = runMethod("r3l", rb, {}).weights;
+    assert.ok(w !== undefined && w.some((x, k) => x === 0 && rb.mask[k] === 1), "replayed turns are masked");
     const gigpo = await rowsFor(provisionFor("gigpo"), 5);
     const anchors = new Map<string, number>();
     for (const r of gigpo.rows as { anchor: string; group: string }[]) anchors.set(`${r.group}|${r.anchor}`, (anchors.get(`${r.group}|${r.anchor}`) ?? 0) + 1);
