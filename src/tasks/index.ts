@@ -6,9 +6,12 @@ import { ConfigError } from "../core/errors.js";
 import { addition, addition3 } from "./addition.js";
 import { countdown } from "./countdown.js";
 import { decisive } from "./decisive.js";
+import { chain } from "./chain.js";
+import { tools } from "./tools.js";
+import { rank } from "./rank.js";
 import type { Task } from "./types.js";
 
-export type { Rng, Task, TaskPrompt, Verdict, Vocab } from "./types.js";
+export type { Rng, Task, TaskPrompt, Verdict, Vocab, TaskEnvironment, TaskBudget } from "./types.js";
 export { VOCAB, SYMBOLS, CharVocab, PAD, BOS, EOS } from "./vocab.js";
 export { mulberry32, isEvalKey, EVAL_FRACTION } from "./common.js";
 export { demonstrationDataset } from "./dataset.js";
@@ -19,8 +22,20 @@ export { makeCountdownTask, countdownSolutions, checkSteps, formatSteps, applyOp
 export type { CountdownOptions, CountdownAnswer, CountdownStep, CountdownOp } from "./countdown.js";
 export { makeDecisiveTask, decisiveSolution, decisivePositions, maxDigit, gtLetter, DECISIVE_DEFAULT_KEY_LENGTH } from "./decisive.js";
 export type { DecisiveOptions, DecisiveAnswer } from "./decisive.js";
+export { makeChainTask, chainSolution, chainValues, chainPlanning, chainStep, judgeChain } from "./chain.js";
+export type { ChainOptions, ChainAnswer, ChainOp, ChainJudgement } from "./chain.js";
+export { makeToolsTask, toolsCalls, toolsResult, toolOutput, parseCall, evaluateExpression, replayTranscript } from "./tools.js";
+export type { ToolsAnswer, ToolsCall, ToolsTurn } from "./tools.js";
+export { makeRankTask, rankOrder, judgeRanking, RANK_ITEMS, RANK_SCORES } from "./rank.js";
+export type { RankOptions, RankAnswer } from "./rank.js";
+export { runEpisodes, oneAtATime, addBudgetScores, budgetStepEnds, addSelfRewards, firstImperfectTurn, r3lRetries, episodeSignals, policyMask } from "./episodes.js";
+export type { Episode, EpisodeStart, Generate, GenerateRequest, Generation, PolicyTurn, ScoreNext, SelfRewardOptions } from "./episodes.js";
+export { episodeRow, turnRows, budgetRow, buildRows } from "./rows.js";
+export type { RowShape } from "./rows.js";
+export { provisionFor, taskForMethod, methodInputs, taskInputs, BACKEND_INPUTS } from "./providers.js";
+export type { Provision, ProvisionOptions, ExtraSampling } from "./providers.js";
 
-const TASKS: readonly Task[] = [addition, addition3, countdown, decisive];
+const TASKS: readonly Task[] = [addition, addition3, countdown, decisive, chain, tools, rank];
 const BY_NAME = new Map(TASKS.map((t) => [t.name, t]));
 
 /** A built-in task by name; an unknown name is a ConfigError listing the valid ones. */

@@ -37,6 +37,13 @@ export interface Verdict {
   readonly stepEnds?: number[];
   /** Indices (within the response) of the tokens that decide the outcome, when known by construction. */
   readonly decisive?: number[];
+  /**
+   * One exact score per entry of `stepEnds`, for tasks whose verifier judges every step (process
+   * verdicts, turn rewards, per-rank relevance): the rollout's `step_rewards`.
+   */
+  readonly stepRewards?: number[];
+  /** Method inputs the verdict determines, written as the rollout's `signals` (rollouts.md). */
+  readonly signals?: Record<string, unknown>;
 }
 
 export interface Task {
@@ -53,4 +60,46 @@ export interface Task {
   verify(prompt: TaskPrompt, response: readonly number[]): Verdict;
   /** A correct response for the supervised warm start, ending with eos. */
   demonstration(prompt: TaskPrompt, rng: Rng): number[];
+  /**
+   * Rollout inputs the task supplies beyond tokens and reward, in the names of rollouts.md and
+   * `creditflow methods` ("step_ends", "step_rewards", "signals.planning", "episode", ...).
+   * Absent: "step_ends" when verdicts carry stepEnds, nothing else (src/tasks/providers.ts).
+   */
+  readonly provides?: readonly string[];
+  /**
+   * Multi-turn tasks: the environment that answers the policy's calls. A response is then a
+   * transcript of policy turns and environment outputs (mask 0); src/tasks/episodes.ts runs it.
+   */
+  readonly environment?: TaskEnvironment;
+  /** Tasks whose responses think and then answer: where to cut the thinking and how to score an answer (BRPO). */
+  readonly budget?: TaskBudget;
+  /** Method options a task's inputs call for (e.g. rank-grpo's `ranks`), by method name. */
+  readonly methodOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+/**
+ * The environment of a multi-turn task. A policy turn ends at one of `stopTokens` (or at eos, which
+ * ends the episode); the environment then answers with tokens the policy did not produce.
+ */
+export interface TaskEnvironment {
+  /** Tokens that end a policy turn and hand over to the environment (eos always ends the episode). */
+  readonly stopTokens: readonly number[];
+  /** Policy turns per episode at most; the turn after the last one ends the episode as it stands. */
+  readonly maxTurns: number;
+  /**
+   * The environment's answer to a policy turn that ended with a stop token: the tool output,
+   * tokens the policy never samples (mask 0). `turn` holds the policy's turn tokens, stop token last.
+   */
+  respond(prompt: TaskPrompt, turn: readonly number[]): number[];
+}
+
+export interface TaskBudget {
+  /** Budgets b_1 < ... < b_S in thinking tokens; the last covers any response. */
+  readonly budgets: readonly number[];
+  /** Tokens appended after truncated thinking to ask for the answer. */
+  readonly cue: readonly number[];
+  /** Length of the thinking part of a response (the tokens before its answer cue). */
+  thinkingLength(response: readonly number[]): number;
+  /** Exact score in [0, 1] of an answer (the tokens generated after the cue, eos optional). */
+  scoreAnswer(prompt: TaskPrompt, answer: readonly number[]): number;
 }
