@@ -25,7 +25,7 @@ function display(token: string): string {
 function fromMap(file: string, map: Record<string, unknown>, field: string, into: (string | null)[]): void {
   for (const [tok, id] of Object.entries(map)) {
     if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= MAX_VOCAB) {
-      throw new InputError(file, 0, `${field}.${tok}`, `token id must be an integer in [0, ${MAX_VOCAB}), got ${JSON.stringify(id)}`);
+      throw new InputError(file, 0, field ? `${field}.${tok}` : tok, `token id must be an integer in [0, ${MAX_VOCAB}), got ${JSON.stringify(id)}`);
     }
     into[id] = display(tok);
   }

@@ -52,6 +52,8 @@ export class RolloutList {
     this.labels = columns.map((c) => c.label);
     this.rowH = Math.max(14, 4 + columns.length * (STRIP_H + 1));
     this.spacer.style.height = `${batch.n * this.rowH}px`;
+    // A short file gets a short list; a long one a fixed window that scrolls.
+    this.el.style.height = `${Math.max(3 * this.rowH, Math.min(300, batch.n * this.rowH)) + 2}px`;
     this.selected = Math.min(selected, batch.n - 1);
     this.schedule();
   }

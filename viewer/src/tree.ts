@@ -36,17 +36,23 @@ export function renderTree(model: Model, set: RolloutSet, rollout: number, unit:
     endsHere[pathNodes[pathOffsets[i + 1] - 1]].push(i);
   }
   // Layout: leaves (and ends) one per line in depth-first order, parents centred on their children.
-  const ROW = 22, LEFT = 30, RIGHT = 170, TOP = 20;
+  const ROW = 32, LEFT = 70, RIGHT = 180, TOP = 24;
   const y = new Float64Array(nNodes);
+  const endY = new Float64Array(sub.n);
   let line = 0;
   const place = (v: number): void => {
+    if (children[v].length === 0) {
+      for (const i of endsHere[v]) endY[i] = line++ * ROW;
+      y[v] = endY[endsHere[v][0]];
+      return;
+    }
     const ys: number[] = [];
-    for (let e = 0; e < endsHere[v].length && children[v].length > 0; e++) ys.push(line++ * ROW);
+    for (const i of endsHere[v]) ys.push((endY[i] = line++ * ROW));
     for (const c of children[v]) {
       place(c);
       ys.push(y[c]);
     }
-    y[v] = ys.length ? (Math.min(...ys) + Math.max(...ys)) / 2 : line++ * ROW;
+    y[v] = (Math.min(...ys) + Math.max(...ys)) / 2;
   };
   place(0);
   let maxDepth = 1;
@@ -82,7 +88,7 @@ export function renderTree(model: Model, set: RolloutSet, rollout: number, unit:
       const room = Math.max(0, Math.floor((X(depth[v]) - X(depth[p])) / 7) - 1);
       if (room >= 2) {
         const shown = text.length > room ? `${text.slice(0, room - 1)}\u2026` : text;
-        const t = svg("text", { x: X(depth[p]) + 4, y: yv - 4, class: "edge-label" });
+        const t = svg("text", { x: X(depth[p]) + 10, y: yv - 5, class: "edge-label" });
         t.textContent = shown.replace(/\n/g, "\u23ce");
         edges.append(t);
       }
@@ -98,13 +104,15 @@ export function renderTree(model: Model, set: RolloutSet, rollout: number, unit:
     title.textContent = `${unit} depth ${depth[v]}\nV = ${fmt(value[v])} (V - V(root) = ${fmt(rel[v])})\n${childCount[v]} children, ${endCount[v]} end here`;
     node.append(title, svg("circle", { cx: X(depth[v]), cy: yv, r: branch || p < 0 ? 7 : 4.5, fill: css(heatRgb(rel[v], scale, dark)) }));
     if (branch || p < 0) {
-      const t = svg("text", { x: X(depth[v]) - 2, y: yv - 10, class: "node-value" });
+      const t = svg("text", { x: X(depth[v]) - 9, y: yv - 9, "text-anchor": "end", class: "node-value" });
       t.textContent = `V=${fmt(value[v], 3)}`;
       node.append(t);
     }
     nodes.append(node);
     for (const i of endsHere[v]) {
-      const t = svg("text", { x: X(depth[v]) + 10, y: (children[v].length ? yv + ROW * (endsHere[v].indexOf(i) + 1) / 2 : yv) + 4, class: "leaf-label" });
+      const ly = endY[i] + TOP;
+      if (ly !== yv) nodes.append(svg("path", { d: `M${X(depth[v])},${yv} V${ly} h8`, class: "edge end-stub" }));
+      const t = svg("text", { x: X(depth[v]) + 10, y: ly + 4, class: "leaf-label" });
       t.textContent = `${sub.ids[i]}  r=${fmt(sub.reward[i], 3)}`;
       nodes.append(t);
     }
