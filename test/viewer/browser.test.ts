@@ -23,9 +23,11 @@ import { browserSkipReason, launch, matchReference, openPage, startView, type Vi
 const skip = browserSkipReason();
 if (skip) console.log(`# viewer browser tests skipped: ${skip}`);
 
-const FIX = join(process.cwd(), "test", "viewer", "fixtures");
+// Paths as a user types them (relative): they are shown in the page, and the screenshots hold them.
+const FIX = "test/viewer/fixtures";
 const tmp = mkdtempSync(join(tmpdir(), "cf-viewer-"));
-const ADV = join(tmp, "adv-tempo.jsonl");
+/** Written by `creditflow assign --method tempo --in examples/tree.jsonl`; checked against runMethod below. */
+const ADV = `${FIX}/adv-tempo.jsonl`;
 
 /** The documented scale (docs/viewer.md): neutral to RdBu's red (-) or blue (+), linear in sRGB. */
 function expectedColour(v: number, scale: number, dark = false): string {
@@ -67,9 +69,8 @@ describe("creditflow view in Chromium", { skip: skip ?? false }, () => {
   let batch: RolloutBatch;
 
   before(async () => {
-    assert.equal(cf(["assign", "--method", "tempo", "--in", "examples/tree.jsonl", "--out", ADV]).code, 0);
     batch = await readRollouts("examples/tree.jsonl");
-    view = await startView(["examples/tree.jsonl", ADV, join(FIX, "metrics-grpo.jsonl"), join(FIX, "metrics-tempo.jsonl"), join(FIX, "results.json"), "--vocab", "addition"]);
+    view = await startView(["examples/tree.jsonl", ADV, `${FIX}/metrics-grpo.jsonl`, `${FIX}/metrics-tempo.jsonl`, `${FIX}/results.json`, "--vocab", "addition"]);
     ctx = await launch();
     page = await openPage(ctx, view.url);
   });

@@ -93,6 +93,7 @@ export function methodForm(initial: MethodChoice | { file: string }, files: stri
     }
     const spec = getMethod(select.value);
     summary.textContent = spec.summary;
+    summary.title = `${spec.summary} (${spec.paper})`;
     const schema = spec.options as Record<string, OptionSpec>;
     const resolved = resolveOptions(spec.name, spec.options, {}) as Record<string, unknown>;
     for (const [key, o] of Object.entries(schema)) {

@@ -99,6 +99,7 @@ export class RolloutList {
   }
 
   private draw(): void {
+    const t0 = performance.now();
     const set = this.set;
     const W = this.scroller.clientWidth;
     const H = this.scroller.clientHeight;
@@ -154,5 +155,6 @@ export class RolloutList {
     this.canvas.dataset.rowHeight = String(this.rowH);
     this.canvas.dataset.columns = this.labels.join(",");
     this.canvas.dataset.frames = String(Number(this.canvas.dataset.frames ?? 0) + 1);
+    this.canvas.dataset.drawMs = (performance.now() - t0).toFixed(2);
   }
 }

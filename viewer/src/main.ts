@@ -38,7 +38,7 @@ function renderTreePanel(): void {
     return;
   }
   const i = Math.min(credit.state.selected, set.batch.n - 1);
-  const unitSel = h("select", { id: "tree-unit" }, h("option", { value: "token", text: "tokens (TEMPO: V = mean reward below)" }), h("option", { value: "segment", text: "segments from step_ends (SPO-tree: V = mean of children)" }));
+  const unitSel = h("select", { id: "tree-unit" }, h("option", { value: "token", text: "tokens (TEMPO: V = mean outcome score below)" }), h("option", { value: "segment", text: "segments from step_ends (SPO-tree: V = mean of children)" }));
   unitSel.value = treeUnit;
   unitSel.addEventListener("change", () => {
     treeUnit = unitSel.value as "token" | "segment";
@@ -120,6 +120,7 @@ async function openFiles(files: FileList): Promise<void> {
 }
 
 function start(): void {
+  const t0 = performance.now();
   initScheme(document.getElementById("scheme") as HTMLButtonElement);
   buildTabs();
   const data = (window as unknown as Record<string, ViewData | undefined>)[DATA_GLOBAL];
@@ -134,6 +135,8 @@ function start(): void {
   input.addEventListener("change", () => input.files && openFiles(input.files));
   onSchemeChange(() => show(tab));
   show(model.sets.length ? "credit" : model.metrics.length ? "runs" : model.bench.length ? "bench" : "credit");
+  // For scripts and the benchmark: milliseconds from script start to an interactive page.
+  document.body.dataset.loadMs = String(Math.round(performance.now() - t0));
   document.body.dataset.ready = "1";
 }
 

@@ -1,12 +1,12 @@
 /**
  * The group view: the prefix tree of the selected rollout's group, built by the core's tries
- * (src/core/trie.ts): token-level with TEMPO's node value V(s) = mean reward of the responses
- * through s (descendantMeans), or segment-level (segments from step_ends) with SPO-tree's
+ * (src/core/trie.ts): token-level with TEMPO's node value V(s) = mean outcome score of the
+ * responses through s (descendantMeans), or segment-level (segments from step_ends) with SPO-tree's
  * V(s) = mean of its children (childrenMeans). Stored nodes are drawn: the root, branch points
  * (two or more children, drawn larger) and ends; a node's colour is V(s) - V(root) on the credit
  * scale. In the segment tree every unit boundary along an edge is a tick.
  */
-import { batchFromObjects, buildSegmentTrie, buildTokenTrie, childrenMeans, descendantMeans, stepSegments, type PrefixTrie } from "../../src/index.js";
+import { batchFromObjects, buildSegmentTrie, buildTokenTrie, childrenMeans, descendantMeans, outcomeScores, stepSegments, type PrefixTrie } from "../../src/index.js";
 import { css, heatRgb, scaleOf } from "./colour.js";
 import { fmt, h, svg } from "./dom.js";
 import type { Model, RolloutSet } from "./model.js";
@@ -23,7 +23,9 @@ export function renderTree(model: Model, set: RolloutSet, rollout: number, unit:
   }
   const segs = bySegments ? stepSegments(sub, true) : null;
   const trie: PrefixTrie = segs ? buildSegmentTrie(sub, segs) : buildTokenTrie(sub);
-  const value = segs ? childrenMeans(trie, sub.reward).value : descendantMeans(trie, sub.reward);
+  // The methods' own x: outcome scores (reward plus any token rewards), as tempo.ts and spo-tree.ts use.
+  const scores = outcomeScores(sub);
+  const value = segs ? childrenMeans(trie, scores).value : descendantMeans(trie, scores);
   const { nNodes, parent, depth, childCount, endCount, pathOffsets, pathNodes, unitOffsets } = trie;
 
   // Children lists, and one rollout through each node (to read its edge's tokens).
