@@ -5,24 +5,15 @@
  * (hyparquet, as `assign` does) and sent to the browser as JSON rows; text files go through
  * the same validation the page applies to files opened in it (records.ts).
  */
-import { readFileSync } from "node:fs";
 import { InputError } from "../core/errors.js";
 import { knownSignals } from "../core/registry.js";
 import { unpackRows, validateRow, packRows, type RolloutRow } from "../core/rows.js";
 import "../methods/index.js";
+import { readInput } from "../io/files.js";
 import { readParquetObjects } from "../io/parquet.js";
 import { isParquetBytes, recordKind } from "./classify.js";
 import { advantageLine, textViewFile } from "./records.js";
 import type { ViewFile } from "./types.js";
-
-function readBytes(file: string): Uint8Array {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(file, 0, "", code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : `cannot read (${code ?? String(e)})`);
-  }
-}
 
 function rolloutRows(file: string, objects: unknown[]): RolloutRow[] {
   const opts = { knownSignals: knownSignals() };
@@ -37,7 +28,7 @@ function rolloutRows(file: string, objects: unknown[]): RolloutRow[] {
 
 /** Loads one file given to `creditflow view`. */
 export async function loadViewFile(file: string): Promise<ViewFile> {
-  const bytes = readBytes(file);
+  const bytes = readInput(file);
   if (isParquetBytes(bytes)) {
     const objects = await readParquetObjects(bytes, file);
     const kind = objects.length ? recordKind(objects[0]) : null;

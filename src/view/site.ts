@@ -33,8 +33,11 @@ export function siteFiles(dir = SITE_DIR): string[] {
 
 /**
  * data.js: a classic script assigning the data to a global, so it loads from file:// too
- * (fetch and module scripts do not). "</" is escaped so no string can close a script tag.
+ * (fetch and module scripts do not). The JSON goes in as a string for JSON.parse, which V8
+ * reads several times faster than the same data as an object literal; "<" is escaped so no
+ * string can close the script tag.
  */
 export function dataScript(data: ViewData): string {
-  return `window.${DATA_GLOBAL} = ${JSON.stringify(data).replace(/<\//g, "<\\/")};\n`;
+  const literal = JSON.stringify(JSON.stringify(data)).replace(/</g, "\\u003c");
+  return `window.${DATA_GLOBAL} = JSON.parse(${literal});\n`;
 }
