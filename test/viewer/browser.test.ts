@@ -236,6 +236,19 @@ describe("creditflow view in Chromium", { skip: skip ?? false }, () => {
     matchReference("credit", await page.locator("main").screenshot());
   });
 
+  it("opens files in the page: rollouts join the file list, a bad file is refused with its line and field", async () => {
+    await page.setInputFiles("#open", "examples/steps.jsonl");
+    assert.match(await page.textContent("#status") ?? "", /^2 rollout files/);
+    await page.selectOption("#set-select", "1");
+    assert.match(await page.textContent(".fileinfo") ?? "", /read as JSON lines; line 1 has 'tokens'/);
+    const steps = await readRollouts("examples/steps.jsonl");
+    const pure = runMethod("grpo", steps);
+    assertClose((await tokens(page, 0)).map((t) => t.adv), pure.advantages.subarray(0, steps.offsets[1]), 1e-12, 1e-12, "grpo on the opened file");
+    await page.setInputFiles("#open", { name: "bad.jsonl", mimeType: "text/plain", buffer: Buffer.from('{"id": "a", "advantages": [1, "x"]}\n') });
+    assert.equal(await page.textContent("#status"), "bad.jsonl:1: field 'advantages': element 1 is \"x\", expected a finite number");
+    assert.equal(await page.getAttribute("#status", "class"), "error");
+  });
+
   it("--export writes a copy that works opened from disk (file://)", async () => {
     const out = join(tmp, "site");
     assert.equal(cf(["view", "examples/tree.jsonl", "--vocab", "addition", "--export", out]).code, 0);
