@@ -238,6 +238,8 @@ describe("creditflow view in Chromium", { skip: skip ?? false }, () => {
 
   it("opens files in the page: rollouts join the file list, a bad file is refused with its line and field", async () => {
     await page.setInputFiles("#open", "examples/steps.jsonl");
+    // Reading a picked file is asynchronous: wait for the status line to change.
+    await page.waitForFunction(`document.querySelector("#status").textContent.startsWith("2 rollout files")`);
     assert.match(await page.textContent("#status") ?? "", /^2 rollout files/);
     await page.selectOption("#set-select", "1");
     assert.match(await page.textContent(".fileinfo") ?? "", /read as JSON lines; line 1 has 'tokens'/);
@@ -245,6 +247,7 @@ describe("creditflow view in Chromium", { skip: skip ?? false }, () => {
     const pure = runMethod("grpo", steps);
     assertClose((await tokens(page, 0)).map((t) => t.adv), pure.advantages.subarray(0, steps.offsets[1]), 1e-12, 1e-12, "grpo on the opened file");
     await page.setInputFiles("#open", { name: "bad.jsonl", mimeType: "text/plain", buffer: Buffer.from('{"id": "a", "advantages": [1, "x"]}\n') });
+    await page.waitForSelector("#status.error");
     assert.equal(await page.textContent("#status"), "bad.jsonl:1: field 'advantages': element 1 is \"x\", expected a finite number");
     assert.equal(await page.getAttribute("#status", "class"), "error");
   });

@@ -4,7 +4,8 @@
  * responses through s (descendantMeans), or segment-level (segments from step_ends) with SPO-tree's
  * V(s) = mean of its children (childrenMeans). Stored nodes are drawn: the root, branch points
  * (two or more children, drawn larger) and ends; a node's colour is V(s) - V(root) on the credit
- * scale. In the segment tree every unit boundary along an edge is a tick.
+ * scale. Segment boundaries inside an edge are ticks: every unit boundary of the segment tree, and
+ * in the token tree the step ends of a response through the edge.
  */
 import { batchFromObjects, buildSegmentTrie, buildTokenTrie, childrenMeans, descendantMeans, outcomeScores, stepSegments, type PrefixTrie } from "../../src/index.js";
 import { css, heatRgb, scaleOf } from "./colour.js";
@@ -94,7 +95,15 @@ export function renderTree(model: Model, set: RolloutSet, rollout: number, unit:
         t.textContent = shown.replace(/\n/g, "\u23ce");
         edges.append(t);
       }
+      // Segment boundaries inside the edge: every unit boundary of the segment tree, or in the
+      // token tree the step ends (step_ends) of a response through the edge.
       if (segs) for (let d = depth[p] + 1; d < depth[v]; d++) edges.append(svg("line", { x1: X(d), x2: X(d), y1: yv - 4, y2: yv + 4, class: "seg-tick" }));
+      else if (sub.hasSteps[i]) {
+        for (let j = sub.stepOffsets[i]; j < sub.stepOffsets[i + 1]; j++) {
+          const d = sub.stepEnds[j] + 1;
+          if (d > depth[p] && d < depth[v]) edges.append(svg("line", { x1: X(d), x2: X(d), y1: yv - 4, y2: yv + 4, class: "seg-tick" }));
+        }
+      }
     }
     const branch = childCount[v] + (endCount[v] > 0 && childCount[v] > 0 ? 1 : 0) > 1;
     const node = svg("g", {
