@@ -56,6 +56,11 @@ async function tokens(page: Page, column: number): Promise<Tok[]> {
   );
 }
 
+/** Two animation frames: the list's canvas draws on the next frame after a change. */
+async function settle(page: Page): Promise<void> {
+  await page.evaluate("new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))");
+}
+
 async function selectRollout(page: Page, index: number): Promise<void> {
   await page.focus(".listscroll");
   await page.keyboard.press("Home");
@@ -176,6 +181,7 @@ describe("creditflow view in Chromium", { skip: skip ?? false }, () => {
     await page.focus(".tree .node.root");
     assert.match(await page.getAttribute(".tree .node.root", "aria-label") ?? "", /root at segment 0, V = 0.375, 2 children/);
     await page.selectOption("#tree-unit", "token");
+    await settle(page);
     matchReference("tree", await page.locator(".treewrap").screenshot());
   });
 
@@ -233,6 +239,7 @@ describe("creditflow view in Chromium", { skip: skip ?? false }, () => {
     await page.waitForSelector("body[data-ready]");
     await selectRollout(page, 5);
     await page.mouse.move(0, 0);
+    await settle(page);
     matchReference("credit", await page.locator("main").screenshot());
   });
 
