@@ -169,13 +169,4 @@ export class CreditView {
     });
     this.detail.replaceChildren(header, ...rows);
   }
-
-  redraw(): void {
-    this.list.redraw();
-    this.renderDetail();
-  }
-
-  focusList(i: number): void {
-    this.list.select(i);
-  }
 }

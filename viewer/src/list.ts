@@ -94,10 +94,6 @@ export class RolloutList {
     });
   }
 
-  redraw(): void {
-    this.schedule();
-  }
-
   private draw(): void {
     const t0 = performance.now();
     const set = this.set;

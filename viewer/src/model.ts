@@ -38,7 +38,6 @@ export class Model {
   metrics: MetricsFile[] = [];
   bench: BenchFile[] = [];
   vocab: ViewVocab | null = null;
-  notes: string[] = [];
   private cache = new Map<string, Column>();
 
   add(data: ViewData): void {
