@@ -24,4 +24,11 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["node:*", "fs", "path", "os", "**/cli/**", "**/train/**", "**/io/**"] }],
     },
   },
+  {
+    // The viewer's page and the parts of src/view it bundles run in browsers too.
+    files: ["viewer/src/**/*.ts", "src/view/records.ts", "src/view/classify.ts", "src/view/types.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: ["node:*", "fs", "path", "os", "**/cli/**", "**/train/**", "**/view/load*", "**/view/server*", "**/view/export*", "**/view/site*", "**/view/vocab*"] }],
+    },
+  },
 );

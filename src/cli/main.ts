@@ -19,6 +19,7 @@ Commands:
   bench     CreditBench: each method's credit against the true advantage, and its learning efficiency
   annotate  add the signals a method needs from an LLM judge (capo) or sandboxed generated code (lare)
   prefer    preference training (DPO, IPO, TDPO, TGDPO, cDPO, T-REG, AlignDistil) of the small policy on verifier-built pairs
+  view      a local web page of token credit, prefix trees, runs and CreditBench results
 
 'creditflow <command> --help' for a command's options.`;
 
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   bench: async () => (await import("./bench.js")).runBenchCommand,
   annotate: async () => (await import("./annotate.js")).runAnnotate,
   prefer: async () => (await import("./prefer.js")).runPreferCommand,
+  view: async () => (await import("./view.js")).runView,
 };
 
 export async function main(argv: string[]): Promise<number> {
