@@ -84,3 +84,24 @@ test("after optimizer updates the native pass sees the new weights (logits equal
   optN.dispose();
   optR.dispose();
 });
+
+test("captured hidden states and attention maps of the native pass equal the tfjs graph's", async () => {
+  await useBackend("wasm");
+  const nat = new Policy(cfg, weights(cfg), false, { backend: "native" });
+  const ref = new Policy(cfg, weights(cfg), false, { backend: "tfjs" });
+  const x = batch(3, 7, cfg.vocabSize, 9);
+  const got: { hidden: tf.Tensor2D[]; attention: tf.Tensor3D[] }[] = [];
+  for (const p of [nat, ref]) {
+    const cap = { hidden: [] as tf.Tensor2D[], attention: [] as tf.Tensor3D[] };
+    tf.tidy(() => p.forward(x.toks, 3, 7, cap));
+    got.push(cap);
+  }
+  assert.equal(got[0].hidden.length, 1);
+  assert.equal(got[0].attention.length, cfg.nLayers);
+  assert.deepEqual(got[0].attention[0].shape, [3 * cfg.nHeads, 7, 7]);
+  assertClose("hidden", got[0].hidden[0].dataSync() as Float32Array, got[1].hidden[0].dataSync() as Float32Array, 1e-4);
+  for (let l = 0; l < cfg.nLayers; l++) assertClose(`attention ${l}`, got[0].attention[l].dataSync() as Float32Array, got[1].attention[l].dataSync() as Float32Array, 1e-4);
+  for (const g of got) tf.dispose([...g.hidden, ...g.attention]);
+  nat.dispose();
+  ref.dispose();
+});

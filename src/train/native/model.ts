@@ -164,6 +164,24 @@ export class NativeModel {
     return ac.logits.a;
   }
 
+  /** Final hidden states [B*T, d] of the last forward (after the output norm; a view). */
+  hidden(): Float32Array {
+    const ac = this.forwardActs();
+    return ac.hf.a.subarray(0, ac.B * ac.T * this.config.dModel);
+  }
+
+  /** Layer l's attention probabilities [B*H, T, T] of the last forward (zeros above the diagonal; a view). */
+  attentionProbs(l: number): Float32Array {
+    const ac = this.forwardActs();
+    if (l < 0 || l >= this.config.nLayers) throw new Error(`attentionProbs: no layer ${l}`);
+    return ac.layers[l].probs.a.subarray(0, ac.B * this.config.nHeads * ac.T * ac.T);
+  }
+
+  private forwardActs(): Acts {
+    if (!this.acts || this.forwardCount === 0) throw new Error("no forward pass yet");
+    return this.acts;
+  }
+
   /** Transposes weight `name` ([rows, cols]) into the shared scratch and returns it. */
   private transposed(name: string, rows: number, cols: number): F32 {
     const ac = this.acts as Acts;

@@ -251,8 +251,7 @@ export class Policy {
    * caller disposes them.
    */
   forward(tokens: Int32Array, B: number, T: number, capture?: ForwardCapture): tf.Tensor2D {
-    // Hidden states and attention maps come from the reference graph (they are read rarely).
-    if (this.backend === "native" && !capture?.hidden && !capture?.attention) return this.forwardNative(tokens, B, T);
+    if (this.backend === "native") return this.forwardNative(tokens, B, T, capture);
     return this.forwardTfjs(tokens, B, T, capture);
   }
 
@@ -274,7 +273,7 @@ export class Policy {
    * parameter variables, and its gradient runs the native backward. If another forward ran in
    * between (its activations replaced these), the backward first recomputes this forward.
    */
-  private forwardNative(tokens: Int32Array, B: number, T: number): tf.Tensor2D {
+  private forwardNative(tokens: Int32Array, B: number, T: number, capture?: ForwardCapture): tf.Tensor2D {
     const c = this.config;
     if (tokens.length !== B * T) throw new Error(`forward: ${tokens.length} tokens for [${B}, ${T}]`);
     if (T > c.maxSeqLen) throw new Error(`forward: sequence length ${T} exceeds model.maxSeqLen ${c.maxSeqLen}`);
@@ -284,6 +283,8 @@ export class Policy {
       const nm = this.syncedNative();
       const value = tf.tensor2d(nm.forward(toks, B, T), [B * T, c.vocabSize]);
       const mine = nm.forwardCount;
+      capture?.hidden?.push(tf.keep(tf.tensor2d(nm.hidden(), [B * T, c.dModel])));
+      for (let l = 0; capture?.attention && l < c.nLayers; l++) capture.attention.push(tf.keep(tf.tensor3d(nm.attentionProbs(l), [B * c.nHeads, T, T])));
       return {
         value,
         gradFunc: (dy: tf.Tensor2D) => {
