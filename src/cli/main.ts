@@ -17,6 +17,7 @@ Commands:
   train     train a small transformer policy with RL on a verifiable task
   sft       supervised warm start on task demonstrations
   bench     CreditBench: each method's credit against the true advantage, and its learning efficiency
+  rollout   sample rollouts (groups or trees) from the built-in policy, a GGUF model or a server
   annotate  add the signals a method needs from an LLM judge (capo) or sandboxed generated code (lare)
 
 'creditflow <command> --help' for a command's options.`;
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sft: async () => (await import("./sft.js")).runSftCommand,
   bench: async () => (await import("./bench.js")).runBenchCommand,
   annotate: async () => (await import("./annotate.js")).runAnnotate,
+  rollout: async () => (await import("./rollout.js")).runRollout,
 };
 
 export async function main(argv: string[]): Promise<number> {
