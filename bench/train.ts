@@ -10,6 +10,7 @@ import { selectLogProbs } from "../src/train/policy/ops.js";
 import { sample, samplerWeights, disposeSamplerWeights } from "../src/train/policy/sampler.js";
 import { SamplerPool } from "../src/train/policy/pool.js";
 import { Rng } from "../src/train/rng.js";
+import { llamaCppSamplingTable } from "./llamacpp-sampling.js";
 
 /** CPU seconds this process has used: a rate per CPU-second is what one idle core would give. */
 function cpuSeconds(): number {
@@ -95,3 +96,4 @@ async function main(): Promise<void> {
 }
 
 await main();
+process.stdout.write("\n" + (await llamaCppSamplingTable(Number(process.env.BENCH_REPS ?? 5))));

@@ -9,6 +9,7 @@ import { atomicFileSink, checkOutputPath, readInput } from "../io/files.js";
 import { rolloutsJsonl } from "../io/jsonl.js";
 import { resolveTask } from "../train/tasks.js";
 import type { Task, TaskPrompt } from "../tasks/types.js";
+import { EOS } from "../tasks/vocab.js";
 import { mulberry32 } from "../core/random.js";
 import { Rng } from "../train/rng.js";
 import { readPolicyFile } from "../train/checkpoint.js";
@@ -121,8 +122,9 @@ async function openBackend(kind: (typeof BACKEND_KINDS)[number], f: Record<strin
     await useBackend("wasm");
     const { BuiltinBackend } = await import("../rollout/builtin.js");
     const backend = new BuiltinBackend(policy.model, policy.weights, { workers: threads });
+    // Policy files carry no vocabulary: every built-in policy uses the shared task vocabulary's ids.
     const vocab = task?.vocab ?? null;
-    return { backend, tokenize: vocab ? (t) => [vocab.bos, ...vocab.encode(t)] : null, vocabSize: policy.model.vocabSize, eos: vocab ? vocab.eos : 2 };
+    return { backend, tokenize: vocab ? (t) => [vocab.bos, ...vocab.encode(t)] : null, vocabSize: policy.model.vocabSize, eos: vocab ? vocab.eos : EOS };
   }
   const { GgufBackend } = await import("../rollout/gguf.js");
   const backend = await GgufBackend.open(file, { threads });

@@ -67,7 +67,9 @@ export function loadLlama(): Promise<LlamaLike> {
       throw new BackendError(`the gguf backend needs the optional package node-llama-cpp@3.21.1, which is not installed (npm install --save-exact node-llama-cpp@3.21.1): ${(e as Error).message.split("\n")[0]}`);
     }
     // No GPU probing, never a source build or download: the prebuilt CPU binary or an error.
-    return mod.getLlama({ gpu: false, build: "never", logLevel: "error", maxThreads: 2 });
+    // maxThreads 0: each context uses exactly its own thread count (a shared thread budget
+    // stalls a 2-thread context while sampling holds a thread).
+    return mod.getLlama({ gpu: false, build: "never", logLevel: "error", maxThreads: 0 });
   })();
   return llamaPromise;
 }
