@@ -19,17 +19,10 @@
  *   (pad, bos, eos) are control tokens.
  */
 
-export interface GgufModelSpec {
-  vocabSize: number;
-  dModel: number;
-  nLayers: number;
-  nHeads: number;
-  dFF: number;
-  maxSeqLen: number;
-  tieEmbeddings: boolean;
-  normEps: number;
-  ropeTheta: number;
-}
+import type { ModelConfig } from "../train/policy/model.js";
+
+/** The model configuration the exporter reads (the policy's own). */
+export type GgufModelSpec = ModelConfig;
 
 export interface GgufVocabSpec {
   /** One string per token id. */
