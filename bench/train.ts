@@ -23,6 +23,7 @@ import { sample, samplerWeights, disposeSamplerWeights, type SampleRequest } fro
 import { SamplerPool } from "../src/train/policy/pool.js";
 import { Rng } from "../src/train/rng.js";
 import { Workspace } from "../src/train/native/kernels.js";
+import { llamaCppSamplingTable } from "./llamacpp-sampling.js";
 
 const CONFIG: ModelConfig = { ...DEFAULT_MODEL, vocabSize: 49 };
 const TRAIN_B = 32, TRAIN_T = 40;
@@ -212,6 +213,8 @@ async function main(): Promise<void> {
     `Load average at the end: ${fig.load_average} (the machine may be shared; compare ratios measured in one run).`,
   ];
   process.stdout.write(out.join("\n") + "\n");
+  // The GGUF sampler (llama.cpp through node-llama-cpp) on the same workload, in the same run.
+  process.stdout.write("\n" + (await llamaCppSamplingTable(Number(process.env.BENCH_REPS ?? reps))));
 }
 
 await main();

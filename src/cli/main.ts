@@ -17,6 +17,7 @@ Commands:
   train     train a small transformer policy with RL on a verifiable task
   sft       supervised warm start on task demonstrations
   bench     CreditBench: each method's credit against the true advantage, and its learning efficiency
+  rollout   sample rollouts (groups or trees) from the built-in policy, a GGUF model or a server
   annotate  add the signals a method needs from an LLM judge (capo) or sandboxed generated code (lare)
   prefer    preference training (DPO, IPO, TDPO, TGDPO, cDPO, T-REG, AlignDistil) of the small policy on verifier-built pairs
   view      a local web page of token credit, prefix trees, runs and CreditBench results
@@ -37,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   annotate: async () => (await import("./annotate.js")).runAnnotate,
   prefer: async () => (await import("./prefer.js")).runPreferCommand,
   view: async () => (await import("./view.js")).runView,
+  rollout: async () => (await import("./rollout.js")).runRollout,
 };
 
 export async function main(argv: string[]): Promise<number> {
