@@ -10,6 +10,8 @@ import { useBackend } from "../train/policy/tf.js";
 import { preflightNewRun, preflightResume } from "../train/rundir.js";
 import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../train/config.js";
 import { checkRun, runTraining, trainableMethods, type ProgressInfo } from "../train/trainer.js";
+import { taskFor } from "../train/adapters/index.js";
+import { resolveTask } from "../train/tasks.js";
 
 export const TRAIN_COMMAND = defineCommand({
   name: "train",
@@ -18,7 +20,7 @@ verifiable task, with credit assigned by any method creditflow knows. With no op
 the default: a short deterministic SFT warm start, then GRPO on ${DEFAULT_TRAIN.task}, in a few minutes,
 printing held-out accuracy before and after.`,
   flags: {
-    task: { type: "string", value: "NAME", doc: `task (addition, addition-3d, countdown, decisive, or addition-<d>d[-u]; default ${DEFAULT_TRAIN.task})` },
+    task: { type: "string", value: "NAME", doc: `task (addition, addition-3d, countdown, decisive, chain, rank, or addition-<d>d[-u]; default\n${DEFAULT_TRAIN.task}, or the task that provides the method's inputs: chain for pure, oprl, capo,\ngroundedprm; rank for rank-grpo)` },
     method: { type: "string", value: "NAME", doc: `credit-assignment method (default ${DEFAULT_TRAIN.method}); any registered method whose\ninputs the trainer can produce: ${trainableMethods().join(", ")}` },
     config: { type: "string", value: "JSON|FILE", doc: "trainer configuration (inline JSON or a file), deep-merged over the defaults;\nevery key is in docs/training.md" },
     "method-config": { type: "string", value: "JSON|FILE", doc: "the method's options alone, exactly as `creditflow assign --config` takes them" },
@@ -72,8 +74,11 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
     if (typeof o !== "object" || o === null || Array.isArray(o)) throw new ConfigError("--method-config must be a JSON object");
     config.methodOptions = o as Record<string, unknown>;
   }
-  if (f.task) config.task = f.task;
   if (f.method) config.method = f.method;
+  const taskGiven = f.task !== undefined || (typeof config.task === "string" && config.task !== DEFAULT_TRAIN.task);
+  if (f.task) config.task = f.task;
+  // Without --task, a method whose inputs the default task lacks trains on a task that provides them.
+  else if (!taskGiven) config.task = taskFor(config.method, config.task);
   if (f.steps !== undefined) config.steps = intFlag("steps", f.steps);
   if (f.group !== undefined) config.group = intFlag("group", f.group);
   if (f.prompts !== undefined) config.promptsPerStep = intFlag("prompts", f.prompts);
@@ -123,7 +128,7 @@ export function runTrainCommand(argv: string[]): Promise<number> {
     }
     if (!a.resume) {
       validateConfig(a.config);
-      checkRun(a.config);
+      checkRun(a.config, resolveTask(a.config.task));
     }
     const out = a.out ?? join("runs", `${a.config.task}-${a.config.method}-${a.config.seed}`);
     // Everything the run reads is checked before anything is written.

@@ -233,6 +233,9 @@ export function toRows(rollouts: readonly Rollout[], x: RowExtras): RolloutRow[]
       let ends = cleanStepEnds(r.segmentEnds ?? r.verdict.stepEnds, r.tokens.length);
       if (ends.length === 0 && r.tokens.length > 0) ends = [r.tokens.length - 1];
       row.step_ends = ends;
+      // A task that scores each step (src/tasks) gives one reward per step end.
+      const sr = r.segmentEnds ? undefined : r.verdict.stepRewards;
+      if (sr && r.verdict.stepEnds && sr.length === ends.length && ends.every((e, k) => e === r.verdict.stepEnds?.[k])) row.step_rewards = sr;
     }
     if (x.episodes) {
       // One-step episodes: the state is the prompt, so GiGPO's anchor groups are the prompt groups.
@@ -243,7 +246,8 @@ export function toRows(rollouts: readonly Rollout[], x: RowExtras): RolloutRow[]
     if (x.refLogprobs) row.ref_logprobs = x.refLogprobs[i];
     if (x.tokenRewards) row.token_rewards = x.tokenRewards[i];
     if (x.values) row.values = x.values[i];
-    if (r.signals) row.signals = r.signals;
+    // Signals the task's verdict determines (planning tokens, critiques, ...), then the trainer's own.
+    if (r.verdict.signals || r.signals) row.signals = { ...(r.verdict.signals ?? {}), ...(r.signals ?? {}) };
     return row;
   });
 }

@@ -35,7 +35,7 @@ import { loadCheckpoint, readJson, readPolicyFile, saveCheckpoint, writeAtomic, 
 import { sftWarmStart } from "./sft.js";
 import { validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
-import { adapterFor, checkRun, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
+import { adapterFor, checkRun, taskMethodOptions, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
 import { Critic } from "./critic.js";
 import { scatter } from "./policy/batching.js";
 import { collectRollouts, type Collected } from "./collect.js";
@@ -359,7 +359,9 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
   if (!o.resume) {
     // Refuse a bad configuration before touching the run directory.
     validateConfig(config);
-    checkRun(config);
+    checkRun(config, resolveTask(config.task));
+    // Options the task calls for (rank-grpo's number of ranks, say), under the user's own.
+    config = { ...config, methodOptions: { ...taskMethodOptions(config.method, resolveTask(config.task)), ...config.methodOptions } };
   }
   mkdirSync(o.outDir, { recursive: true });
   const ckptPath = join(o.outDir, "checkpoint.json");
@@ -375,8 +377,8 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     log(`resuming from step ${state.step}`);
   }
   validateConfig(config);
-  checkRun(config);
   const task = resolveTask(config.task);
+  checkRun(config, task);
   const modelConfig: ModelConfig = { ...config.model, vocabSize: task.vocab.size };
   let warmEval: number | null = null;
   let warmSampled: number | null = null;

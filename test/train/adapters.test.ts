@@ -34,7 +34,8 @@ test("trainable methods are exactly those with no missing input, and refusals na
   }
   // Inputs only an adapter or the model provides make a method trainable.
   for (const m of ["spo-chain", "tw-grpo", "thr"]) assert.ok(trainable.includes(m), m);
-  for (const m of ["rto", "pure"]) assert.ok(!trainable.includes(m), m);
+  for (const m of ["rto", "matchtir", "brpo"]) assert.ok(!trainable.includes(m), m);
+  assert.ok(trainable.includes("pure") && trainable.includes("rank-grpo"), "inputs from the chain and rank tasks");
   assert.ok(trainable.includes("gae"), "values come from the critic");
 });
 
@@ -53,4 +54,27 @@ test("an adapter carries its run state through save and load", () => {
   // Methods without special needs get the empty adapter: groups in, runMethod out.
   assert.deepEqual(adapterFor("grpo", DEFAULT_TRAIN), {});
   assert.throws(() => adapterFor("no-such-method", DEFAULT_TRAIN), /unknown method/);
+});
+
+test("task-provided inputs: step rewards and verdict signals reach the rows; refusals name the task that provides them", async () => {
+  const { resolveTask } = await import("../../src/train/tasks.js");
+  const { toRows } = await import("../../src/train/rollouts.js");
+  const { taskFor } = await import("../../src/train/adapters/index.js");
+  const chain = resolveTask("chain");
+  const p = chain.samplePrompt(() => 0.42);
+  const demo = chain.demonstration(p, () => 0.5);
+  const verdict = chain.verify(p, demo);
+  assert.ok(verdict.stepRewards && verdict.stepEnds && verdict.stepRewards.length === verdict.stepEnds.length);
+  const [row] = toRows([{ id: "a", group: "g", prompt: p, tokens: demo, logprobs: demo.map(() => -1), entropies: demo.map(() => 1), finished: true, verdict }], { stepEnds: true, episodes: false });
+  assert.deepEqual(row.step_rewards, verdict.stepRewards);
+  assert.deepEqual(row.step_ends, verdict.stepEnds);
+  for (const [k, v] of Object.entries(verdict.signals ?? {})) assert.deepEqual((row.signals as Record<string, unknown>)[k], v);
+  // Without --task, a method trains on the task that provides its inputs; on a task that lacks them it is refused.
+  assert.equal(taskFor("pure", "addition"), "chain");
+  assert.equal(taskFor("rank-grpo", "addition"), "rank");
+  assert.equal(taskFor("grpo", "addition"), "addition");
+  assert.throws(() => checkTrainable("pure", resolveTask("addition")), /method 'pure' needs step_rewards, which task 'addition' does not provide; task 'chain' does \(--task chain\)/);
+  assert.doesNotThrow(() => checkTrainable("pure", chain));
+  // A multi-turn task is refused with the reason, not silently sampled without its environment.
+  assert.throws(() => checkTrainable("matchtir", resolveTask("tools")), /multi-turn/);
 });

@@ -9,6 +9,7 @@ import { getMethod, listMethods } from "../../core/registry.js";
 import "../../methods/index.js";
 import type { TrainConfig } from "../config.js";
 import { MODEL_SIGNALS } from "../model-signals.js";
+import { listTasks, provisionFor, type Task } from "../../tasks/index.js";
 import { hapoAdapter } from "./hapo.js";
 import { spoChainAdapter } from "./spo-chain.js";
 import { spoTreeAdapter } from "./spo-tree.js";
@@ -39,27 +40,81 @@ function producibleSignals(method: string): Set<string> {
   return new Set([...MODEL_SIGNALS, ...(FACTORIES.get(method)?.providesSignals ?? [])]);
 }
 
-/** The rollout inputs `method` requires that the trainer cannot produce (empty: trainable). */
-export function missingInputs(method: string): string[] {
-  const spec = getMethod(method);
-  const missing: string[] = (spec.requires ?? []).filter((r: string) => !PRODUCED_FIELDS.has(r));
-  const signals = producibleSignals(method);
-  for (const sig of spec.requiredSignals ?? []) if (!signals.has(sig)) missing.push(`signals.${sig}`);
-  return missing;
+/** What the trainer produces for every task: sampler outputs, the reference, a critic, model and adapter signals. */
+function producible(method: string): Set<string> {
+  return new Set([...PRODUCED_FIELDS, ...[...producibleSignals(method)].map((s) => `signals.${s}`)]);
 }
 
 /**
- * Throws a ConfigError naming the required rollout fields the trainer cannot produce for
- * `method`. Optional signals are not checked: the method's own input checks name any it needs.
+ * Tasks whose rollouts the trainer samples as plain single-turn groups, each with a verdict: a
+ * multi-turn environment, per-turn rows or extra sampling (budget truncations, self-rewards,
+ * retries) are src/tasks/episodes.ts's and not run by this trainer yet.
  */
-export function checkTrainable(method: string): void {
-  const missing = missingInputs(method);
-  if (missing.length > 0) throw new ConfigError(`method '${method}' needs ${missing.join(", ")}, which the trainer cannot produce (it runs on creditflow assign with your own rollouts)`);
+function runnable(method: string, task: Task): string | null {
+  if (task.environment) return `task '${task.name}' is multi-turn (an environment answers tool calls), which the trainer does not sample yet`;
+  const p = provisionFor(method, task, { producible: producible(method) });
+  if (p.rows !== "episode") return `method '${method}' trains on one row per ${p.rows === "turns" ? "turn" : "budget"}, which the trainer does not build yet`;
+  if (p.extra !== null) return `method '${method}' needs extra sampling (${p.extra.replace("_", " ")}), which the trainer does not run yet`;
+  return null;
+}
+
+/**
+ * The rollout inputs `method` requires that the trainer cannot produce, on `task` or (without
+ * one) on any registered task; empty: trainable.
+ */
+export function missingInputs(method: string, task?: Task): string[] {
+  const spec = getMethod(method);
+  const have = producible(method);
+  const needs = [...(spec.requires ?? []), ...(spec.requiredSignals ?? []).map((s: string) => `signals.${s}`)];
+  const missing = needs.filter((x) => !have.has(x));
+  if (missing.length === 0) return [];
+  const t = task ?? preferredTask(method);
+  if (t === null) return missing;
+  const provides = new Set(t.provides ?? ["step_ends"]);
+  return missing.every((x) => provides.has(x)) && runnable(method, t) === null ? [] : missing;
+}
+
+/** The task src/tasks/providers.ts picks for a method (its preferred one), or null. */
+function preferredTask(method: string): Task | null {
+  try {
+    return provisionFor(method, undefined, { producible: producible(method) }).task;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Throws a ConfigError naming what the trainer cannot produce for `method` (on `task`, when
+ * given) and, where one exists, the task that would provide it. Optional signals are not checked:
+ * the method's own input checks name any it needs.
+ */
+export function checkTrainable(method: string, task?: Task): void {
+  const missing = missingInputs(method, task);
+  if (missing.length === 0) return;
+  if (task) {
+    // The task providers name the task that would give what this one lacks.
+    provisionFor(method, task, { producible: producible(method) });
+    const why = runnable(method, task);
+    if (why) throw new ConfigError(why);
+  }
+  throw new ConfigError(`method '${method}' needs ${missing.join(", ")}, which the trainer cannot produce on ${task ? `task '${task.name}'` : "any task"} (it runs on creditflow assign with your own rollouts)`);
+}
+
+/** The task a method trains on when the user names none: the configured default when it provides the inputs, else one that does. */
+export function taskFor(method: string, fallback: string): string {
+  const fb = listTasks().find((t) => t.name === fallback);
+  if (fb && missingInputs(method, fb).length === 0) return fallback;
+  return preferredTask(method)?.name ?? fallback;
+}
+
+/** Method options a task calls for (rank-grpo's number of ranks, say), under the user's own. */
+export function taskMethodOptions(method: string, task: Task): Record<string, unknown> {
+  return { ...(task.methodOptions?.[method] ?? {}) };
 }
 
 /** checkTrainable, and that the configuration gives the method what it needs (a critic for values). */
-export function checkRun(config: TrainConfig): void {
-  checkTrainable(config.method);
+export function checkRun(config: TrainConfig, task?: Task): void {
+  checkTrainable(config.method, task);
   if ((getMethod(config.method).requires ?? []).includes("values") && !usesCritic(config)) {
     throw new ConfigError(`config.critic.use: method '${config.method}' reads critic values, but the critic is off (use "auto" or "on")`);
   }
