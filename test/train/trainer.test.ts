@@ -74,7 +74,7 @@ test("sampling on 2 worker threads gives the same run as 1 thread", async () => 
 });
 
 test("methods whose inputs the trainer cannot produce are refused with a clear error", () => {
-  assert.throws(() => checkTrainable("pure"), /step_rewards.*cannot produce/);
+  assert.throws(() => checkTrainable("rto"), /signals.dpo_logprobs.*cannot produce/);
   assert.doesNotThrow(() => checkTrainable("spo-chain"));
 });
 
