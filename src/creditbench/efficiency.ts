@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../train/config.js";
+import { resolveTask } from "../train/tasks.js";
 import { runTraining, checkTrainable, trainableMethods, type StepMetrics } from "../train/trainer.js";
 import "../methods/index.js";
 import { accuracyAt, spread, tokensToReach, type CurvePoint, type Spread } from "./stats.js";
@@ -158,7 +159,7 @@ export async function runEfficiency(task: string, warm: WarmStart, methods: read
   const skipped: { method: string; reason: string }[] = [];
   for (const m of order) {
     try {
-      checkTrainable(m);
+      checkTrainable(m, resolveTask(task));
     } catch (e) {
       skipped.push({ method: m, reason: (e as Error).message.replace(/\s+/g, " ") });
       continue;

@@ -115,10 +115,10 @@ export function fidelityMethodNames(): string[] {
 }
 
 /** Why a method cannot run on sampled groups of these tasks, or null if it can be tried. */
-function cannotProduce(method: string): string | null {
+function cannotProduce(method: string, task: Task): string | null {
   if ((getMethod(method).requires ?? []).includes("values")) return "needs critic values; fidelity scores the warm start, where no critic has been trained yet";
-  const missing = missingInputs(method);
-  return missing.length ? `needs ${missing.join(", ")}, which neither the trainer nor the benchmark produces on these tasks` : null;
+  const missing = missingInputs(method, task);
+  return missing.length ? `needs ${missing.join(", ")}, which task '${task.name}' does not provide to the benchmark` : null;
 }
 
 /**
@@ -266,7 +266,7 @@ export async function runFidelity(task: Task, warm: WarmStart, methods: readonly
     const skipped: { method: string; reason: string }[] = [];
     const credits = new Map<string, number[][]>();
     for (const m of methods) {
-      const why = cannotProduce(m);
+      const why = cannotProduce(m, task);
       if (why) {
         skipped.push({ method: m, reason: why });
         continue;
