@@ -1,0 +1,91 @@
+"""Shared helpers of the Python tests: the repo's CLI, a real `creditflow serve`, skip reasons.
+
+The tests run from the repository root with integrations/python on sys.path (python.test.ts
+sets PYTHONPATH), against the built CLI in dist/ (``node bin/creditflow.js``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+from typing import Any, Dict, List, Optional
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "bin", "creditflow.js")
+NODE = os.environ.get("CREDITFLOW_TEST_NODE", "node")
+CLI = [NODE, BIN]
+
+
+def cli_assign(method: str, rows: List[Dict[str, Any]], config: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """`creditflow assign` on JSONL rows, run directly (not through the client): the reference."""
+    args = CLI + ["assign", "--method", method] + (["--config", json.dumps(config)] if config else [])
+    stdin = "".join(json.dumps(r) + "\n" for r in rows)
+    done = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise AssertionError(f"creditflow assign failed: {done.stderr}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def require(module: str) -> None:
+    """Skip the test (with the reason shown by unittest -v) when a package is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise unittest.SkipTest(f"SKIP: python package '{module}' is not installed (the CI venv installs it from the local wheel cache)")
+
+
+def serve_available() -> bool:
+    return os.path.exists(os.path.join(ROOT, "dist", "src", "cli", "serve.js"))
+
+
+class Serve:
+    """A real `creditflow serve --port 0` on 127.0.0.1, stopped (SIGTERM) on exit."""
+
+    def __init__(self, *extra: str):
+        self.extra = list(extra)
+        self.proc: Optional[subprocess.Popen] = None
+        self.url = ""
+
+    def __enter__(self) -> "Serve":
+        if not serve_available():
+            raise unittest.SkipTest("SKIP: `creditflow serve` is not built (dist/src/cli/serve.js missing)")
+        self.proc = subprocess.Popen(CLI + ["serve", "--host", "127.0.0.1", "--port", "0", *self.extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line or time.time() > deadline:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise AssertionError(f"creditflow serve did not start: {err[:500]}")
+        self.url = json.loads(line)["listening"]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
+            if stream:
+                stream.close()
+
+
+def assert_rows_close(test: unittest.TestCase, actual: List[Dict[str, Any]], expected: List[Dict[str, Any]], keys=("advantages", "returns", "weights"), tol: float = 1e-12) -> None:
+    test.assertEqual([r["id"] for r in actual], [r["id"] for r in expected])
+    for a, e in zip(actual, expected):
+        for key in keys:
+            test.assertEqual(key in a, key in e, f"{key} present in one answer only (row {e['id']})")
+            if key in e:
+                test.assertEqual(len(a[key]), len(e[key]))
+                for x, y in zip(a[key], e[key]):
+                    test.assertLessEqual(abs(x - y), tol + tol * abs(y), f"{key} of row {e['id']}: {a[key]} != {e[key]}")
+
+
+def python_info() -> str:
+    return f"{sys.executable} {sys.version.split()[0]}"
