@@ -18,6 +18,7 @@ Commands:
   sft       supervised warm start on task demonstrations
   bench     CreditBench: each method's credit against the true advantage, and its learning efficiency
   annotate  add the signals a method needs from an LLM judge (capo) or sandboxed generated code (lare)
+  serve     the credit-assignment HTTP service (JSON, NDJSON, Arrow), methods in worker threads
 
 'creditflow <command> --help' for a command's options.`;
 
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sft: async () => (await import("./sft.js")).runSftCommand,
   bench: async () => (await import("./bench.js")).runBenchCommand,
   annotate: async () => (await import("./annotate.js")).runAnnotate,
+  serve: async () => (await import("./serve.js")).runServe,
 };
 
 export async function main(argv: string[]): Promise<number> {
