@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 import unittest
 from typing import Any, Dict, List, Optional
 
@@ -43,24 +43,40 @@ def serve_available() -> bool:
 
 
 class Serve:
-    """A real `creditflow serve --port 0` on 127.0.0.1, stopped (SIGTERM) on exit."""
+    """A real `creditflow serve --port 0` on 127.0.0.1, stopped (SIGTERM) on exit.
+
+    The service prints ``{"listening": URL}`` on stdout (its JSON logs may come around it); both
+    pipes are drained by threads for the whole run so a chatty log can never block the server."""
 
     def __init__(self, *extra: str):
         self.extra = list(extra)
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
+        self.output: List[str] = []
+
+    def _drain(self, stream, found: Optional[threading.Event]) -> None:
+        for line in stream:
+            if len(self.output) < 2000:
+                self.output.append(line)
+            if found is not None and not found.is_set():
+                try:
+                    parsed = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(parsed, dict) and isinstance(parsed.get("listening"), str):
+                    self.url = parsed["listening"]
+                    found.set()
 
     def __enter__(self) -> "Serve":
         if not serve_available():
             raise unittest.SkipTest("SKIP: `creditflow serve` is not built (dist/src/cli/serve.js missing)")
         self.proc = subprocess.Popen(CLI + ["serve", "--host", "127.0.0.1", "--port", "0", *self.extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 30
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line or time.time() > deadline:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise AssertionError(f"creditflow serve did not start: {err[:500]}")
-        self.url = json.loads(line)["listening"]
+        found = threading.Event()
+        for stream, event in ((self.proc.stdout, found), (self.proc.stderr, None)):
+            threading.Thread(target=self._drain, args=(stream, event), daemon=True).start()
+        if not found.wait(30):
+            self.__exit__(None, None, None)
+            raise AssertionError("creditflow serve did not print {\"listening\": URL} within 30 s: " + "".join(self.output)[-1000:])
         return self
 
     def __exit__(self, *exc: Any) -> None:
