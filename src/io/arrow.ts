@@ -73,6 +73,8 @@ function plainCell(v: unknown, file: string, line: number, field: string): unkno
 
 function decodeTable(bytes: Uint8Array, file: string): Table {
   if (bytes.length === 0) throw new InputError(file, 0, "(file)", "empty input: expected an Arrow IPC stream or file");
+  // The decoder reads other bytes as an empty table: refuse them by their first bytes instead.
+  if (!looksLikeArrow(bytes)) throw new InputError(file, 0, "(file)", "not an Arrow IPC stream or file (it starts with neither 'ARROW1' nor a 0xFFFFFFFF message marker)");
   try {
     return tableFromIPC(bytes);
   } catch (e) {
