@@ -248,6 +248,23 @@ class VerlHooksTest(unittest.TestCase):
         self.assertIs(self.registry["creditflow-test"], fn)
         self.assertIs(verl.register_estimator("creditflow-test"), fn)
 
+    def test_plugin_module_registers_and_patches(self):
+        # What `import verl` does with VERL_USE_EXTERNAL_MODULES=creditflow_client.verl_plugin or the entry point.
+        import importlib
+
+        from creditflow_client import verl
+
+        verl._registered.clear()
+        sys.modules.pop("creditflow_client.verl_plugin", None)
+        plugin = importlib.import_module("creditflow_client.verl_plugin")
+        self.assertIs(self.registry["creditflow"], plugin.estimator)
+        ray_trainer = self.modules["verl.trainer.ppo.ray_trainer"]
+        self.assertTrue(hasattr(ray_trainer.compute_advantage, "creditflow_original"))
+        other = types.SimpleNamespace(batch={}, non_tensor_batch={})
+        ray_trainer.compute_advantage(other, adv_estimator="gae")
+        self.assertEqual((other.batch["advantages"], self.calls), ("verl's own", ["gae"]))
+        sys.modules.pop("creditflow_client.verl_plugin", None)
+
     def test_patch_routes_creditflow_estimators_and_restores(self):
         from creditflow_client.verl import CreditflowRayPPOTrainerMixin, install_compute_advantage
 
