@@ -141,9 +141,12 @@ class ServiceModeTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.serve.__exit__(None, None, None)
 
-    def test_json_and_ndjson_equal_cli(self):
-        rows = read_jsonl("plain.jsonl")
-        for encoding in ("json", "ndjson"):
+    def test_every_encoding_equals_cli(self):
+        import importlib.util
+
+        rows = read_jsonl("plain.jsonl") + read_jsonl("steps.jsonl")
+        encodings = ["json", "ndjson"] + (["arrow"] if importlib.util.find_spec("pyarrow") else [])
+        for encoding in encodings:
             for method, config in [("grpo", None), ("tempo", {"tdWeight": 0.5}), ("reinforce++", {"gamma": 0.9})]:
                 answer = CreditflowClient(self.serve.url, encoding=encoding).assign(method, rows, config)
                 assert_rows_close(self, answer, cli_assign(method, rows, config), tol=0)

@@ -38,6 +38,8 @@ Row = Dict[str, Any]
 # where the FILE:LINE and field parts are present when they apply.
 _CLI_ERROR = re.compile(r"^creditflow: (?:(?P<file>.+?):(?P<line>\d+): )?(?:field '(?P<field>[^']+)': )?(?P<message>.*)$")
 
+ARROW_TYPE = "application/vnd.apache.arrow.stream"
+
 # Retry-After may be seconds or an HTTP date; never wait longer than this per attempt.
 _MAX_RETRY_WAIT = 30.0
 
@@ -119,8 +121,8 @@ class CreditflowClient:
     - ``command``: local mode's command (list or shell-style string); default :func:`default_command`.
     - ``timeout``: seconds for one HTTP request or one CLI run.
     - ``retries``: how many times a 503 (honouring Retry-After) or a connection failure is retried.
-    - ``encoding``: ``"json"`` (one body) or ``"ndjson"`` (a header line, then one line per rollout;
-      the service streams it with bounded memory).
+    - ``encoding``: ``"json"`` (one body), ``"ndjson"`` (a header line, then one line per rollout;
+      the service streams it with bounded memory) or ``"arrow"`` (Arrow IPC stream both ways; needs pyarrow).
     """
 
     def __init__(
@@ -134,8 +136,8 @@ class CreditflowClient:
         encoding: str = "json",
         cwd: Optional[str] = None,
     ):
-        if encoding not in ("json", "ndjson"):
-            raise ValueError(f"encoding must be 'json' or 'ndjson', not {encoding!r}")
+        if encoding not in ("json", "ndjson", "arrow"):
+            raise ValueError(f"encoding must be 'json', 'ndjson' or 'arrow', not {encoding!r}")
         self.url = url.rstrip("/") if url else None
         if isinstance(command, str):
             command = shlex.split(command)
@@ -156,7 +158,9 @@ class CreditflowClient:
             raise ValueError("method must be a non-empty string")
         rollouts = list(rollouts)
         lines = encode_rows(rollouts)
-        if self.url:
+        if self.url and self.encoding == "arrow":
+            answer = self._assign_arrow(method, dict(config or {}), rollouts)
+        elif self.url:
             answer = self._assign_http(method, dict(config or {}), lines)
         else:
             answer = self._assign_local(method, dict(config or {}), lines)
@@ -186,6 +190,13 @@ class CreditflowClient:
         if not isinstance(answer, dict) or not isinstance(answer.get("advantages"), list):
             raise CreditflowServerError("answer has no 'advantages' list")
         return answer["advantages"]
+
+    def _assign_arrow(self, method: str, config: Dict[str, Any], rollouts: List[Mapping[str, Any]]) -> List[Row]:
+        from .arrow import answer_from_arrow, rollouts_to_arrow  # pyarrow only when asked for
+
+        query = urllib.parse.urlencode({"method": method, "config": json.dumps(config)})
+        raw = self._request("POST", "/v1/assign?" + query, rollouts_to_arrow(rollouts), {"Content-Type": ARROW_TYPE, "Accept": ARROW_TYPE})
+        return answer_from_arrow(raw)
 
     def _request(self, verb: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> bytes:
         assert self.url is not None
