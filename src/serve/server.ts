@@ -7,9 +7,9 @@
  * ending its thread), concurrent assign requests (503 + Retry-After). Draining (SIGTERM) stops
  * accepting, lets in-flight requests finish, then closes.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Writable } from "node:stream";
+import type { Duplex, Writable } from "node:stream";
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { methodsJson } from "../cli/methods.js";
 import { checkMethodAndConfig, parseJson } from "./codec.js";
@@ -90,6 +90,26 @@ function frameworkError(err: { statusCode?: number; code?: string; message: stri
   return status >= 400 && status < 500 ? new RequestError(status, null, null, err.message) : new RequestError(500, null, null, "internal error (please report)");
 }
 
+/**
+ * Errors Node raises before a request reaches a route: the time limit while headers or body
+ * still arrive (slow clients), oversized headers, unparsable HTTP. Answered in the service's
+ * error shape, then the connection is closed.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex, timeoutMs: number): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT";
+  const e = timeout
+    ? new RequestError(408, null, null, `request not received within ${timeoutMs / 1000} s (--timeout-s)`)
+    : err.code === "HPE_HEADER_OVERFLOW"
+      ? new RequestError(431, null, null, "request headers too large")
+      : new RequestError(400, null, null, `malformed HTTP request (${err.code ?? err.message})`);
+  const body = errorJson(e);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 /** The encoding of a request by its Content-Type (parameters such as charset ignored). */
 function encodingOf(contentType: string | undefined): "json" | "ndjson" | "arrow" {
   const type = (contentType ?? "").split(";")[0].trim().toLowerCase();
@@ -105,6 +125,7 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
   let ready = false;
 
   const app = Fastify({
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => clientError(err, socket, opts.timeoutMs),
     logger: opts.logLevel === "silent" ? false : { level: opts.logLevel, stream: opts.logStream ?? process.stderr },
     // One line per request is written by the onRequest hook below, with the credit method and tokens.
     logController: new LogController({ disableRequestLogging: true }),
