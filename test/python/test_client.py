@@ -119,9 +119,19 @@ class TensorHelpersTest(unittest.TestCase):
         self.assertEqual(outcome_split([0.0, 0.0, 3.0], [1, 1, 1]), (3.0, None))
 
     def test_non_finite_tensor_names_field_and_row(self):
+        from creditflow_client import encode_rows
+
+        rows = rows_from_padded(PaddedLayout.from_lengths([2, 2], 2), groups=[0, 0], rewards=[0, 0], per_token={"values": [[0.0, 1.0], [float("nan"), 0.0]]})
         with self.assertRaises(CreditflowInputError) as ctx:
-            rows_from_padded(PaddedLayout.from_lengths([2, 2], 2), groups=[0, 0], rewards=[0, 0], per_token={"values": [[0.0, 1.0], [float("nan"), 0.0]]})
+            encode_rows(rows)  # every request encodes its rows this way
         self.assertEqual((ctx.exception.field, ctx.exception.line), ("values", 2))
+
+    def test_bool_masks_and_float_ids_become_ints(self):
+        np = _numpy_or_skip()
+        layout = PaddedLayout.from_lengths([3], 3)
+        rows = rows_from_padded(layout, groups=[0], tokens=np.array([[1.0, 2.0, 3.0]]), mask=np.array([[True, False, True]]), rewards=[1])
+        self.assertEqual((rows[0]["tokens"], rows[0]["mask"]), ([1, 2, 3], [1, 0, 1]))
+        self.assertEqual(rows_from_padded(layout, groups=[0], mask=[[True, False, True]], rewards=[1])[0]["mask"], [1, 0, 1])
 
 
 def _numpy_or_skip():

@@ -28,11 +28,23 @@ def to_list(array: Any) -> list:
     return [to_list(x) if isinstance(x, (list, tuple)) or hasattr(x, "tolist") else x for x in array]
 
 
-def _check_rows_finite(values: List[List[float]], name: str) -> None:
-    for b, row in enumerate(values):
-        for t, x in enumerate(row):
-            if not math.isfinite(x):
-                raise CreditflowInputError(f"{x} at batch row {b}, position {t}", field=name, line=b + 1)
+def to_int_list(array: Any) -> list:
+    """Like :func:`to_list`, with bools and integer-valued floats as ints (JSON 0/1, not true/false).
+    The cast runs in numpy or torch when the array is theirs."""
+    if hasattr(array, "detach"):
+        return array.detach().cpu().long().tolist()
+    if hasattr(array, "astype"):
+        return array.astype("int64").tolist()
+    return [to_int_list(x) if isinstance(x, (list, tuple)) or hasattr(x, "tolist") else int(x) for x in array]
+
+
+def row_sums(array: Any) -> List[int]:
+    """Per-row count of non-zero entries of a (B, T) array (in numpy/torch when the array is theirs)."""
+    if hasattr(array, "detach"):
+        return (array.detach() != 0).sum(-1).tolist()
+    if hasattr(array, "astype") and hasattr(array, "sum"):
+        return (array != 0).sum(-1).tolist()
+    return [sum(1 for x in row if x) for row in array]
 
 
 class PaddedLayout:
@@ -74,15 +86,24 @@ class PaddedLayout:
             spans.append((0, n) if padding == "right" else (width - n, width))
         return cls(spans, width)
 
-    def cut(self, array: Any, name: str = "array", check_finite: bool = False) -> List[list]:
-        """Each row's span of a (B, T) array, as lists."""
-        rows = to_list(array)
+    def cut(self, array: Any, name: str = "array", ints: bool = False) -> List[list]:
+        """Each row's span of a (B, T) array, as lists (``ints``: cast to int first).
+
+        Values are not checked here: NaN/inf are refused when the rows are encoded
+        (:func:`creditflow_client.encode_rows`, which every request goes through), with field and row."""
+        if hasattr(array, "shape") and hasattr(array, "tolist"):
+            # numpy / torch: convert only each row's span (padding never becomes Python objects).
+            if hasattr(array, "detach"):
+                array = array.detach().cpu()
+            if tuple(array.shape) != (self.batch_size, self.width):
+                raise ValueError(f"{name}: expected shape ({self.batch_size}, {self.width}), got {tuple(array.shape)}")
+            if ints:
+                array = array.long() if hasattr(array, "long") else array.astype("int64")
+            return [array[b, s:e].tolist() for b, (s, e) in enumerate(self.spans)]
+        rows = to_int_list(array) if ints else to_list(array)
         if len(rows) != self.batch_size or any(len(r) != self.width for r in rows):
             raise ValueError(f"{name}: expected shape ({self.batch_size}, {self.width})")
-        out = [row[s:e] for row, (s, e) in zip(rows, self.spans)]
-        if check_finite:
-            _check_rows_finite(out, name)
-        return out
+        return [row[s:e] for row, (s, e) in zip(rows, self.spans)]
 
     def pad(self, per_row: Sequence[Sequence[float]], like: Any = None, fill: float = 0.0) -> Any:
         """(B, T) array with row b's values at its span and ``fill`` elsewhere.
@@ -119,11 +140,11 @@ def outcome_split(token_rewards: List[float], mask: List[int]) -> Tuple[float, O
     The contract puts ``reward`` on the last mask-1 token (as verl's ``rm_scores``), so the exact
     decomposition is reward = r[last], token_rewards = r with r[last] = 0 (``None`` when all zero,
     the usual outcome-only case)."""
-    last = max((t for t, m in enumerate(mask) if m), default=len(mask) - 1)
+    last = next((t for t in range(len(mask) - 1, -1, -1) if mask[t]), len(mask) - 1)
     if last < 0:
         return 0.0, None
     reward = float(token_rewards[last])
-    rest = [float(x) for x in token_rewards]
+    rest = list(token_rewards)
     rest[last] = 0.0
     return reward, (rest if any(rest) else None)
 
@@ -157,9 +178,9 @@ def rows_from_padded(
         raise ValueError(f"{len(groups)} groups for a batch of {B}")
     if rewards is None and token_rewards is None:
         raise ValueError("give rewards (B,) or token_rewards (B, T)")
-    masks = layout.cut(mask, "mask") if mask is not None else [[1] * (e - s) for s, e in layout.spans]
-    toks = layout.cut(tokens, "tokens") if tokens is not None else [[0] * (e - s) for s, e in layout.spans]
-    dense = layout.cut(token_rewards, "token_rewards", check_finite=True) if token_rewards is not None else None
+    masks = layout.cut(mask, "mask", ints=True) if mask is not None else [[1] * (e - s) for s, e in layout.spans]
+    toks = layout.cut(tokens, "tokens", ints=True) if tokens is not None else [[0] * (e - s) for s, e in layout.spans]
+    dense = layout.cut(token_rewards, "token_rewards") if token_rewards is not None else None
     scalar = [float(x) for x in to_list(rewards)] if rewards is not None else None
     if scalar is not None:
         if len(scalar) != B:
@@ -167,14 +188,14 @@ def rows_from_padded(
         for b, x in enumerate(scalar):
             if not math.isfinite(x):
                 raise CreditflowInputError(f"{x} at batch row {b}", field="reward", line=b + 1)
-    cut_extra = {name: layout.cut(arr, name, check_finite=True) for name, arr in (per_token or {}).items()}
+    cut_extra = {name: layout.cut(arr, name) for name, arr in (per_token or {}).items()}
     rows: List[Row] = []
     for b in range(B):
-        m = [1 if x else 0 for x in masks[b]]
+        m = masks[b]
         row: Row = {
             "id": str(ids[b]) if ids is not None else str(b),
             "group": str(groups[b]),
-            "tokens": [int(x) for x in toks[b]],
+            "tokens": toks[b],
         }
         if dense is not None:
             reward, rest = outcome_split(dense[b], m)
@@ -188,7 +209,7 @@ def rows_from_padded(
         if not all(m):
             row["mask"] = m
         for name, values in cut_extra.items():
-            row[name] = [float(x) for x in values[b]]
+            row[name] = values[b]
         if signals is not None and signals[b]:
             row["signals"] = dict(signals[b])  # type: ignore[arg-type]
         if extra is not None and extra[b]:

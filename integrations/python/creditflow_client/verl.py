@@ -27,7 +27,7 @@ import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .client import CreditflowClient
-from .tensors import PaddedLayout, has_key, padded_from_rows, rows_from_padded, to_list
+from .tensors import PaddedLayout, has_key, padded_from_rows, row_sums, rows_from_padded, to_list
 
 # verl batch key -> contract field, sent when the batch has it.
 PER_TOKEN_KEYS = {"values": "values", "old_log_probs": "logprobs", "ref_log_prob": "ref_logprobs", "entropys": "entropies"}
@@ -57,9 +57,10 @@ def batch_rows(batch: Mapping[str, Any], non_tensor_batch: Optional[Mapping[str,
     mask = batch["response_mask"]
     width = len(to_list(mask[0])) if len(mask) else 0
     if _has(batch, "attention_mask"):
-        # Responses are right-padded: the real tokens are [0, sum of the response part of attention_mask).
-        response_attention = [row[len(row) - width:] for row in to_list(batch["attention_mask"])]
-        layout = PaddedLayout.from_lengths([sum(1 for x in row if x) for row in response_attention], width, "right")
+        # Responses are right-padded: the real tokens are [0, count of the response part of attention_mask).
+        attention = batch["attention_mask"]
+        response_attention = attention[:, attention.shape[1] - width:] if hasattr(attention, "shape") else [row[len(row) - width:] for row in attention]
+        layout = PaddedLayout.from_lengths(row_sums(response_attention), width, "right")
     else:
         layout = PaddedLayout.from_mask([[1 if (m or r) else 0 for m, r in zip(mr, rr)] for mr, rr in zip(to_list(mask), to_list(_rewards(batch)))])
     uid = non_tensor_batch.get("uid")
