@@ -55,7 +55,8 @@ class ImportTest(unittest.TestCase):
 
         if importlib.util.find_spec("setuptools") is None or importlib.util.find_spec("pip") is None:
             raise unittest.SkipTest("SKIP: building the wheel needs pip and setuptools in this python")
-        if importlib.util.find_spec("wheel") is None and importlib.util.find_spec("setuptools.command.bdist_wheel") is None:
+        probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('wheel') is None and importlib.util.find_spec('setuptools.command.bdist_wheel') is None)"
+        if subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60).returncode != 0:
             raise unittest.SkipTest("SKIP: this python's setuptools cannot build wheels offline (no bdist_wheel; the CI venv's can)")
         import shutil
 
