@@ -92,6 +92,26 @@ class Serve:
                 stream.close()
 
 
+class ServiceCase(unittest.TestCase):
+    """A test class whose ``self.client`` talks to one real `creditflow serve` started for the class
+    (local mode, the CLI, if the service is not built, so the drop-ins are still exercised)."""
+
+    serve: Optional[Serve] = None
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        require("numpy")
+        cls.serve = Serve().__enter__() if serve_available() else None
+        from creditflow_client import CreditflowClient
+
+        cls.client = CreditflowClient(cls.serve.url) if cls.serve else CreditflowClient(command=CLI)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        if cls.serve:
+            cls.serve.__exit__(None, None, None)
+
+
 def assert_rows_close(test: unittest.TestCase, actual: List[Dict[str, Any]], expected: List[Dict[str, Any]], keys=("advantages", "returns", "weights"), tol: float = 1e-12) -> None:
     test.assertEqual([r["id"] for r in actual], [r["id"] for r in expected])
     for a, e in zip(actual, expected):

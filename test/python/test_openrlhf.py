@@ -16,9 +16,8 @@ import types
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import CLI, Serve, cli_assign, require, serve_available  # noqa: E402
+from helpers import ServiceCase, cli_assign  # noqa: E402
 
-from creditflow_client import CreditflowClient  # noqa: E402
 
 N = 3
 # (prompt length, [(action tokens, observation tokens), ...] per turn) of each sample.
@@ -99,18 +98,7 @@ def rows_by_hand(experiences, truth, kl_coef=0.0):
     return rows
 
 
-class OpenRlhfTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        require("numpy")
-        cls.serve = Serve().__enter__() if serve_available() else None
-        cls.client = CreditflowClient(cls.serve.url) if cls.serve else CreditflowClient(command=CLI)
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.serve:
-            cls.serve.__exit__(None, None, None)
-
+class OpenRlhfTest(ServiceCase):
     def check(self, method, config=None, kl_coef=0.0):
         import numpy as np
 

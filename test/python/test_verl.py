@@ -17,7 +17,7 @@ import types
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import CLI, Serve, cli_assign, require, serve_available  # noqa: E402
+from helpers import CLI, ServiceCase, cli_assign, require  # noqa: E402
 
 from creditflow_client import CreditflowClient  # noqa: E402
 
@@ -84,19 +84,7 @@ def expected_padded(answer, key="advantages"):
     return out
 
 
-class VerlBatchTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        require("numpy")
-        # A real service when it is built; else local mode, so the drop-in is still exercised.
-        cls.serve = Serve().__enter__() if serve_available() else None
-        cls.client = CreditflowClient(cls.serve.url) if cls.serve else CreditflowClient(command=CLI)
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.serve:
-            cls.serve.__exit__(None, None, None)
-
+class VerlBatchTest(ServiceCase):
     def assign(self, method, config=None, weights="fold"):
         from creditflow_client.verl import assign_batch
 
