@@ -8,16 +8,27 @@
  * object JSON.parse would give for the equivalent JSONL line, so one validator (validateRow)
  * serves every format and errors name the row and column; a null cell is an absent field.
  * Other writers' types are accepted: any integer or float width (64-bit integers when exactly
- * representable), large lists and strings, dictionary-encoded strings, structs.
+ * representable), large lists and strings, dictionary-encoded strings, structs, and record
+ * batches compressed with LZ4 or ZSTD (pyarrow's Feather default is LZ4).
  *
  * Advantage columns are written straight from the packed arrays: a list column is the flat
  * [nTokens] Float64Array plus the batch's offsets, no per-row copy.
  */
-import { Bool, Field, Float64, Int32, List, makeData, makeVector, Table, tableFromIPC, tableToIPC, Utf8, Vector, vectorFromArray, type DataType } from "apache-arrow";
+import { Bool, CompressionType, compressionRegistry, Field, Float64, Int32, List, makeData, makeVector, Table, tableFromIPC, tableToIPC, Utf8, Vector, vectorFromArray, type DataType } from "apache-arrow";
+import { decompress as zstdDecompress } from "fzstd";
+import { decompress as lz4Decompress } from "lz4js";
 import type { RolloutBatch } from "../core/batch.js";
 import { InputError } from "../core/errors.js";
 import type { Assignment } from "../core/registry.js";
 import { packRows, validateRow, type RolloutRow, type ValidateOptions } from "../core/rows.js";
+
+// pyarrow compresses Feather/IPC files with LZ4 by default (and offers ZSTD); apache-arrow
+// decodes compressed record batches only with codecs registered here (pure JS, decoding only:
+// what we write is uncompressed).
+// Decoded buffers are read through typed arrays of up to 8-byte elements: they must start aligned.
+const aligned = (b: Uint8Array): Uint8Array => (b.byteOffset % 8 === 0 ? b : new Uint8Array(b));
+compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (data) => aligned(lz4Decompress(data)) });
+compressionRegistry.set(CompressionType.ZSTD, { decode: (data) => aligned(zstdDecompress(data)) });
 
 /** Columns holding JSON text. */
 const JSON_COLUMNS = new Set(["signals", "meta", "diag"]);

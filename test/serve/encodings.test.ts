@@ -5,32 +5,14 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { tableFromIPC } from "apache-arrow";
 import { listMethods } from "../../src/core/registry.js";
 import type { RolloutRow } from "../../src/core/rows.js";
 import { rolloutsArrow } from "../../src/io/arrow.js";
 import { CHUNK_TOKENS } from "../../src/serve/ndjson.js";
 import type { RunningServer } from "../../src/serve/server.js";
-import { assertSameRows, exampleRows, expectedRows, ndjsonBody, ndjsonLines, post, postJson, startTestServer, syntheticRows, type AdvantageRowJson } from "./helpers.js";
+import { arrowRows, assertSameRows, exampleRows, expectedRows, ndjsonBody, ndjsonLines, post, postJson, startTestServer, syntheticRows, type AdvantageRowJson } from "./helpers.js";
 
 const ARROW = "application/vnd.apache.arrow.stream";
-
-function arrowRows(bytes: Uint8Array): AdvantageRowJson[] {
-  const t = tableFromIPC(bytes);
-  const col = (name: string) => t.getChild(name);
-  const rows: AdvantageRowJson[] = [];
-  for (let i = 0; i < t.numRows; i++) {
-    const row: AdvantageRowJson = { id: col("id")?.get(i) as string, advantages: Array.from(col("advantages")?.get(i).toArray() as Float64Array) };
-    for (const k of ["returns", "weights"] as const) {
-      const c = col(k);
-      if (c) row[k] = Array.from(c.get(i).toArray() as Float64Array);
-    }
-    const d = col("diag")?.get(i) as string | null | undefined;
-    if (d) row.diag = JSON.parse(d) as Record<string, unknown>;
-    rows.push(row);
-  }
-  return rows;
-}
 
 describe("POST /v1/assign encodings equal runMethod", () => {
   let server: RunningServer;

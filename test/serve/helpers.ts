@@ -1,6 +1,7 @@
 /** Shared helpers of the service tests: an in-process server on a random port, requests, expected answers. */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { tableFromIPC } from "apache-arrow";
 import { join } from "node:path";
 import { batchFromObjects } from "../../src/core/rows.js";
 import { knownSignals, runMethod } from "../../src/core/registry.js";
@@ -109,6 +110,24 @@ export function syntheticRows(groups: number, size: number, tokens: number, pref
       const toks = Array.from({ length: tokens }, (_, t) => (g * 31 + k * 7 + t) % 1000);
       rows.push({ id: `${prefix}${g}-${k}`, group: `${prefix}${g}`, tokens: toks, reward: ((g * 13 + k * 5) % 7) / 6 });
     }
+  }
+  return rows;
+}
+
+/** The rows of an Arrow IPC advantage table (diag parsed from its JSON text). */
+export function arrowRows(bytes: Uint8Array): AdvantageRowJson[] {
+  const t = tableFromIPC(bytes);
+  const col = (name: string) => t.getChild(name);
+  const rows: AdvantageRowJson[] = [];
+  for (let i = 0; i < t.numRows; i++) {
+    const row: AdvantageRowJson = { id: col("id")?.get(i) as string, advantages: Array.from(col("advantages")?.get(i).toArray() as Float64Array) };
+    for (const k of ["returns", "weights"] as const) {
+      const c = col(k);
+      if (c) row[k] = Array.from(c.get(i).toArray() as Float64Array);
+    }
+    const d = col("diag")?.get(i) as string | null | undefined;
+    if (d) row.diag = JSON.parse(d) as Record<string, unknown>;
+    rows.push(row);
   }
   return rows;
 }
