@@ -79,28 +79,34 @@ export function decodeArrowRequest(bytes: Uint8Array, method: string, config: un
   return { method, config, batch: readArrowRollouts(bytes, REQUEST_SOURCE, requestValidation()) };
 }
 
-/** ASCII text into a Uint8Array that owns its whole ArrayBuffer (safe to transfer: never a slice of Buffer's shared pool). */
-export function ownedAscii(parts: readonly string[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = Buffer.allocUnsafeSlow(total);
-  let at = 0;
-  for (const p of parts) at += out.write(p, at, "latin1");
-  return new Uint8Array(out.buffer, 0, total);
-}
-
 /**
  * `{"method": ..., "advantages": [rows]}`: the rows are the advantage-file lines of
  * docs/rollouts.md section 2, joined by commas. The JSON of a line holds no raw newline (strings
- * escape it), so the line breaks are exactly the separators.
+ * escape it), so the line breaks are exactly the separators: each chunk is turned into bytes at
+ * once (holding the chunk strings would keep millions of small string pieces alive) and the
+ * newline bytes become commas. The result owns its whole ArrayBuffer, so it can be transferred.
  */
 export function jsonAnswer(method: string, batch: RolloutBatch, out: Assignment): Uint8Array {
-  const parts = [`{"method":${JSON.stringify(method)},"advantages":[`];
-  for (const chunk of advantagesJsonl(batch, out)) parts.push(chunk.replaceAll("\n", ","));
-  const last = parts.length - 1;
-  if (last > 0 && parts[last].endsWith(",")) parts[last] = parts[last].slice(0, -1);
-  parts.push("]}");
-  return ownedAscii(parts);
+  const head = `{"method":${JSON.stringify(method)},"advantages":[`;
+  const pieces: Buffer[] = [Buffer.from(head, "latin1")];
+  let total = head.length;
+  for (const chunk of advantagesJsonl(batch, out)) {
+    const bytes = Buffer.from(chunk, "latin1"); // the lines are ASCII
+    pieces.push(bytes);
+    total += bytes.length;
+  }
+  const body = new Uint8Array(new ArrayBuffer(total + 2));
+  let at = 0;
+  for (const p of pieces) {
+    body.set(p, at);
+    at += p.length;
+  }
+  for (let k = head.length; k < at; k++) if (body[k] === 0x0a) body[k] = 0x2c;
+  // The last line's newline became a comma: the closing bracket takes its place.
+  if (at > head.length) at--;
+  body[at++] = 0x5d; // ]
+  body[at++] = 0x7d; // }
+  return at === body.length ? body : body.slice(0, at);
 }
 
 /** The Arrow IPC stream answer: id, advantages, returns?, weights?, diag? (JSON text). */
