@@ -115,6 +115,42 @@ describe("service robustness", () => {
     }
   });
 
+  it("NDJSON: a client that sends its whole body before reading still gets the whole answer (buffered, no deadlock)", async () => {
+    const server = await startTestServer();
+    try {
+      // About 300k tokens: an answer of ~10 MB, far past the socket buffers, under the 16 MiB the service buffers.
+      const rows = syntheticRows(Math.ceil((300_000) / (8 * 150)), 8, 150);
+      const body = ndjsonBody({ method: "grpo" }, rows);
+      const { hostname, port } = new URL(server.url);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname);
+        const chunks: Buffer[] = [];
+        socket.on("error", reject);
+        socket.write(`POST /v1/assign HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`);
+        // Not reading: the socket stays paused until everything is written.
+        socket.write(body, () => {
+          socket.on("data", (d: Buffer) => chunks.push(d));
+          socket.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
+        });
+      });
+      assert.match(answer, /^HTTP\/1\.1 200/);
+      // De-chunk: the body is a sequence of <hex size>\r\n<data>\r\n ending with 0\r\n\r\n.
+      let rest = answer.slice(answer.indexOf("\r\n\r\n") + 4);
+      let text = "";
+      for (;;) {
+        const nl = rest.indexOf("\r\n");
+        const size = parseInt(rest.slice(0, nl), 16);
+        if (size === 0) break;
+        text += rest.slice(nl + 2, nl + 2 + size);
+        rest = rest.slice(nl + 2 + size + 2);
+      }
+      const got = text.trim().split("\n").map((l) => JSON.parse(l) as AdvantageRowJson);
+      assertSameRows(got, expectedRows("grpo", rows), "non-reading client");
+    } finally {
+      await server.close();
+    }
+  });
+
   it("200 concurrent requests are all answered correctly within the limit; past it, only 503 + Retry-After", async () => {
     const payloads = Array.from({ length: 200 }, (_, k) => syntheticRows(2 + (k % 3), 4, 5 + (k % 7), `c${k}-`));
     const expected = payloads.map((rows) => expectedRows("grpo", rows));
