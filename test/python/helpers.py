@@ -22,14 +22,21 @@ NODE = os.environ.get("CREDITFLOW_TEST_NODE", "node")
 CLI = [NODE, BIN]
 
 
+_reference_cache: Dict[str, str] = {}
+
+
 def cli_assign(method: str, rows: List[Dict[str, Any]], config: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-    """`creditflow assign` on JSONL rows, run directly (not through the client): the reference."""
+    """`creditflow assign` on JSONL rows, run directly (not through the client): the reference.
+    Memoised on (method, rows, config): tests that check several paths against one batch start node once."""
     args = CLI + ["assign", "--method", method] + (["--config", json.dumps(config)] if config else [])
     stdin = "".join(json.dumps(r) + "\n" for r in rows)
-    done = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise AssertionError(f"creditflow assign failed: {done.stderr}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    key = json.dumps([method, config]) + stdin
+    if key not in _reference_cache:
+        done = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise AssertionError(f"creditflow assign failed: {done.stderr}")
+        _reference_cache[key] = done.stdout
+    return [json.loads(line) for line in _reference_cache[key].splitlines() if line.strip()]
 
 
 def require(module: str) -> None:

@@ -187,6 +187,54 @@ class VerlBatchTest(ServiceCase):
         torch.testing.assert_close(tbatch["advantages"], torch.tensor(expected_padded(expected), dtype=torch.float32))
 
 
+class VerlColumnarTest(ServiceCase):
+    """The same batches through the Arrow columnar path (numpy straight to Arrow columns)."""
+
+    @classmethod
+    def setUpClass(cls):
+        require("pyarrow")
+        super().setUpClass()
+        if cls.serve is None:
+            super().tearDownClass()
+            raise unittest.SkipTest("SKIP: the columnar path needs `creditflow serve` (not built)")
+        cls.client = CreditflowClient(cls.serve.url, encoding="arrow")
+        assert cls.client.columnar
+
+    assign = VerlBatchTest.assign
+    test_methods_equal_cli = VerlBatchTest.test_methods_equal_cli
+    test_loss_weights = VerlBatchTest.test_loss_weights
+    test_signals_from_non_tensor_batch = VerlBatchTest.test_signals_from_non_tensor_batch
+    test_torch_batch = VerlBatchTest.test_torch_batch
+
+    def test_extra_fields_and_no_attention_mask(self):
+        # step_ends per row from non_tensor_batch, and the span taken from mask and rewards (estimator-style batch).
+        import numpy as np
+
+        from creditflow_client.verl import assign_batch
+
+        batch, non_tensor = make_batch()
+        del batch["attention_mask"]
+        non_tensor["creditflow_fields"] = np.array([{"step_ends": [n - 1]} for n in LENGTHS], dtype=object)
+        assign_batch(batch, non_tensor, method="spo-tree", client=self.client)
+        fresh, fresh_non_tensor = make_batch()
+        rows = rows_by_hand(fresh, fresh_non_tensor["uid"])
+        for row, n in zip(rows, LENGTHS):
+            row["step_ends"] = [n - 1]
+        np.testing.assert_allclose(batch["advantages"], expected_padded(cli_assign("spo-tree", rows)), rtol=1e-6, atol=1e-7)
+
+    def test_nan_names_field_and_row(self):
+        import numpy as np
+
+        from creditflow_client import CreditflowInputError
+        from creditflow_client.verl import assign_batch
+
+        batch, non_tensor = make_batch()
+        batch["values"][3, 1] = np.nan
+        with self.assertRaises(CreditflowInputError) as ctx:
+            assign_batch(batch, non_tensor, method="gae", client=self.client)
+        self.assertEqual((ctx.exception.field, ctx.exception.line), ("values", 4))
+
+
 def fake_verl():
     """Modules named as verl's, with its registry semantics and compute_advantage signature, so the
     lazy-import hooks (register_adv_est, the compute_advantage patch, the trainer mixin) run for real."""

@@ -191,12 +191,26 @@ class CreditflowClient:
             raise CreditflowServerError("answer has no 'advantages' list")
         return answer["advantages"]
 
+    def assign_arrow(self, method: str, body: bytes, config: Optional[Mapping[str, Any]] = None) -> bytes:
+        """Send an Arrow IPC stream of rollouts (e.g. from :mod:`creditflow_client.columnar`), get the
+        answer's Arrow IPC stream. Service mode only."""
+        if not self.url:
+            raise ValueError("assign_arrow needs a service URL (local mode speaks JSON lines)")
+        query = urllib.parse.urlencode({"method": method, "config": json.dumps(dict(config or {}))})
+        return self._request("POST", "/v1/assign?" + query, body, {"Content-Type": ARROW_TYPE, "Accept": ARROW_TYPE})
+
+    @property
+    def columnar(self) -> bool:
+        """True when padded numpy/torch batches can go as Arrow columns: a service spoken to in
+        Arrow, with numpy and pyarrow installed."""
+        import importlib.util
+
+        return bool(self.url) and self.encoding == "arrow" and all(importlib.util.find_spec(m) is not None for m in ("numpy", "pyarrow"))
+
     def _assign_arrow(self, method: str, config: Dict[str, Any], rollouts: List[Mapping[str, Any]]) -> List[Row]:
         from .arrow import answer_from_arrow, rollouts_to_arrow  # pyarrow only when asked for
 
-        query = urllib.parse.urlencode({"method": method, "config": json.dumps(config)})
-        raw = self._request("POST", "/v1/assign?" + query, rollouts_to_arrow(rollouts), {"Content-Type": ARROW_TYPE, "Accept": ARROW_TYPE})
-        return answer_from_arrow(raw)
+        return answer_from_arrow(self.assign_arrow(method, rollouts_to_arrow(rollouts), config))
 
     def _request(self, verb: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> bytes:
         assert self.url is not None

@@ -120,6 +120,20 @@ class PaddedLayout:
         return _like(grid, self.width, like)
 
 
+def as_like(array: Any, like: Any) -> Any:
+    """A float numpy (B, T) array as ``like``'s kind: a torch tensor on its device and float dtype
+    (float32 for an integer tensor), or numpy in its float dtype."""
+    if like is not None and hasattr(like, "detach"):
+        import torch
+
+        dtype = like.dtype if like.is_floating_point() else torch.float32
+        return torch.from_numpy(array).to(device=like.device, dtype=dtype)
+    import numpy as np
+
+    dtype = like.dtype if like is not None and hasattr(like, "dtype") and np.issubdtype(like.dtype, np.floating) else np.float64
+    return array.astype(dtype, copy=False)
+
+
 def _like(grid: List[list], width: int, like: Any) -> Any:
     if like is not None and hasattr(like, "detach"):
         import torch  # only reached when the caller passed a torch tensor
@@ -231,3 +245,23 @@ def padded_from_rows(layout: PaddedLayout, answer: Sequence[Mapping[str, Any]], 
 
 def has_key(answer: Sequence[Mapping[str, Any]], key: str) -> bool:
     return any(out.get(key) is not None for out in answer)
+
+
+ANSWER_KEYS = ("advantages", "returns", "weights")
+
+
+def assign_padded(client: Any, method: str, layout: PaddedLayout, config: Optional[Mapping[str, Any]] = None, like: Any = None, **fields: Any) -> Dict[str, Any]:
+    """Send a padded batch (``fields`` as for :func:`rows_from_padded`) and get the answer's
+    ``advantages`` and, when the method emits them, ``returns`` and ``weights`` as (B, T) arrays
+    shaped and typed like ``like`` (0 outside each span; weights 1).
+
+    With a client that speaks Arrow to a service (``client.columnar``) the arrays go as Arrow
+    columns (:mod:`creditflow_client.columnar`, no Python object per token); otherwise as rows."""
+    if getattr(client, "columnar", False):
+        from .columnar import arrow_to_padded, padded_to_arrow
+
+        body = padded_to_arrow(layout, **fields)
+        out = arrow_to_padded(client.assign_arrow(method, body, config), layout, fields.get("ids"))
+        return {key: as_like(value, like) for key, value in out.items()}
+    answer = client.assign(method, rows_from_padded(layout, **fields), config)
+    return {key: padded_from_rows(layout, answer, key, like=like, fill=1.0 if key == "weights" else 0.0) for key in ANSWER_KEYS if has_key(answer, key)}

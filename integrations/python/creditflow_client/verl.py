@@ -27,7 +27,7 @@ import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .client import CreditflowClient
-from .tensors import PaddedLayout, has_key, padded_from_rows, row_sums, rows_from_padded, to_list
+from .tensors import PaddedLayout, assign_padded, row_sums, rows_from_padded, to_list
 
 # verl batch key -> contract field, sent when the batch has it.
 PER_TOKEN_KEYS = {"values": "values", "old_log_probs": "logprobs", "ref_log_prob": "ref_logprobs", "entropys": "entropies"}
@@ -51,8 +51,8 @@ def _method_from_env(default: str = "grpo") -> Tuple[str, Dict[str, Any]]:
     return os.environ.get("CREDITFLOW_METHOD", default), (json.loads(config) if config else {})
 
 
-def batch_rows(batch: Mapping[str, Any], non_tensor_batch: Optional[Mapping[str, Any]] = None) -> Tuple[PaddedLayout, List[Dict[str, Any]]]:
-    """Contract rows from a verl batch (a DataProto's ``batch`` TensorDict or a dict of arrays)."""
+def batch_fields(batch: Mapping[str, Any], non_tensor_batch: Optional[Mapping[str, Any]] = None) -> Tuple[PaddedLayout, Dict[str, Any]]:
+    """The layout of a verl batch and the :func:`rows_from_padded` arguments that describe it."""
     non_tensor_batch = non_tensor_batch or {}
     mask = batch["response_mask"]
     width = len(to_list(mask[0])) if len(mask) else 0
@@ -64,18 +64,22 @@ def batch_rows(batch: Mapping[str, Any], non_tensor_batch: Optional[Mapping[str,
     else:
         layout = PaddedLayout.from_mask([[1 if (m or r) else 0 for m, r in zip(mr, rr)] for mr, rr in zip(to_list(mask), to_list(_rewards(batch)))])
     uid = non_tensor_batch.get("uid")
-    groups = list(uid) if uid is not None else [str(b) for b in range(layout.batch_size)]
-    rows = rows_from_padded(
-        layout,
-        groups=groups,
-        tokens=batch["responses"] if _has(batch, "responses") else None,
-        mask=mask,
-        token_rewards=_rewards(batch),
-        per_token={name: batch[key] for key, name in PER_TOKEN_KEYS.items() if _has(batch, key)},
-        signals=_per_row(non_tensor_batch.get(SIGNALS_KEY)),
-        extra=_per_row(non_tensor_batch.get(FIELDS_KEY)),
-    )
-    return layout, rows
+    fields = {
+        "groups": list(uid) if uid is not None else [str(b) for b in range(layout.batch_size)],
+        "tokens": batch["responses"] if _has(batch, "responses") else None,
+        "mask": mask,
+        "token_rewards": _rewards(batch),
+        "per_token": {name: batch[key] for key, name in PER_TOKEN_KEYS.items() if _has(batch, key)},
+        "signals": _per_row(non_tensor_batch.get(SIGNALS_KEY)),
+        "extra": _per_row(non_tensor_batch.get(FIELDS_KEY)),
+    }
+    return layout, fields
+
+
+def batch_rows(batch: Mapping[str, Any], non_tensor_batch: Optional[Mapping[str, Any]] = None) -> Tuple[PaddedLayout, List[Dict[str, Any]]]:
+    """Contract rows from a verl batch (a DataProto's ``batch`` TensorDict or a dict of arrays)."""
+    layout, fields = batch_fields(batch, non_tensor_batch)
+    return layout, rows_from_padded(layout, **fields)
 
 
 def _rewards(batch: Mapping[str, Any]) -> Any:
@@ -107,18 +111,18 @@ def assign_batch(
     positively homogeneous in A for weights >= 0; not for ``geo_mean``); ``"rollout_is_weights"``
     multiplies them into ``batch["rollout_is_weights"]``, which verl's policy losses multiply in;
     ``"key"`` stores them as ``batch["creditflow_weights"]`` for a custom loss.
-    Returns the answer rows and the layout under ``"rows"`` and ``"layout"`` for inspection."""
+    Large batches: a client with ``encoding="arrow"`` sends the arrays as Arrow columns (no Python
+    object per token). Returns the layout and the answer's (bs, T) arrays, for inspection."""
     if weights not in WEIGHT_MODES:
         raise ValueError(f"weights must be one of {WEIGHT_MODES}, not {weights!r}")
-    layout, rows = batch_rows(batch, non_tensor_batch)
-    answer = (client or client_from_env()).assign(method, rows, config)
-    like = batch["response_mask"]
-    like = batch["token_level_rewards"] if _has(batch, "token_level_rewards") else like
-    advantages = padded_from_rows(layout, answer, "advantages", like=like)
+    layout, fields = batch_fields(batch, non_tensor_batch)
+    like = batch["token_level_rewards"] if _has(batch, "token_level_rewards") else batch["response_mask"]
+    answer = assign_padded(client or client_from_env(), method, layout, config, like=like, **fields)
+    advantages = answer["advantages"]
     # Methods without returns: verl's outcome estimators set returns = advantages (before any weights).
-    returns = padded_from_rows(layout, answer, "returns" if has_key(answer, "returns") else "advantages", like=like)
-    if has_key(answer, "weights"):
-        loss_weights = padded_from_rows(layout, answer, "weights", like=like, fill=1.0)
+    returns = answer["returns"] if "returns" in answer else advantages * 1
+    if "weights" in answer:
+        loss_weights = answer["weights"]
         if weights == "fold":
             advantages = advantages * loss_weights
         elif weights == "rollout_is_weights":
@@ -128,7 +132,7 @@ def assign_batch(
             batch["creditflow_weights"] = loss_weights
     batch["advantages"] = advantages
     batch["returns"] = returns
-    return {"rows": answer, "layout": layout}
+    return {"layout": layout, **answer}
 
 
 def make_estimator(method: Optional[str] = None, config: Optional[Mapping[str, Any]] = None, client: Optional[CreditflowClient] = None):
