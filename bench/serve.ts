@@ -165,10 +165,12 @@ const server = await startChild(["bin/creditflow.js", "serve", "--port", "0", "-
 const pid = server.child.pid as number;
 const base = server.url + "/v1/assign";
 try {
-  // Warm-up, and a check that the service answers what the library computes.
+  // A check that the service answers what the library computes, and a warm-up of every worker (each compiles its own code).
   const check = await send(new Agent(), base, bodies.large, "application/json", true);
   if (check.status !== 200 || !(check.body as Buffer).equals(expectedLarge)) throw new Error("the service's answer differs from runMethod's");
-  await phase(base, bodies.small, "application/json", 8, 200);
+  await phase(base, bodies.large, "application/json", Number(workers), 2 * Number(workers));
+  await phase(base + "?method=grpo", bodies.largeArrow, "application/vnd.apache.arrow.stream", Number(workers), 2 * Number(workers));
+  await phase(base, bodies.small, "application/json", 8, 400);
   const rssStart = rss(pid).rss;
 
   const rows: string[] = [];

@@ -219,7 +219,9 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
         ({ method, config } = checkMethodAndConfig(q.method, q.config === undefined ? undefined : parseJson(q.config, "config", null)));
         info.method = method;
       }
-      const body = ownBuffer(req.body as Buffer);
+      // No Content-Type and no body: fastify hands over nothing at all.
+      if (!Buffer.isBuffer(req.body)) throw new RequestError(400, "body", null, `empty request: send rollouts as ${JSON_TYPE}, ${NDJSON_TYPE} or ${ARROW_TYPE}`);
+      const body = ownBuffer(req.body);
       const result = await pool.run({ kind: "encoded", encoding, body, method, config }, [body.buffer as ArrayBuffer], abort.signal);
       if (result.kind !== "encoded") throw new Error("worker answered an encoded job with a packed result");
       info.method = result.method;

@@ -161,7 +161,7 @@ describe("service errors", () => {
     assert.equal((JSON.parse(chunked.body) as ErrorBody).error.field, "body");
   });
 
-  it("unknown routes 404, wrong verbs 405 with Allow, unsupported media types 415", async () => {
+  it("unknown routes 404, wrong verbs 405 with Allow, no body 400, unsupported media types 415", async () => {
     const nf = await fetch(server.url + "/v2/assign");
     assert.equal(nf.status, 404);
     assert.match(((await nf.json()) as ErrorBody).error.message, /no route/);
@@ -170,6 +170,9 @@ describe("service errors", () => {
     assert.equal(get.headers.get("allow"), "POST");
     const del = await fetch(server.url + "/healthz", { method: "DELETE" });
     assert.equal(del.status, 405);
+    const empty = await fetch(server.url + "/v1/assign", { method: "POST" });
+    assert.equal(empty.status, 400);
+    assert.equal(((await empty.json()) as ErrorBody).error.field, "body");
     const txt = await post(server.url, "x", "text/plain");
     assert.equal(txt.status, 415);
     assert.equal(errorOf(txt).field, "content-type");
