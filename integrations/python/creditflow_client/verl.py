@@ -42,8 +42,14 @@ def _has(batch: Any, key: str) -> bool:
 
 
 def client_from_env() -> CreditflowClient:
-    """$CREDITFLOW_URL (service) or local mode; set it in the Ray runtime_env so every worker sees it."""
-    return CreditflowClient(os.environ.get("CREDITFLOW_URL") or None)
+    """$CREDITFLOW_URL (service) or local mode; set it in the Ray runtime_env so every worker sees it.
+
+    The encoding is $CREDITFLOW_ENCODING, else Arrow when numpy and pyarrow are installed (verl
+    batches then go as columns, several times faster than rows), else JSON."""
+    import importlib.util
+
+    encoding = os.environ.get("CREDITFLOW_ENCODING") or ("arrow" if all(importlib.util.find_spec(m) for m in ("numpy", "pyarrow")) else "json")
+    return CreditflowClient(os.environ.get("CREDITFLOW_URL") or None, encoding=encoding)
 
 
 def _method_from_env(default: str = "grpo") -> Tuple[str, Dict[str, Any]]:
