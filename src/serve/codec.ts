@@ -81,32 +81,24 @@ export function decodeArrowRequest(bytes: Uint8Array, method: string, config: un
 
 /**
  * `{"method": ..., "advantages": [rows]}`: the rows are the advantage-file lines of
- * docs/rollouts.md section 2, joined by commas. The JSON of a line holds no raw newline (strings
- * escape it), so the line breaks are exactly the separators: each chunk is turned into bytes at
- * once (holding the chunk strings would keep millions of small string pieces alive) and the
- * newline bytes become commas. The result owns its whole ArrayBuffer, so it can be transferred.
+ * docs/rollouts.md section 2, ended by commas instead of newlines. Each chunk becomes bytes at
+ * once (holding the chunk strings would keep their many pieces alive), and the last row's comma
+ * gives way to the closing bracket.
  */
 export function jsonAnswer(method: string, batch: RolloutBatch, out: Assignment): Uint8Array {
-  const head = `{"method":${JSON.stringify(method)},"advantages":[`;
-  const pieces: Buffer[] = [Buffer.from(head, "latin1")];
-  let total = head.length;
-  for (const chunk of advantagesJsonl(batch, out)) {
+  const pieces: Buffer[] = [Buffer.from(`{"method":${JSON.stringify(method)},"advantages":[`, "latin1")];
+  let total = pieces[0].length;
+  for (const chunk of advantagesJsonl(batch, out, 1 << 20, ",")) {
     const bytes = Buffer.from(chunk, "latin1"); // the lines are ASCII
     pieces.push(bytes);
     total += bytes.length;
   }
-  const body = new Uint8Array(new ArrayBuffer(total + 2));
-  let at = 0;
-  for (const p of pieces) {
-    body.set(p, at);
-    at += p.length;
-  }
-  for (let k = head.length; k < at; k++) if (body[k] === 0x0a) body[k] = 0x2c;
-  // The last line's newline became a comma: the closing bracket takes its place.
-  if (at > head.length) at--;
-  body[at++] = 0x5d; // ]
-  body[at++] = 0x7d; // }
-  return at === body.length ? body : body.slice(0, at);
+  // The last row's comma becomes "]", then "}": one byte more; two for an empty list.
+  const end = batch.n > 0 ? total - 1 : total;
+  const body = Buffer.concat(pieces, end + 2);
+  body[end] = 0x5d; // ]
+  body[end + 1] = 0x7d; // }
+  return body;
 }
 
 /** The Arrow IPC stream answer: id, advantages, returns?, weights?, diag? (JSON text). */
