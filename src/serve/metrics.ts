@@ -88,7 +88,7 @@ export interface LiveState {
 }
 
 export class ServiceMetrics {
-  readonly requests = new Counter("creditflow_requests_total", "HTTP requests by route, credit method (empty if none) and status ('aborted': the client left first).");
+  readonly requests = new Counter("creditflow_requests_total", "HTTP requests by route, credit method (empty if none) and status ('aborted': the client left first; a streamed answer cut short by an error counts under the error's status).");
   readonly latency = new Histogram("creditflow_request_duration_seconds", "Time from a request's arrival to the end of its answer, by route.", LATENCY_BUCKETS);
   readonly rollouts = new Counter("creditflow_rollouts_total", "Rollouts assigned credit, by method.");
   readonly tokens = new Counter("creditflow_tokens_total", "Tokens assigned credit, by method.");

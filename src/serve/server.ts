@@ -59,6 +59,8 @@ interface RequestInfo {
   method: string;
   rollouts: number;
   tokens: number;
+  /** Set when the service cut a streamed answer short itself (the status line had already said 200). */
+  failedStatus?: number;
 }
 
 export interface RunningServer {
@@ -163,7 +165,7 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
     const res = reply.raw;
     res.once("close", () => {
       const seconds = Number(process.hrtime.bigint() - info.start) / 1e9;
-      const status = res.writableFinished ? String(res.statusCode) : "aborted";
+      const status = info.failedStatus !== undefined ? String(info.failedStatus) : res.writableFinished ? String(res.statusCode) : "aborted";
       metrics.request(info.route, info.method, status, seconds);
       req.log.info({ route: info.route, http: req.method, method: info.method || undefined, status, ms: Math.round(seconds * 1e4) / 10, rollouts: info.rollouts || undefined, tokens: info.tokens || undefined }, "request");
     });
@@ -293,6 +295,7 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       res.end();
     } catch (e) {
       const re = failed(e);
+      if (re.status !== 499) info.failedStatus = re.status;
       if (re.status >= 500) req.log.error({ err: e }, "assign failed mid-stream");
       if (!res.destroyed) res.write(errorJson(re) + "\n", () => res.destroy());
       await answer.return(undefined);

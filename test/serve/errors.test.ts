@@ -211,5 +211,13 @@ describe("NDJSON failure after the answer started streaming", () => {
     assert.deepEqual({ ...last.error, message: "" }, { field: "reward", line: bad, message: "" });
     // Every line before it is a complete advantage row of the rows in order.
     lines.slice(0, -1).forEach((l, i) => assert.equal((JSON.parse(l) as { id: string }).id, rows[i].id));
+    // Counted as the error it was, not as a success or a client that left.
+    const counted = /creditflow_requests_total\{route="\/v1\/assign",method="grpo",status="400"\} 1/;
+    let m = "";
+    for (let k = 0; k < 100 && !counted.test(m); k++) {
+      if (k > 0) await new Promise((r) => setTimeout(r, 20)); // the server records the request once its socket has closed
+      m = await (await fetch(server.url + "/metrics")).text();
+    }
+    assert.match(m, counted);
   });
 });

@@ -64,9 +64,9 @@ describe("service robustness", () => {
   });
 
   it("a request past its time limit gets 408 and the server carries on", async () => {
-    const server = await startTestServer({ timeoutMs: 250, workers: 1 });
+    const server = await startTestServer({ timeoutMs: 500, workers: 1 });
     try {
-      // Far more work than 250 ms: gae over 2M tokens.
+      // Far more work than 500 ms: gae over 2M tokens.
       const rows = syntheticRows(500, 8, 500).map((r) => ({ ...r, values: new Array((r.tokens as number[]).length).fill(0.5) }));
       const body = JSON.stringify({ method: "gae", rollouts: rows });
       const r = await fetch(server.url + "/v1/assign", { method: "POST", body, headers: { "content-type": "application/json" } }).then(
@@ -75,6 +75,9 @@ describe("service robustness", () => {
       );
       assert.equal(r.status, 408, r.text.slice(0, 200));
       if (r.text) assert.match((JSON.parse(r.text) as { error: { message: string } }).error.message, /--timeout-s/);
+      // The stopped worker's replacement loads the methods first; then the server answers as before.
+      await eventually("the pool is idle", async () => server.pool.busy === 0 && server.pool.queued === 0);
+      await server.pool.ready();
       const small = syntheticRows(2, 2, 3);
       const ok = await postJson(server.url, { method: "grpo", rollouts: small });
       assert.equal(ok.status, 200);
