@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "runs/", "bench/out/"] },
+  { ignores: ["dist/", "node_modules/", "runs/", "bench/out/", ".venv-ci/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

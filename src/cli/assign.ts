@@ -3,17 +3,19 @@ import { getMethod, knownSignals, runMethod } from "../core/registry.js";
 import { resolveOptions } from "../core/schema.js";
 import type { ValidateOptions } from "../core/rows.js";
 import "../methods/index.js";
-import { isParquetPath, readRollouts, writeAdvantages } from "../io/rollouts.js";
+import { DATA_FORMATS, formatOfPath, readRollouts, writeAdvantages, type DataFormat } from "../io/rollouts.js";
 import { advantagesJsonl } from "../io/jsonl.js";
 import { groupsOfJsonl, NotContiguousError } from "../io/stream.js";
 import { atomicFileSink, checkOutputPath, isStdio } from "../io/files.js";
-import { defineCommand, commandHelp, parseCommand, parseConfigArg, UsageError } from "./args.js";
+import { choiceFlag, defineCommand, commandHelp, parseCommand, parseConfigArg, UsageError } from "./args.js";
 
 export const ASSIGN_COMMAND = defineCommand({
   name: "assign",
-  usage: "--method NAME [--config JSON_OR_FILE] [--in FILE|-] [--out FILE|-]",
+  usage: "--method NAME [--config JSON_OR_FILE] [--in FILE|-] [--out FILE|-] [--format jsonl|parquet|arrow]",
   description: `Turns rollouts into per-token advantages with any registered method.
-Reads stdin and writes stdout by default; a path ending in .parquet is read/written as Parquet.`,
+Reads stdin and writes stdout by default. A path ending in .parquet is read/written as Parquet,
+one ending in .arrow, .arrows or .feather as Arrow IPC, anything else as JSONL; standard input
+in Parquet or Arrow is recognised by its first bytes.`,
   flags: {
     method: { type: "string", value: "NAME", doc: "credit-assignment method (see 'creditflow methods')" },
     config: { type: "string", value: "VALUE", doc: "method options as inline JSON or a path to a JSON file" },
@@ -23,6 +25,9 @@ Written atomically: nothing appears unless the whole run succeeds.
 With a JSONL --in and --out and a group-local method (see 'creditflow
 methods'), assign streams one group at a time: memory is bounded by the
 largest group when the rows of each group are adjacent.` },
+    format: { type: "string", value: "FMT", doc: `format of the output: jsonl, parquet or arrow (default: by --out's
+extension; JSONL on stdout). Arrow is the IPC file format in a file,
+the IPC stream format on stdout.` },
     help: { type: "boolean", short: "h", doc: "this help" },
   },
   footer: `Example:
@@ -41,15 +46,16 @@ export async function runAssign(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.method) throw new UsageError("assign: --method is required (see 'creditflow methods')");
+  const outFormat = values.format === undefined ? formatOfPath(values.out) : choiceFlag("format", values.format, DATA_FORMATS);
   const config = parseConfigArg(values.config);
   const spec = getMethod(values.method);
   resolveOptions(spec.name, spec.options, config); // option errors before any input is read
   checkOutputPath(values.out, [values.in]);
   const validate = { knownSignals: knownSignals() };
-  if (canStream(spec.locality, values.in, values.out) && (await streamAssign(values.method, config, values.in as string, values.out as string, validate))) return 0;
+  if (canStream(spec.locality, values.in, values.out, outFormat) && (await streamAssign(values.method, config, values.in as string, values.out as string, validate))) return 0;
   const batch = await readRollouts(values.in, validate);
   const out = runMethod(values.method, batch, config);
-  await writeAdvantages(values.out, batch, out);
+  await writeAdvantages(values.out, batch, out, outFormat);
   return 0;
 }
 
@@ -58,8 +64,8 @@ export async function runAssign(argv: string[]): Promise<number> {
  * Standard input and output keep the whole-batch path: a late input error must not follow
  * output already written to a terminal or pipe.
  */
-function canStream(locality: "group" | "batch" | undefined, input: string | undefined, output: string | undefined): boolean {
-  return locality === "group" && !isStdio(input) && !isStdio(output) && !isParquetPath(input) && !isParquetPath(output);
+function canStream(locality: "group" | "batch" | undefined, input: string | undefined, output: string | undefined, outFormat: DataFormat): boolean {
+  return locality === "group" && !isStdio(input) && !isStdio(output) && formatOfPath(input) === "jsonl" && outFormat === "jsonl";
 }
 
 /**

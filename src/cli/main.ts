@@ -21,6 +21,7 @@ Commands:
   annotate  add the signals a method needs from an LLM judge (capo) or sandboxed generated code (lare)
   prefer    preference training (DPO, IPO, TDPO, TGDPO, cDPO, T-REG, AlignDistil) of the small policy on verifier-built pairs
   view      a local web page of token credit, prefix trees, runs and CreditBench results
+  serve     the credit-assignment HTTP service (JSON, NDJSON, Arrow), methods in worker threads
 
 'creditflow <command> --help' for a command's options.`;
 
@@ -39,6 +40,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   prefer: async () => (await import("./prefer.js")).runPreferCommand,
   view: async () => (await import("./view.js")).runView,
   rollout: async () => (await import("./rollout.js")).runRollout,
+  serve: async () => (await import("./serve.js")).runServe,
 };
 
 export async function main(argv: string[]): Promise<number> {

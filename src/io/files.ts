@@ -158,6 +158,9 @@ export function atomicFileSink(path: string): ChunkSink {
   const dir = dirname(path);
   sweepStaleTemps(dir);
   const tmp = join(dir, `${TMP_PREFIX}${process.pid}-${basename(path)}`);
+  // Handlers first: a signal arriving between the file's creation and their installation would
+  // take Node's default action (die at once) and leave the temporary file behind.
+  hookSignals();
   let fd: number;
   try {
     fd = openSync(tmp, "w");
@@ -165,7 +168,6 @@ export function atomicFileSink(path: string): ChunkSink {
     throw new InputError(path, 0, "", `cannot write output (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   pendingTemps.add(tmp);
-  hookSignals();
   let open = true;
   let chunks = 0;
   return {

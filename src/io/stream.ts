@@ -22,46 +22,71 @@ export class NotContiguousError extends Error {
   }
 }
 
+/** The validated rows of one group with their line numbers. */
+export interface RowGroup {
+  readonly rows: RolloutRow[];
+  readonly lines: number[];
+  /** Tokens over the group's rows. */
+  readonly tokens: number;
+}
+
+/**
+ * Yields every rollout of JSONL lines, parsed and validated, with its line number (lines are
+ * numbered from 1 as they come; blank lines count but hold no row). `source` names the input in
+ * errors. Shared by `assign` (a file) and `serve` (an NDJSON request body).
+ */
+export async function* rowsOfLines(lines: AsyncIterable<string>, source: string, opts: ValidateOptions = {}): AsyncGenerator<{ row: RolloutRow; line: number }> {
+  let lineNo = 0;
+  for await (let line of lines) {
+    lineNo++;
+    if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    if (line.trim() === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (e) {
+      throw new InputError(source, lineNo, "", `invalid JSON (${(e as Error).message})`);
+    }
+    yield { row: validateRow(value, { file: source, line: lineNo }, opts), line: lineNo };
+  }
+}
+
+/**
+ * Yields the rows of one group at a time from JSONL lines, checking that ids are unique across
+ * all lines and that the rows of a group are adjacent (NotContiguousError otherwise).
+ */
+export async function* rowGroupsOfLines(lines: AsyncIterable<string>, source: string, opts: ValidateOptions = {}): AsyncGenerator<RowGroup> {
+  const done = new Set<string>();
+  // Ids are unique across the input, as packRows checks within one batch.
+  const idLines = new Map<string, number>();
+  let group: { rows: RolloutRow[]; lines: number[]; tokens: number } = { rows: [], lines: [], tokens: 0 };
+  let current: string | null = null;
+  for await (const { row, line } of rowsOfLines(lines, source, opts)) {
+    const prevLine = idLines.get(row.id);
+    if (prevLine !== undefined) throw new InputError(source, line, "id", `'${row.id}' is not unique (already used on line ${prevLine})`);
+    idLines.set(row.id, line);
+    if (row.group !== current) {
+      if (done.has(row.group)) throw new NotContiguousError(source, line, row.group);
+      if (current !== null) {
+        done.add(current);
+        yield group;
+      }
+      current = row.group;
+      group = { rows: [], lines: [], tokens: 0 };
+    }
+    group.rows.push(row);
+    group.lines.push(line);
+    group.tokens += row.tokens.length;
+  }
+  if (group.rows.length > 0) yield group;
+}
+
 /** Yields one packed batch per group of a JSONL file, in file order, with the file's line numbers. */
 export async function* groupsOfJsonl(path: string, opts: ValidateOptions = {}): AsyncGenerator<RolloutBatch> {
   const lines = createInterface({ input: createReadStream(path, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-  const done = new Set<string>();
-  // Ids are unique across the file, as packRows checks within one batch.
-  const idLines = new Map<string, number>();
-  let rows: RolloutRow[] = [];
-  let rowLines: number[] = [];
-  let current: string | null = null;
-  let lineNo = 0;
   try {
-    for await (let line of lines) {
-      lineNo++;
-      if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
-      if (line.trim() === "") continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch (e) {
-        throw new InputError(path, lineNo, "", `invalid JSON (${(e as Error).message})`);
-      }
-      const row = validateRow(value, { file: path, line: lineNo }, opts);
-      const prevLine = idLines.get(row.id);
-      if (prevLine !== undefined) throw new InputError(path, lineNo, "id", `'${row.id}' is not unique (already used on line ${prevLine})`);
-      idLines.set(row.id, lineNo);
-      if (row.group !== current) {
-        if (done.has(row.group)) throw new NotContiguousError(path, lineNo, row.group);
-        if (current !== null) {
-          done.add(current);
-          yield packRows(rows, rowLines, path);
-        }
-        current = row.group;
-        rows = [];
-        rowLines = [];
-      }
-      rows.push(row);
-      rowLines.push(lineNo);
-    }
+    for await (const g of rowGroupsOfLines(lines, path, opts)) yield packRows(g.rows, g.lines, path);
   } finally {
     lines.close();
   }
-  if (rows.length > 0) yield packRows(rows, rowLines, path);
 }
