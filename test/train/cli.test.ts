@@ -15,6 +15,7 @@ test("flags override --config, --method-config takes assign's options, unknown k
   assert.throws(() => parseTrainArgs(["--config", '{"lossx": 1}']), /config\.lossx: unknown key/);
   assert.throws(() => parseTrainArgs(["--config", '{"model": 3}']), /config\.model must be a JSON object/);
   assert.equal(await runTrainCommand(["--steps", "x"]), 2);
-  assert.equal(await runTrainCommand(["--method", "pure"]), 2);
+  assert.equal(await runTrainCommand(["--method", "rto"]), 2);
+  assert.equal(await runTrainCommand(["--method", "pure", "--task", "addition"]), 2, "pure needs the step rewards of chain");
   assert.equal(await runTrainCommand(["--config", '{"loss": {"aggMode": "bogus"}}']), 2);
 });
