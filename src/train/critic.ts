@@ -11,7 +11,7 @@
 import { tf } from "./policy/tf.js";
 import { Policy, type ModelConfig } from "./policy/model.js";
 import { Adam, lrAt, type AdamState } from "./policy/optim.js";
-import { packPairs, type PackedBatch } from "./policy/batching.js";
+import { gather, packPairs, type PackedBatch } from "./policy/batching.js";
 import { aggLoss, type AggMode } from "./losses.js";
 import type { OptimConfig } from "./policy/optim.js";
 import type { Rollout } from "./rollouts.js";
@@ -75,11 +75,7 @@ export class Critic {
       const v = tf.tidy(() => this.forward(pb));
       const host = v.dataSync();
       v.dispose();
-      for (let i = 0; i < pb.B; i++) {
-        const row: number[] = [];
-        for (let k = 0; k < pb.len[i]; k++) row.push(host[i * pb.T + pb.start[i] + k]);
-        out.push(row);
-      }
+      for (const row of gather(pb, host)) out.push(Array.from(row));
     }
     return out;
   }

@@ -26,7 +26,7 @@ import { Adam, lrAt } from "./policy/optim.js";
 import { Rng } from "./rng.js";
 import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "./policy/sampler.js";
 import { SamplerPool } from "./policy/pool.js";
-import { packPairs } from "./policy/batching.js";
+import { gather, packPairs, scatter } from "./policy/batching.js";
 import { entropyFromLogits, selectLogProbs } from "./policy/ops.js";
 import { klPenaltyHost } from "./losses.js";
 import { evaluate } from "./evaluate.js";
@@ -37,7 +37,6 @@ import { validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
 import { adapterFor, checkRun, taskMethodOptions, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
 import { Critic } from "./critic.js";
-import { scatter } from "./policy/batching.js";
 import { collectRollouts, type Collected } from "./collect.js";
 import { assignCredit } from "./credit.js";
 import { buildMinibatch, minibatchLoss, type StepArrays } from "./step-loss.js";
@@ -218,16 +217,8 @@ export class Trainer {
       });
       const lp = outs[0].dataSync(), en = outs[1].dataSync();
       tf.dispose(outs);
-      for (let i = 0; i < pb.B; i++) {
-        const l: number[] = [], e: number[] = [];
-        for (let k = 0; k < pb.len[i]; k++) {
-          const pos = i * pb.T + pb.start[i] + k;
-          l.push(lp[pos]);
-          e.push(en[pos]);
-        }
-        logp.push(l);
-        ent.push(e);
-      }
+      for (const row of gather(pb, lp)) logp.push(Array.from(row));
+      for (const row of gather(pb, en)) ent.push(Array.from(row));
     }
     return { logp, ent };
   }
@@ -359,9 +350,10 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
   if (!o.resume) {
     // Refuse a bad configuration before touching the run directory.
     validateConfig(config);
-    checkRun(config, resolveTask(config.task));
+    const task = resolveTask(config.task);
+    checkRun(config, task);
     // Options the task calls for (rank-grpo's number of ranks, say), under the user's own.
-    config = { ...config, methodOptions: { ...taskMethodOptions(config.method, resolveTask(config.task)), ...config.methodOptions } };
+    config = { ...config, methodOptions: { ...taskMethodOptions(config.method, task), ...config.methodOptions } };
   }
   mkdirSync(o.outDir, { recursive: true });
   const ckptPath = join(o.outDir, "checkpoint.json");

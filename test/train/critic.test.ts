@@ -7,7 +7,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { useBackend } from "../../src/train/policy/tf.js";
 import { Policy, type ModelConfig } from "../../src/train/policy/model.js";
-import { packPairs } from "../../src/train/policy/batching.js";
+import { packPairs, scatter } from "../../src/train/policy/batching.js";
 import { DEFAULT_OPTIM } from "../../src/train/policy/optim.js";
 import { Critic } from "../../src/train/critic.js";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../../src/train/config.js";
@@ -50,12 +50,7 @@ test("value loss: 0.5 token-mean of max((V - R)^2, (clip(V, V_old +- c) - R)^2),
       if (l2 > l1) clipped++;
       n++;
     }));
-    const scatter = (rows: number[][]) => {
-      const out = new Float32Array(pb.B * pb.T);
-      rows.forEach((row, i) => row.forEach((x, k) => (out[i * pb.T + pb.start[i] + k] = x)));
-      return out;
-    };
-    const r = critic.update(pb, scatter(R), scatter(old), "token-mean", 1, c, 0);
+    const r = critic.update(pb, scatter(pb, R), scatter(pb, old), "token-mean", 1, c, 0);
     assert.ok(Math.abs(r.loss - 0.5 * sum / n) < 1e-5, `${r.loss} vs ${0.5 * sum / n}`);
     assert.ok(Math.abs(r.clipfrac - clipped / n) < 1e-6);
     assert.ok(clipped > 0 && clipped < n, "the case exercises both branches");
@@ -76,9 +71,7 @@ test("the critic learns its targets", () => {
     };
     const before = mse();
     for (let k = 0; k < 40; k++) {
-      const old = new Float32Array(pb.B * pb.T);
-      critic.values(rs, task.vocab.pad).forEach((row, i) => row.forEach((x, j) => (old[i * pb.T + pb.start[i] + j] = x)));
-      critic.update(pb, target, old, "token-mean", 1, 0.5, 1e-2);
+      critic.update(pb, target, scatter(pb, critic.values(rs, task.vocab.pad)), "token-mean", 1, 0.5, 1e-2);
     }
     const after = mse();
     assert.ok(before > 0.3 && after < before / 20, `mse ${before} -> ${after}`);

@@ -31,7 +31,6 @@ function create(config: TrainConfig): MethodAdapter {
   let stats: HapoStats | null = null;
   return {
     needsRescoring: true,
-    samplesInThread: () => stats !== null,
     sampleOptions(base) {
       const s = stats;
       if (!s) return base;

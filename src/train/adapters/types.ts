@@ -51,8 +51,6 @@ export interface MethodAdapter {
   readonly benchNote?: string;
   /** Sampling options for this step (a per-token temperature, say). */
   sampleOptions?(base: SampleOptions): SampleOptions;
-  /** Whether `sampleOptions` holds a function, which worker threads cannot run (sample in-thread). */
-  readonly samplesInThread?: () => boolean;
   /** The step's rollouts, when the method samples other than G independent responses per prompt. */
   collect?(ctx: SamplingContext, prompts: readonly TaskPrompt[]): Promise<Generated>;
   /** Extra sampling on top of collected rollouts (values of prefixes, say): fills rollout signals. */
