@@ -93,6 +93,36 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
   return k;
 }
 
+type NativeSampleToken = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Runs node-llama-cpp's native `sampleToken` calls of one context one at a time.
+ *
+ * Why: when a batch holds several sequences, llama.cpp may compute their outputs out of order
+ * and put them back in order lazily, in place, on the first `llama_get_logits_ith` after the
+ * decode. node-llama-cpp reads each sequence's logits from a separate libuv worker thread, so
+ * two threads can both reorder the shared logits buffer and a row gets another position's
+ * distribution (seen as one wrong log-prob out of ~40 in CI; 770 of ~4000 in a stress test with
+ * 16 rows). Calls to sampleToken only read logits and cost little next to the decode, so
+ * serializing them keeps the batching and removes the race. node-llama-cpp is pinned at 3.21.1,
+ * whose context keeps its native handle in `_ctx`; any other layout is refused, not guessed.
+ */
+function serializeLogitReads(context: LlamaContextLike): void {
+  const native = (context as unknown as { _ctx?: { sampleToken?: NativeSampleToken } })._ctx;
+  const sampleToken = native?.sampleToken;
+  if (!native || typeof sampleToken !== "function") {
+    throw new BackendError("gguf: this node-llama-cpp has no context._ctx.sampleToken; creditflow needs node-llama-cpp@3.21.1 exactly");
+  }
+  let tail: Promise<unknown> = Promise.resolve();
+  const serialized: NativeSampleToken = (...args) => {
+    const run = tail.then(() => sampleToken.apply(native, args));
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  // The addon's methods are read-only prototype properties: shadow it on the instance.
+  Object.defineProperty(native, "sampleToken", { value: serialized, configurable: true });
+}
+
 export class GgufBackend implements UpdatableBackend {
   readonly name = "gguf";
   readonly capabilities: BackendCapabilities = { entropies: true, seeded: true, scoreAnyTemperature: true, adaptiveTemperature: true };
@@ -152,6 +182,7 @@ export class GgufBackend implements UpdatableBackend {
       experimentalKvCacheKeyType: "F32",
       experimentalKvCacheValueType: "F32",
     });
+    serializeLogitReads(context);
     return { context, sequences: Array.from({ length: n }, () => context.getSequence()) };
   }
 

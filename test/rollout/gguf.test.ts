@@ -60,6 +60,20 @@ test("per-token log-probs: llama.cpp equals tfjs to 1e-4 at temperature 1 and 0.
   }
 });
 
+test("16 rows scored in one batch: every log-prob equals tfjs (llama.cpp reorders batch outputs lazily; reads must not race)", async () => {
+  // Before the backend serialized node-llama-cpp's logit reads, this case gave ~20% wrong
+  // log-probs with libuv's default 4 threads: two worker threads reordered the shared logits.
+  const rng = new Rng(7);
+  for (let trial = 0; trial < 40; trial++) {
+    const reqs = Array.from({ length: 16 }, () => ({
+      prefix: [VOCAB.bos, 3 + rng.int(VOCAB.size - 3)],
+      tokens: Array.from({ length: 5 + rng.int(20) }, () => 3 + rng.int(VOCAB.size - 3)),
+    }));
+    const [a, b] = [await cpp.score(reqs, 1), await tfjs.score(reqs, 1)];
+    reqs.forEach((_, k) => assertClose(a[k], b[k], 1e-4, 0, `trial ${trial} row ${k}`));
+  }
+});
+
 test("sampling: same seed, same tokens as the tfjs sampler; log-probs and entropies within 1e-4", async () => {
   const reqs = prompts.flatMap((p) => Array.from({ length: 6 }, () => ({ prefix: p, maxNew: 12 })));
   for (const opts of [{ temperature: 1, topP: 1, eos: EOS }, { temperature: 0.8, topP: 0.9, eos: EOS }]) {
