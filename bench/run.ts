@@ -78,8 +78,8 @@ async function main(): Promise<void> {
   const signals = knownSignals();
   // Only packed batches stay alive while timing: millions of JS numbers in row objects would make
   // every major GC (triggered by the methods' large output arrays) slow, and time the GC instead.
-  const packed = (prepare?: Prep["prepare"]): RolloutBatch => {
-    const rows = synthRows(synth);
+  const packed = (prepare?: Prep["prepare"], rollouts = synth.rollouts): RolloutBatch => {
+    const rows = synthRows({ ...synth, rollouts });
     prepare?.(rows, mulberry32(2));
     return batchFromObjects(rows, "bench", { knownSignals: signals });
   };
@@ -93,6 +93,12 @@ async function main(): Promise<void> {
     const prep = await loadPrep(name);
     const batch = prep.prepare ? packed(prep.prepare) : base;
     const opts = prep.options ?? {};
+    // Warm up on a small batch first: V8 may compile a hot loop while its first call is still
+    // running, before the code after the loop has any type feedback; that code then deoptimises
+    // and the loop stays up to 4x slower for the rest of the process, at random from run to run.
+    // Calls on a small batch give every site its feedback before the large batch tiers it up.
+    const warm = packed(prep.prepare, 4 * synth.groupSize);
+    for (let k = 0; k < 20; k++) runMethod(name, warm, opts);
     collect();
     let adv: Float64Array = new Float64Array(0);
     const ms = timeIt(() => {

@@ -92,7 +92,7 @@ export function gae(
  * The rewards of `tokenLevelRewards` (token_rewards on mask-1 tokens, the outcome reward on the
  * last mask-1 token), discounted as `discountedReturns` in "skip" mode, in one reverse pass that
  * allocates nothing: the reinforce++ hot path. Writes `out` on every token of the batch and
- * returns the mask-1 statistics of the returns, for whitening.
+ * returns the mask-1 statistics of the returns, gathered in the same pass, for whitening.
  */
 export function outcomeTokenReturns(batch: RolloutBatch, gamma: number, out: Float64Array): MaskedStats {
   const { offsets, mask, reward } = batch;
@@ -105,26 +105,38 @@ export function outcomeTokenReturns(batch: RolloutBatch, gamma: number, out: Flo
     let k = to - 1;
     while (k >= from && mask[k] === 0) out[k--] = 0;
     if (k < from) continue;
-    let running = reward[i];
-    // The return is a dependency chain through every token: at gamma = 1 (the default) it is one
-    // add per token instead of a multiply and an add, which halves its latency.
-    if (tr === null) {
-      out[k] = running;
-      if (gamma === 1) for (k--; k >= from; k--) out[k] = mask[k] === 1 ? running : 0;
-      else for (k--; k >= from; k--) out[k] = mask[k] === 1 ? (running *= gamma) : 0;
+    let running = tr === null ? reward[i] : reward[i] + tr[k];
+    out[k] = running;
+    // Statistics shifted by the row's first value: without token rewards at gamma = 1 (the
+    // default) every return of the row equals it, so the shifted sums are exactly 0.
+    const shift = running;
+    let count = 1;
+    let sum = 0;
+    let sumSq = 0;
+    if (tr === null && gamma === 1) {
+      for (k--; k >= from; k--) {
+        const m = mask[k];
+        out[k] = m === 1 ? running : 0;
+        count += m;
+      }
     } else {
-      running += tr[k];
-      out[k] = running;
+      // The return is a dependency chain through every token: at gamma = 1 it is one add per
+      // token instead of a multiply and an add, which halves its latency.
       for (k--; k >= from; k--) {
         if (mask[k] === 0) {
           out[k] = 0;
           continue;
         }
-        running = gamma === 1 ? tr[k] + running : tr[k] + gamma * running;
+        const r = tr === null ? 0 : tr[k];
+        running = gamma === 1 ? r + running : r + gamma * running;
         out[k] = running;
+        const d = running - shift;
+        count++;
+        sum += d;
+        sumSq += d * d;
       }
     }
-    stats.addSlice(out, mask, from, to);
+    stats.addShifted(count, shift, sum, sumSq);
   }
   return stats;
 }
@@ -132,37 +144,61 @@ export function outcomeTokenReturns(batch: RolloutBatch, gamma: number, out: Flo
 /**
  * `gae` over the rewards of `tokenLevelRewards`, with the reward placement fused into the same
  * reverse pass: one pass, no [nTokens] temporary. Writes both outputs on every token and returns
- * the mask-1 statistics of the advantages, for whitening.
+ * the mask-1 statistics of the advantages, gathered in the same pass, for whitening, and whether
+ * every return is finite (the advantages are iff their statistics are).
  */
-export function outcomeTokenGae(batch: RolloutBatch, values: ArrayLike<number>, gamma: number, lambda: number, out: GaeOutput): MaskedStats {
+export function outcomeTokenGae(batch: RolloutBatch, values: Float64Array, gamma: number, lambda: number, out: GaeOutput): { stats: MaskedStats; returnsFinite: boolean } {
   const { offsets, mask, reward } = batch;
   const { advantages, returns } = out;
   const tr = batch.tokenRewards ? batch.tokenRewards.data : null;
   const gl = gamma * lambda;
   const unit = gamma === 1 && lambda === 1;
   const stats = new MaskedStats();
+  // Sum of ret - ret: 0 iff every return is finite.
+  let check = 0;
   for (let i = 0; i < batch.n; i++) {
-    let nextValue = 0;
-    let lastGae = 0;
-    let pending = reward[i];
     const from = offsets[i];
-    for (let k = offsets[i + 1] - 1; k >= from; k--) {
+    let k = offsets[i + 1] - 1;
+    while (k >= from && mask[k] === 0) {
+      advantages[k] = 0;
+      returns[k] = 0;
+      k--;
+    }
+    if (k < from) continue;
+    // The last mask-1 token: the outcome reward, no next value.
+    const v0 = values[k];
+    let lastGae = (tr === null ? reward[i] : reward[i] + tr[k]) - v0;
+    let nextValue = v0;
+    advantages[k] = lastGae;
+    returns[k] = lastGae + v0;
+    check += returns[k] - returns[k];
+    // Statistics shifted by the row's first advantage (see MaskedStats.addShifted).
+    const shift = lastGae;
+    let count = 1;
+    let sum = 0;
+    let sumSq = 0;
+    for (k--; k >= from; k--) {
       if (mask[k] === 0) {
         advantages[k] = 0;
         returns[k] = 0;
         continue;
       }
-      const r = tr === null ? pending : tr[k] + pending;
-      pending = 0;
+      const r = tr === null ? 0 : tr[k];
       const vk = values[k];
       // The advantage is a dependency chain through every token: at gamma = lambda = 1 (the
       // default) it costs one add per token instead of a multiply and an add.
       lastGae = unit ? r + nextValue - vk + lastGae : r + gamma * nextValue - vk + gl * lastGae;
       nextValue = vk;
       advantages[k] = lastGae;
-      returns[k] = lastGae + vk;
+      const ret = lastGae + vk;
+      returns[k] = ret;
+      check += ret - ret;
+      const d = lastGae - shift;
+      count++;
+      sum += d;
+      sumSq += d * d;
     }
-    stats.addSlice(advantages, mask, from, offsets[i + 1]);
+    stats.addShifted(count, shift, sum, sumSq);
   }
-  return stats;
+  return { stats, returnsFinite: check === 0 };
 }

@@ -10,7 +10,7 @@
 import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { outcomeTokenGae } from "../core/returns.js";
-import { maskedWhiten } from "../core/whiten.js";
+import { maskedWhitenChecked } from "../core/whiten.js";
 
 export interface GaeOptions {
   gamma: number;
@@ -20,12 +20,15 @@ export interface GaeOptions {
 
 export function gae(batch: RolloutBatch, opts: GaeOptions): Assignment {
   const values = batch.values!.data; // presence checked by the runner (requires: values)
-  // One reverse pass places the rewards, runs GAE and sums the advantages; whitening then
-  // rewrites the advantages in place: two [nTokens] arrays in all.
+  // One reverse pass places the rewards, runs GAE, gathers the advantages' statistics and checks
+  // the returns; whitening then rewrites the advantages in place, checking them: two [nTokens]
+  // arrays and two passes in all, and the runner needs no checking pass of its own.
   const out = { advantages: new Float64Array(batch.nTokens), returns: new Float64Array(batch.nTokens) };
-  const sum = outcomeTokenGae(batch, values, opts.gamma, opts.lambda, out);
-  if (opts.whiten) maskedWhiten(out.advantages, batch.mask, {}, sum, out.advantages);
-  return out;
+  const { stats, returnsFinite } = outcomeTokenGae(batch, values, opts.gamma, opts.lambda, out);
+  const advantagesFinite = opts.whiten
+    ? maskedWhitenChecked(out.advantages, batch.mask, {}, stats, out.advantages).finite
+    : Number.isFinite(stats.mean) && Number.isFinite(stats.m2);
+  return { ...out, finiteChecked: returnsFinite && advantagesFinite };
 }
 
 export const gaeSpec = registerMethod<GaeOptions>({

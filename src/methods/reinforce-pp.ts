@@ -10,7 +10,7 @@ import type { RolloutBatch } from "../core/batch.js";
 import { registerMethod, type Assignment } from "../core/registry.js";
 import { discountedReturns, outcomeTokenReturns } from "../core/returns.js";
 import { tokenLevelRewards } from "../core/rewards.js";
-import { maskedWhiten } from "../core/whiten.js";
+import { maskedWhiten, maskedWhitenChecked } from "../core/whiten.js";
 
 export interface ReinforcePPOptions {
   gamma: number;
@@ -22,10 +22,14 @@ export function reinforcePP(batch: RolloutBatch, opts: ReinforcePPOptions): Assi
     const returns = discountedReturns(tokenLevelRewards(batch), batch.mask, batch.offsets, opts.gamma, "reset");
     return { advantages: maskedWhiten(returns, batch.mask), returns };
   }
-  // Hot path: reward placement, returns and their sum in one reverse pass, then two whitening passes.
+  // Hot path: reward placement, returns and their statistics in one reverse pass, then one
+  // whitening pass. Both passes check what they write (the returns are finite iff their
+  // statistics are), so the runner needs no checking pass of its own.
   const returns = new Float64Array(batch.nTokens);
-  const sum = outcomeTokenReturns(batch, opts.gamma, returns);
-  return { advantages: maskedWhiten(returns, batch.mask, {}, sum), returns };
+  const stats = outcomeTokenReturns(batch, opts.gamma, returns);
+  const whitened = maskedWhitenChecked(returns, batch.mask, {}, stats);
+  const returnsFinite = Number.isFinite(stats.mean) && Number.isFinite(stats.m2);
+  return { advantages: whitened.out, returns, finiteChecked: returnsFinite && whitened.finite };
 }
 
 export const reinforcePPSpec = registerMethod<ReinforcePPOptions>({
