@@ -21,6 +21,7 @@ import { knownSignals, listMethods, runMethod } from "../src/core/registry.js";
 import { batchFromObjects, type RolloutRow } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { DEFAULT_SYNTH, mulberry32, synthRows } from "./synth.js";
+import { timeMin, warmUp } from "./timing.js";
 import { trieScaling } from "./trie.js";
 import { benchSinkhorn } from "./toolcalls.js";
 
@@ -43,21 +44,6 @@ const { values: args } = parseArgs({
 });
 const synth = { rollouts: Number(args.rollouts), tokens: Number(args.tokens), groupSize: Number(args.group), seed: 1 };
 const reps = Number(args.reps);
-
-/**
- * Minimum of n timed runs after a warm-up: on a shared machine other jobs only ever add time, so
- * the minimum is the least disturbed figure and the one ratios are taken from.
- */
-function timeIt(fn: () => void, n: number): number {
-  fn();
-  const ts: number[] = [];
-  for (let k = 0; k < n; k++) {
-    const t0 = performance.now();
-    fn();
-    ts.push(performance.now() - t0);
-  }
-  return Math.min(...ts);
-}
 
 interface Prep {
   options?: Record<string, unknown>;
@@ -93,15 +79,10 @@ async function main(): Promise<void> {
     const prep = await loadPrep(name);
     const batch = prep.prepare ? packed(prep.prepare) : base;
     const opts = prep.options ?? {};
-    // Warm up on a small batch first: V8 may compile a hot loop while its first call is still
-    // running, before the code after the loop has any type feedback; that code then deoptimises
-    // and the loop stays up to 4x slower for the rest of the process, at random from run to run.
-    // Calls on a small batch give every site its feedback before the large batch tiers it up.
-    const warm = packed(prep.prepare, 4 * synth.groupSize);
-    for (let k = 0; k < 20; k++) runMethod(name, warm, opts);
+    warmUp(name, packed(prep.prepare, 4 * synth.groupSize), opts);
     collect();
     let adv: Float64Array = new Float64Array(0);
-    const ms = timeIt(() => {
+    const ms = timeMin(() => {
       adv = runMethod(name, batch, opts).advantages;
     }, reps);
     inProcess.set(name, ms);
