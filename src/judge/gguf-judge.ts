@@ -1,0 +1,214 @@
+/**
+ * A local GGUF model as the judge, through node-llama-cpp (the optional dependency the gguf
+ * rollout backend uses, pinned at 3.21.1 and loaded by its `loadLlama`: CPU, prebuilt binary,
+ * nothing downloaded). It is a {@link ChatTransport}, so the JudgeClient's answer cache, retry
+ * loop, statistics and the CLI's progress and cost lines are the same as for an HTTP judge.
+ *
+ * Chat formatting. A GGUF that carries a chat template (`tokenizer.chat_template`) is formatted
+ * with it, through node-llama-cpp's `resolveChatWrapper`: one of its built-in wrappers when that
+ * renders the template identically (ChatML, Llama 3, Qwen, ...), else the Jinja template itself.
+ * A GGUF without a template gets node-llama-cpp's General format, written out here so it is
+ * documented: `<BOS>{system}\n\n### Human\n{user}\n\n### Assistant\n`, the answer ending at
+ * the end-of-generation token or a `### ` heading.
+ *
+ * Determinism. One context of one sequence on one thread; every request starts from an empty
+ * sequence (no KV-cache reuse across requests), so an answer depends on the request alone, not
+ * on what was judged before or in which order. Temperature 0 is greedy decoding; with a
+ * temperature above 0 sample j is drawn with seed `request.seed ?? j`, so the K samples of a
+ * prompt differ from each other and a rerun draws them again. No repeat penalty. A prompt that
+ * does not fit the context is an error, never silently truncated; the answer stops at
+ * `max_tokens` or where the context ends, whichever is first.
+ *
+ * Failures are not retried: a local generation that fails would fail again the same way.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, createReadStream, openSync, readSync, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import { InputError } from "../core/errors.js";
+import { loadLlama } from "../rollout/gguf.js";
+import { JudgeError, type ChatAnswer, type ChatRequest, type ChatTransport } from "./client.js";
+import type { ChatMessage } from "./prompt.js";
+
+/** The parts of node-llama-cpp used here (typed locally: the package is optional). */
+type ChatHistoryItem = { type: "system"; text: string } | { type: "user"; text: string } | { type: "model"; response: string[] };
+interface LlamaTextLike {
+  tokenize(tokenizer: unknown): number[];
+  toString(): string;
+}
+interface ChatWrapperLike {
+  readonly wrapperName: string;
+  generateContextState(o: { chatHistory: ChatHistoryItem[] }): { contextText: LlamaTextLike };
+}
+interface SequenceLike {
+  clearHistory(): Promise<void>;
+}
+interface ContextLike {
+  readonly contextSize: number;
+  getSequence(): SequenceLike;
+  dispose(): Promise<void>;
+}
+interface ModelLike {
+  readonly trainContextSize: number;
+  readonly tokenizer: unknown;
+  readonly fileInfo: { metadata: { tokenizer?: { chat_template?: string } } };
+  createContext(o: Record<string, unknown>): Promise<ContextLike>;
+  dispose(): Promise<void>;
+}
+interface LlamaChatLike {
+  generateResponse(history: ChatHistoryItem[], o: Record<string, unknown>): Promise<{ response: string }>;
+  dispose(o: { disposeSequence: boolean }): void;
+}
+interface NodeLlamaCppChat {
+  LlamaChat: new (o: { contextSequence: SequenceLike; chatWrapper: ChatWrapperLike; autoDisposeSequence: boolean }) => LlamaChatLike;
+  GeneralChatWrapper: new () => ChatWrapperLike;
+  resolveChatWrapper(model: ModelLike): ChatWrapperLike;
+}
+
+export interface GgufJudgeOptions {
+  /** Tokens of context (default: the model's training context, at most 8192). */
+  contextSize?: number;
+  /** llama.cpp threads (default 1). */
+  threads?: number;
+}
+
+const GGUF_MAGIC = "GGUF";
+
+/**
+ * Refuses, with one line naming the file, a path that is missing, not a file, or not a GGUF
+ * (checked by its magic bytes before llama.cpp sees it).
+ */
+export function checkGgufFile(path: string): void {
+  let fd: number;
+  try {
+    if (!statSync(path).isFile()) throw new InputError(path, 0, "", "is not a file (--judge-model takes a .gguf file)");
+    fd = openSync(path, "r");
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(path, 0, "", `cannot read the judge model (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const head = Buffer.alloc(4);
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (n < 4 || head.toString("latin1") !== GGUF_MAGIC) throw new InputError(path, 0, "", "is not a GGUF model (it does not start with the bytes 'GGUF')");
+}
+
+/**
+ * The identity of a model file in answer-cache keys: its name, size and the sha256 of its bytes,
+ * so a cache shared between runs never serves the answer of another model.
+ */
+export async function ggufIdentity(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `gguf:${basename(path)}:${statSync(path).size}:${hash.digest("hex")}`;
+}
+
+export class GgufJudge implements ChatTransport {
+  readonly target: string;
+  /** Same request at temperature 0, same answer (see the module comment). */
+  readonly deterministic = true;
+  /** Requests run one at a time: one sequence, and an order-independent answer per request. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    path: string,
+    private readonly model: ModelLike,
+    private readonly context: ContextLike,
+    private readonly sequence: SequenceLike,
+    private readonly chat: LlamaChatLike,
+    /** The chat wrapper formatting the messages; its `wrapperName` says which format is used. */
+    readonly wrapper: ChatWrapperLike,
+    /** True when the format comes from the model's own chat template. */
+    readonly fromTemplate: boolean,
+  ) {
+    this.target = path;
+  }
+
+  /** Loads a GGUF judge (the file is checked first; a clear error when node-llama-cpp is absent). */
+  static async open(path: string, opts: GgufJudgeOptions = {}): Promise<GgufJudge> {
+    checkGgufFile(path);
+    const llama = await loadLlama();
+    const name = "node-llama-cpp"; // a variable, so tsc does not need the optional package
+    const mod = (await import(name)) as NodeLlamaCppChat;
+    let model: ModelLike;
+    try {
+      model = (await llama.loadModel({ modelPath: resolve(path) })) as unknown as ModelLike;
+    } catch (e) {
+      throw new InputError(path, 0, "", `llama.cpp cannot load this model: ${(e as Error).message.split("\n")[0]}`);
+    }
+    const template = model.fileInfo.metadata.tokenizer?.chat_template;
+    const fromTemplate = typeof template === "string" && template.trim() !== "";
+    const wrapper = fromTemplate ? mod.resolveChatWrapper(model) : new mod.GeneralChatWrapper();
+    const context = await model.createContext({
+      contextSize: opts.contextSize ?? Math.min(model.trainContextSize, 8192),
+      sequences: 1,
+      threads: opts.threads ?? 1,
+    });
+    const sequence = context.getSequence();
+    const chat = new mod.LlamaChat({ contextSequence: sequence, chatWrapper: wrapper, autoDisposeSequence: false });
+    return new GgufJudge(path, model, context, sequence, chat, wrapper, fromTemplate);
+  }
+
+  /** What the CLI prints about the chat format. */
+  get formatName(): string {
+    return this.fromTemplate ? `${this.wrapper.wrapperName} (from the model's chat template)` : `${this.wrapper.wrapperName} (the model has no chat template)`;
+  }
+
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  /** The prompt text the model is given for `messages` (special tokens spelled out). */
+  formatPrompt(messages: readonly ChatMessage[]): string {
+    return this.contextText(messages).toString();
+  }
+
+  private contextText(messages: readonly ChatMessage[]): LlamaTextLike {
+    return this.wrapper.generateContextState({ chatHistory: historyOf(messages) }).contextText;
+  }
+
+  complete(request: ChatRequest, sample: number): Promise<ChatAnswer> {
+    const run = this.queue.then(() => this.generate(request, sample));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async generate(request: ChatRequest, sample: number): Promise<ChatAnswer> {
+    const promptTokens = this.contextText(request.messages).tokenize(this.model.tokenizer).length;
+    const room = this.context.contextSize - promptTokens;
+    if (room < 1) throw new JudgeError(`judge model ${this.target}: the prompt takes ${promptTokens} tokens, its context holds ${this.context.contextSize}`, null, 1);
+    await this.sequence.clearHistory();
+    let completionTokens = 0;
+    try {
+      const { response } = await this.chat.generateResponse(historyOf(request.messages), {
+        temperature: request.temperature,
+        ...(request.temperature > 0 ? { seed: request.seed ?? sample } : {}),
+        maxTokens: Math.min(request.max_tokens, room),
+        repeatPenalty: false,
+        onToken: (tokens: readonly number[]) => {
+          completionTokens += tokens.length;
+        },
+      });
+      return { content: response, usage: { promptTokens, completionTokens } };
+    } catch (e) {
+      throw new JudgeError(`judge model ${this.target}: generation failed: ${(e as Error).message.split("\n")[0]}`, null, 1);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    this.chat.dispose({ disposeSequence: true });
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+/** The chat messages as node-llama-cpp's chat history, ending with the model's turn to answer. */
+function historyOf(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((m) => (m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content }));
+  history.push({ type: "model", response: [] });
+  return history;
+}
