@@ -24,7 +24,8 @@
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, openSync, readSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import { InputError } from "../core/errors.js";
+import { ConfigError, InputError } from "../core/errors.js";
+import { BackendError } from "../rollout/backend.js";
 import { loadLlama } from "../rollout/gguf.js";
 import { JudgeError, type ChatAnswer, type ChatRequest, type ChatTransport } from "./client.js";
 import type { ChatMessage } from "./prompt.js";
@@ -74,8 +75,8 @@ export interface GgufJudgeOptions {
 const GGUF_MAGIC = "GGUF";
 
 /**
- * Refuses, with one line naming the file, a path that is missing, not a file, or not a GGUF
- * (checked by its magic bytes before llama.cpp sees it).
+ * Refuses, with one line naming the file, a path that is missing, not a file, or not a GGUF of
+ * a version llama.cpp reads (checked by its first 8 bytes before llama.cpp sees it).
  */
 export function checkGgufFile(path: string): void {
   let fd: number;
@@ -86,14 +87,16 @@ export function checkGgufFile(path: string): void {
     if (e instanceof InputError) throw e;
     throw new InputError(path, 0, "", `cannot read the judge model (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  const head = Buffer.alloc(4);
+  const head = Buffer.alloc(8);
   let n: number;
   try {
-    n = readSync(fd, head, 0, 4, 0);
+    n = readSync(fd, head, 0, 8, 0);
   } finally {
     closeSync(fd);
   }
-  if (n < 4 || head.toString("latin1") !== GGUF_MAGIC) throw new InputError(path, 0, "", "is not a GGUF model (it does not start with the bytes 'GGUF')");
+  if (n < 4 || head.toString("latin1", 0, 4) !== GGUF_MAGIC) throw new InputError(path, 0, "", "is not a GGUF model (it does not start with the bytes 'GGUF')");
+  const version = n < 8 ? null : head.readUInt32LE(4);
+  if (version !== 2 && version !== 3) throw new InputError(path, 0, "", `is GGUF version ${version ?? "(truncated)"}; llama.cpp reads versions 2 and 3`);
 }
 
 /**
@@ -130,14 +133,28 @@ export class GgufJudge implements ChatTransport {
   /** Loads a GGUF judge (the file is checked first; a clear error when node-llama-cpp is absent). */
   static async open(path: string, opts: GgufJudgeOptions = {}): Promise<GgufJudge> {
     checkGgufFile(path);
-    const llama = await loadLlama();
+    let llama: Awaited<ReturnType<typeof loadLlama>>;
+    try {
+      llama = await loadLlama();
+    } catch (e) {
+      // node-llama-cpp absent or unusable: something the user installs, so one line and exit 2.
+      if (e instanceof BackendError) throw new ConfigError(`--judge-model ${path}: ${e.message}`);
+      throw e;
+    }
     const name = "node-llama-cpp"; // a variable, so tsc does not need the optional package
     const mod = (await import(name)) as NodeLlamaCppChat;
+    // llama.cpp explains a failed load in its log, not in the error: keep the log for the one line.
+    const logged = llama as unknown as { logger: (level: string, message: string) => void };
+    const previous = logged.logger;
+    const log: string[] = [];
+    logged.logger = (_level, message) => log.push(...message.split("\n").map((l) => l.trim()).filter(Boolean));
     let model: ModelLike;
     try {
       model = (await llama.loadModel({ modelPath: resolve(path) })) as unknown as ModelLike;
     } catch (e) {
-      throw new InputError(path, 0, "", `llama.cpp cannot load this model: ${(e as Error).message.split("\n")[0]}`);
+      throw new InputError(path, 0, "", `llama.cpp cannot load this model: ${log[0] ?? (e as Error).message.split("\n")[0]}`);
+    } finally {
+      logged.logger = previous;
     }
     const template = model.fileInfo.metadata.tokenizer?.chat_template;
     const fromTemplate = typeof template === "string" && template.trim() !== "";

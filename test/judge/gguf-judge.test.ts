@@ -7,10 +7,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { byteLevelDecode, byteLevelEncode } from "../../src/rollout/gguf-export.js";
+import { byteLevelDecode, byteLevelEncode, policyToGguf } from "../../src/rollout/gguf-export.js";
+import { BuiltinBackend } from "../../src/rollout/builtin.js";
+import { initialWeights, type ModelConfig } from "../../src/train/policy/model.js";
+import { useBackend } from "../../src/train/policy/tf.js";
+import { Rng } from "../../src/train/rng.js";
 import { SYMBOLS } from "../../src/tasks/vocab.js";
 import { GgufJudge, checkGgufFile, ggufIdentity } from "../../src/judge/gguf-judge.js";
-import { JudgeClient } from "../../src/judge/client.js";
+import { JudgeClient, type ChatRequest } from "../../src/judge/client.js";
 import { buildCritiqueMessages, type ChatMessage } from "../../src/judge/prompt.js";
 import { InputError } from "../../src/core/errors.js";
 import { CHATML_TEMPLATE, fixedAnswerGguf } from "./fixed-answer-gguf.js";
@@ -43,7 +47,7 @@ test("byte-level spelling of the task vocabulary is what the exporter always wro
   for (const c of SYMBOLS) assert.equal(byteLevelEncode(utf8.encode(c)), c === " " ? "\u0120" : c);
 });
 
-test("checkGgufFile: a missing file, a directory and a file that is not a GGUF are refused naming the file", () => {
+test("checkGgufFile: a missing file, a directory, a file that is not a GGUF and an unknown GGUF version are refused naming the file", () => {
   const missing = join(dir, "absent.gguf");
   assert.throws(() => checkGgufFile(missing), (e: unknown) => e instanceof InputError && e.message === `${missing}: cannot read the judge model (ENOENT)`);
   const sub = join(dir, "adir.gguf");
@@ -54,6 +58,16 @@ test("checkGgufFile: a missing file, a directory and a file that is not a GGUF a
   assert.throws(() => checkGgufFile(text), /notes\.gguf: is not a GGUF model/);
   writeFileSync(text, "{\"not\": \"a model\"}");
   assert.throws(() => checkGgufFile(text), /notes\.gguf: is not a GGUF model/);
+  const future = fixedAnswerGguf(["ab"]).bytes;
+  future[4] = 99;
+  writeFileSync(text, future);
+  assert.throws(() => checkGgufFile(text), /notes\.gguf: is GGUF version 99; llama\.cpp reads versions 2 and 3/);
+});
+
+test("a GGUF that llama.cpp cannot load: one line with llama.cpp's reason", async () => {
+  const path = join(dir, "truncated.gguf");
+  writeFileSync(path, fixedAnswerGguf(["ab"]).bytes.subarray(0, 200));
+  await assert.rejects(GgufJudge.open(path), (e: unknown) => e instanceof InputError && /^\S+truncated\.gguf: llama\.cpp cannot load this model: .*exceeds remaining file size/.test(e.message) && !e.message.includes("\n"));
 });
 
 const ANSWER = ["Step 2 is wrong \u2192 ", "2 + 2 = 4.\n", "WRONG_STEPS: ", "[2]"];
@@ -134,5 +148,42 @@ test("through the JudgeClient: critiques parsed, one generation per prompt at te
     assert.notEqual(a.split(":")[3], b.split(":")[3]);
   } finally {
     await judge.close();
+  }
+});
+
+test("a random-weights GGUF judge answers with the model's own greedy continuation (as the tfjs policy decodes it), whatever was asked before", async () => {
+  // Vocabulary: the specials and one token per ASCII byte, so the prompt's tokens are its bytes.
+  const symbols = ["<pad>", "<s>", "</s>", ...Array.from({ length: 128 }, (_, c) => String.fromCharCode(c))];
+  const config: ModelConfig = { vocabSize: symbols.length, dModel: 32, nLayers: 1, nHeads: 2, dFF: 64, maxSeqLen: 256, tieEmbeddings: false, normEps: 1e-5, ropeTheta: 10000 };
+  const weights = initialWeights(config, 11);
+  // Scaled up so the next-token distributions are peaked: no near-ties for float rounding to flip.
+  for (const [name, a] of weights) if (!name.includes("norm")) for (let k = 0; k < a.length; k++) a[k] *= 8;
+  const path = join(dir, "random.gguf");
+  writeFileSync(path, policyToGguf(config, weights, { symbols, bos: 1, eos: 2, pad: 0 }));
+  const ask = (content: string): ChatMessage[] => [{ role: "system", content: "Judge." }, { role: "user", content }];
+  const [A, B] = [ask("Step 1: 3 * 4 = 12"), ask("Step 1: 9 - 5 = 3")];
+  const request = (messages: ChatMessage[]): ChatRequest => ({ model: "m", messages, temperature: 0, max_tokens: 24, n: 1 });
+
+  await useBackend("wasm");
+  const tfjs = new BuiltinBackend(config, weights);
+  const first = await GgufJudge.open(path);
+  const second = await GgufJudge.open(path);
+  try {
+    const a1 = await first.complete(request(A), 0);
+    await second.complete(request(B), 0);
+    const a2 = await second.complete(request(A), 0);
+    assert.equal(a2.content, a1.content, "the answer to A does not depend on what the judge answered before");
+    // The reference: greedy decoding of the same prompt tokens by the built-in policy.
+    const prompt = first.formatPrompt(A).replace(/^BOS/, "");
+    const prefix = [1, ...[...utf8.encode(prompt)].map((b) => 3 + b)];
+    const [ref] = await tfjs.sample([{ prefix, maxNew: 24 }], { temperature: 0, topP: 1, eos: 2 }, new Rng(1));
+    const text = String.fromCharCode(...ref.tokens.filter((t) => t >= 3).map((t) => t - 3));
+    assert.ok(text.length > 0);
+    assert.equal(a1.usage?.completionTokens, ref.tokens.length - (ref.finished ? 1 : 0));
+    assert.equal(a1.content, text);
+  } finally {
+    await first.close();
+    await second.close();
+    await tfjs.close();
   }
 });
