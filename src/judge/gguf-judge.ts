@@ -7,7 +7,8 @@
  * Chat formatting. A GGUF that carries a chat template (`tokenizer.chat_template`) is formatted
  * with it, through node-llama-cpp's `resolveChatWrapper`: one of its built-in wrappers when that
  * renders the template identically (ChatML, Llama 3, Qwen, ...), else the Jinja template itself.
- * A GGUF without a template gets node-llama-cpp's General format, written out here so it is
+ * A GGUF without a template (or with one node-llama-cpp cannot render, which the CLI's format
+ * line says) gets node-llama-cpp's General format, written out here so it is
  * documented: `<BOS>{system}\n\n### Human\n{user}\n\n### Assistant\n`, the answer ending at
  * the end-of-generation token or a `### ` heading.
  *
@@ -62,7 +63,7 @@ interface LlamaChatLike {
 interface NodeLlamaCppChat {
   LlamaChat: new (o: { contextSequence: SequenceLike; chatWrapper: ChatWrapperLike; autoDisposeSequence: boolean }) => LlamaChatLike;
   GeneralChatWrapper: new () => ChatWrapperLike;
-  resolveChatWrapper(model: ModelLike): ChatWrapperLike;
+  resolveChatWrapper(model: ModelLike, o: { fallbackToOtherWrappersOnJinjaError: boolean; warningLogs: boolean }): ChatWrapperLike;
 }
 
 export interface GgufJudgeOptions {
@@ -122,10 +123,10 @@ export class GgufJudge implements ChatTransport {
     private readonly context: ContextLike,
     private readonly sequence: SequenceLike,
     private readonly chat: LlamaChatLike,
-    /** The chat wrapper formatting the messages; its `wrapperName` says which format is used. */
+    /** The chat wrapper formatting the messages. */
     readonly wrapper: ChatWrapperLike,
-    /** True when the format comes from the model's own chat template. */
-    readonly fromTemplate: boolean,
+    /** Which chat format is used and why, as the CLI prints it. */
+    readonly formatName: string,
   ) {
     this.target = path;
   }
@@ -156,22 +157,18 @@ export class GgufJudge implements ChatTransport {
     } finally {
       logged.logger = previous;
     }
-    const template = model.fileInfo.metadata.tokenizer?.chat_template;
-    const fromTemplate = typeof template === "string" && template.trim() !== "";
-    const wrapper = fromTemplate ? mod.resolveChatWrapper(model) : new mod.GeneralChatWrapper();
-    const context = await model.createContext({
-      contextSize: opts.contextSize ?? Math.min(model.trainContextSize, 8192),
-      sequences: 1,
-      threads: opts.threads ?? 1,
-    });
+    const { wrapper, format } = chatFormat(mod, model);
+    const contextSize = opts.contextSize ?? Math.min(model.trainContextSize, 8192);
+    let context: ContextLike;
+    try {
+      context = await model.createContext({ contextSize, sequences: 1, threads: opts.threads ?? 1 });
+    } catch (e) {
+      await model.dispose();
+      throw new ConfigError(`--judge-model ${path}: cannot make a context of ${contextSize} tokens: ${(e as Error).message.split("\n")[0]}`);
+    }
     const sequence = context.getSequence();
     const chat = new mod.LlamaChat({ contextSequence: sequence, chatWrapper: wrapper, autoDisposeSequence: false });
-    return new GgufJudge(path, model, context, sequence, chat, wrapper, fromTemplate);
-  }
-
-  /** What the CLI prints about the chat format. */
-  get formatName(): string {
-    return this.fromTemplate ? `${this.wrapper.wrapperName} (from the model's chat template)` : `${this.wrapper.wrapperName} (the model has no chat template)`;
+    return new GgufJudge(path, model, context, sequence, chat, wrapper, format);
   }
 
   get contextSize(): number {
@@ -220,6 +217,27 @@ export class GgufJudge implements ChatTransport {
     this.chat.dispose({ disposeSequence: true });
     await this.context.dispose();
     await this.model.dispose();
+  }
+}
+
+/**
+ * The chat wrapper for a model: from its template when it has one that node-llama-cpp can use
+ * (a built-in wrapper equivalent to it, else the Jinja template), else the General format.
+ */
+function chatFormat(mod: NodeLlamaCppChat, model: ModelLike): { wrapper: ChatWrapperLike; format: string } {
+  const template = model.fileInfo.metadata.tokenizer?.chat_template;
+  if (typeof template !== "string" || template.trim() === "") {
+    const wrapper = new mod.GeneralChatWrapper();
+    return { wrapper, format: `${wrapper.wrapperName} (the model has no chat template)` };
+  }
+  try {
+    // No silent fallback to a format guessed from the model's name: a template that cannot be
+    // rendered is said so, and the documented General format is used.
+    const wrapper = mod.resolveChatWrapper(model, { fallbackToOtherWrappersOnJinjaError: false, warningLogs: false });
+    return { wrapper, format: `${wrapper.wrapperName} (from the model's chat template)` };
+  } catch (e) {
+    const wrapper = new mod.GeneralChatWrapper();
+    return { wrapper, format: `${wrapper.wrapperName} (the model's chat template cannot be used: ${(e as Error).message.split("\n")[0]})` };
   }
 }
 

@@ -5,11 +5,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, ERROR_LINE } from "./run.js";
+import { cfAsync as cf, ERROR_LINE } from "./run.js";
 import { CHATML_TEMPLATE, fixedAnswerGguf } from "../judge/fixed-answer-gguf.js";
 import { runAnnotate } from "../../src/cli/annotate.js";
 import { isUserError } from "../../src/core/errors.js";
@@ -17,16 +16,6 @@ import { knownSignals, runMethod } from "../../src/core/registry.js";
 import { readRollouts } from "../../src/io/rollouts.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cf-annotate-gguf-"));
-
-function cf(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function model(name: string, pieces: string[], chatTemplate?: string): string {
   const path = join(dir, name);

@@ -5,25 +5,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, ERROR_LINE } from "./run.js";
+import { cfAsync, ERROR_LINE } from "./run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cf-annotate-"));
-
-function cfAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const completion = (content: string) => JSON.stringify({ id: "c", object: "chat.completion", created: 1, model: "judge", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
 
@@ -183,6 +172,29 @@ test("annotate calm and sotopia: subgoals per step and attributions per utteranc
     assert.deepEqual(sig.attributions, { goal: [3, 1], relationship: [0, 3], knowledge: [2, 2] });
     assert.deepEqual(sig.episode_scores, { goal: 8, relationship: 2, knowledge: 6 });
     assert.equal((await cfAsync(["assign", "--method", "sotopia", "--in", sOut])).code, 0);
+  } finally {
+    server.close();
+  }
+});
+
+test("annotate: a judge that fails for good (HTTP 400) stops the run with one line naming the rollout; nothing is written", async () => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end('{"error": "bad model name"}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const input = join(dir, "fail.jsonl"), output = join(dir, "fail-out.jsonl");
+    writeFileSync(input, JSON.stringify({ id: "a", group: "g", tokens: [1, 2], reward: 0, step_ends: [0, 1], meta: { problem: "1 + 1?", steps: ["1 + 1", "= 2"] } }) + "\n");
+    const r = await cfAsync(["annotate", "--method", "groundedprm", "--judge", url, "--served-model", "nope", "--in", input, "--out", output]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, ERROR_LINE);
+    assert.match(r.stderr, /fail\.jsonl:1: field 'meta\.steps': judge request to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions failed: HTTP 400/);
+    assert.equal(existsSync(output), false);
   } finally {
     server.close();
   }
