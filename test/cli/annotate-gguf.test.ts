@@ -29,6 +29,21 @@ function rollouts(name: string, rows: object[]): string {
   return path;
 }
 
+/** What `fn` writes to stderr (the progress and cost lines), and its value. */
+async function withStderr<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
+  const write = process.stderr.write;
+  let stderr = "";
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { value: await fn(), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
 const signalsOf = (path: string) => readFileSync(path, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { signals: Record<string, unknown> }).signals);
 
 const STEP_ROWS = [
@@ -67,8 +82,9 @@ test("annotate tp-grpo, groundedprm, calm and sotopia --judge-model (no chat tem
   for (const c of cases) {
     const judge = model(`${c.method}.gguf`, c.answer);
     const input = rollouts(`${c.method}.jsonl`, c.rows ?? STEP_ROWS), output = join(dir, `${c.method}-out.jsonl`);
-    const r = await cf(["annotate", "--method", c.method, "--judge-model", judge, ...(c.extra ?? []), "--in", input, "--out", output]);
-    assert.equal(r.code, 0, `${c.method}: ${r.stderr}`);
+    // In process (the capo test above runs the command): the same code, without a process start per method.
+    const r = await withStderr(() => runAnnotate(["--method", c.method, "--judge-model", judge, ...(c.extra ?? []), "--in", input, "--out", output]));
+    assert.equal(r.value, 0, `${c.method}: ${r.stderr}`);
     assert.match(r.stderr, /chat format General \(the model has no chat template\)/);
     assert.match(r.stderr, /cost 2 judge calls \(0 cached, 0 retries, 0 malformed answers\)/, c.method);
     for (const s of signalsOf(output)) assert.deepEqual(s[c.key], c.expected, c.method);

@@ -187,3 +187,16 @@ test("a random-weights GGUF judge answers with the model's own greedy continuati
     await tfjs.close();
   }
 });
+
+test("a chat template node-llama-cpp cannot render: the General format, and the format line says why", async () => {
+  const path = join(dir, "broken-template.gguf");
+  writeFileSync(path, fixedAnswerGguf(ANSWER, { chatTemplate: "{% for message in messages %}{{ message['content'] }" }).bytes);
+  const judge = await GgufJudge.open(path);
+  try {
+    assert.match(judge.formatName, /^General \(the model's chat template cannot be used: .+\)$/);
+    assert.equal(judge.formatPrompt(messages), "BOSYou grade.\n\n### Human\nProblem: 2+2?\nStep 1: 2+2\nStep 2: 2+2=5\n\n### Assistant\n");
+    assert.equal((await judge.complete({ model: "m", messages, temperature: 0, max_tokens: 100, n: 1 }, 0)).content, ANSWER.join(""));
+  } finally {
+    await judge.close();
+  }
+});
