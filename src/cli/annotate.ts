@@ -22,17 +22,17 @@
 import { readFileSync } from "node:fs";
 import { InputError } from "../core/errors.js";
 import { knownSignals } from "../core/registry.js";
+import type { RolloutBatch } from "../core/batch.js";
 import type { RolloutRow } from "../core/rows.js";
-import { unpackRows } from "../core/rows.js";
+import { packRows, unpackRows } from "../core/rows.js";
 import "../methods/index.js";
 import { checkOutputPath } from "../io/files.js";
 import { readRollouts, writeRollouts } from "../io/rollouts.js";
-import { packRows } from "../core/rows.js";
 import { JudgeClient, JudgeError } from "../judge/client.js";
 import { checkGgufFile, GgufJudge, ggufIdentity } from "../judge/gguf-judge.js";
 import { buildStepMessages, parseAttributions, parseSubgoals, parseThoughtLabels, parseVerdicts } from "../judge/step-labels.js";
 import { runInSandbox, SandboxError, DEFAULT_LIMITS } from "../sandbox/quickjs.js";
-import { choiceFlag, commandHelp, defineCommand, intFlag, numberFlag, parseCommand, UsageError } from "./args.js";
+import { choiceFlag, commandHelp, defineCommand, intFlag, numberFlag, parseCommand, UsageError, type FlagValues } from "./args.js";
 
 export const ANNOTATE_COMMAND = defineCommand({
   name: "annotate",
@@ -82,6 +82,49 @@ function metaOf(row: RolloutRow, line: number, file: string): Record<string, unk
   return m as Record<string, unknown>;
 }
 
+type JudgeMethod = "capo" | "tp-grpo" | "groundedprm" | "calm" | "sotopia";
+type Flags = FlagValues<typeof ANNOTATE_COMMAND.flags>;
+
+/** Which judge and how it answers, from the flags (validated before any input is read). */
+interface JudgeSettings {
+  method: JudgeMethod;
+  /** The server root, or null for a local model. */
+  url: string | null;
+  servedModel: string;
+  /** The GGUF file, or null for a server. */
+  modelFile: string | null;
+  k: number;
+  temperature: number | undefined;
+  maxTokens: number | undefined;
+  seed: number | undefined;
+  cacheDir: string | undefined;
+}
+
+function judgeSettings(f: Flags, method: JudgeMethod): JudgeSettings {
+  const modelFile = f["judge-model"] ?? null;
+  if (f.judge !== undefined && modelFile !== null) {
+    throw new UsageError("annotate: --judge URL and --judge-model FILE are two judges; give one (a server's model name is --served-model NAME)");
+  }
+  if (f.judge === undefined && modelFile === null) throw new UsageError(`annotate: ${method} needs a judge: --judge URL --served-model NAME, or --judge-model FILE (a GGUF model)`);
+  if (f.judge !== undefined && !f["served-model"]) throw new UsageError("annotate: --judge URL needs --served-model NAME (the model the server serves)");
+  // A local model decodes greedily unless told otherwise; a server keeps the client's default.
+  const temperature = f.temperature === undefined ? (modelFile !== null ? 0 : undefined) : numberFlag("temperature", f.temperature);
+  if (temperature !== undefined && temperature < 0) throw new UsageError(`--temperature needs a number >= 0, got ${JSON.stringify(f.temperature)}`);
+  const settings: JudgeSettings = {
+    method,
+    url: f.judge ?? null,
+    servedModel: f["served-model"] ?? "",
+    modelFile,
+    k: f.k === undefined ? 4 : intFlag("k", f.k, 1),
+    temperature,
+    maxTokens: f["max-tokens"] === undefined ? undefined : intFlag("max-tokens", f["max-tokens"], 1),
+    seed: f.seed === undefined ? undefined : intFlag("seed", f.seed, 0),
+    cacheDir: f.cache,
+  };
+  if (modelFile !== null) checkGgufFile(modelFile);
+  return settings;
+}
+
 export async function runAnnotate(argv: string[]): Promise<number> {
   const { values: f } = parseCommand(ANNOTATE_COMMAND, argv);
   if (f.help) {
@@ -91,125 +134,123 @@ export async function runAnnotate(argv: string[]): Promise<number> {
   const method = choiceFlag("method", f.method ?? "", ["capo", "tp-grpo", "groundedprm", "calm", "sotopia", "lare"] as const);
   if (!f.in || !f.out) throw new UsageError("annotate: --in and --out are required");
   checkOutputPath(f.out, [f.in]);
+  const judge = method === "lare" ? null : judgeSettings(f, method);
   const log = (s: string) => {
     if (!f.quiet) process.stderr.write(s + "\n");
   };
   const batch = await readRollouts(f.in, { knownSignals: knownSignals() });
   const rows = unpackRows(batch);
-  const t0 = performance.now();
-  if (method !== "lare") {
-    const judgeFile = f["judge-model"];
-    if (f.judge !== undefined && judgeFile !== undefined) {
-      throw new UsageError("annotate: --judge URL and --judge-model FILE are two judges; give one (a server's model name is --served-model NAME)");
-    }
-    if (f.judge === undefined && judgeFile === undefined) throw new UsageError(`annotate: ${method} needs a judge: --judge URL --served-model NAME, or --judge-model FILE (a GGUF model)`);
-    if (f.judge !== undefined && !f["served-model"]) throw new UsageError("annotate: --judge URL needs --served-model NAME (the model the server serves)");
-    const k = f.k === undefined ? 4 : intFlag("k", f.k, 1);
-    const temperature = f.temperature === undefined ? (judgeFile !== undefined ? 0 : undefined) : numberFlag("temperature", f.temperature);
-    if (temperature !== undefined && temperature < 0) throw new UsageError(`--temperature needs a number >= 0, got ${JSON.stringify(f.temperature)}`);
-    const maxTokens = f["max-tokens"] === undefined ? undefined : intFlag("max-tokens", f["max-tokens"], 1);
-    const seed = f.seed === undefined ? undefined : intFlag("seed", f.seed, 0);
-    if (judgeFile !== undefined) checkGgufFile(judgeFile);
-    // Every row's texts are checked before a model is loaded or a request sent.
-    const stepsOf = rows.map((row, i) => {
-      const meta = metaOf(row, batch.lines[i], batch.source);
-      const steps = meta.steps;
-      const nSteps = row.step_ends?.length ?? 0;
-      if (typeof meta.problem !== "string") throw new InputError(batch.source, batch.lines[i], "meta.problem", `${method}'s judge needs the problem text`);
-      if (!Array.isArray(steps) || steps.length !== nSteps || steps.some((s) => typeof s !== "string")) throw new InputError(batch.source, batch.lines[i], "meta.steps", `expected ${nSteps} step texts (one per step_ends entry)`);
-      return { problem: meta.problem, steps: steps as string[] };
-    });
-    const local = judgeFile === undefined ? null : await GgufJudge.open(judgeFile);
-    try {
-      const settings = { k, cacheDir: f.cache, temperature, maxTokens, seed };
-      const client = local === null
-        ? new JudgeClient({ baseUrl: f.judge, model: f["served-model"] as string, ...settings })
-        // The cache key names the model by its bytes only when answers are kept across runs.
-        : new JudgeClient({ transport: local, model: f.cache === undefined ? `gguf:${local.target}` : await ggufIdentity(local.target), ...settings });
-      if (local !== null) log(`annotate: judge ${local.target}, chat format ${local.formatName}, temperature ${temperature}, context ${local.contextSize} tokens`);
-      let done = 0;
-      let malformed = 0;
-      const presetSubgoals = f.subgoals ? f.subgoals.split(",").map((x) => x.trim()).filter(Boolean) : [];
-      const dimensions = (f.dimensions ?? "goal,relationship,knowledge").split(",").map((x) => x.trim()).filter(Boolean);
-      await Promise.all(rows.map(async (row, i) => {
-        const { problem, steps } = stepsOf[i];
-        try {
-          if (method === "capo") {
-            const r = await client.critique(problem, steps);
-            malformed += r.malformed;
-            row.signals = { ...(row.signals ?? {}), critiques: r.critiques };
-          } else {
-            // One judgement per rollout; a malformed answer is asked again (another sample), up to k times.
-            const signals = (row.signals ?? {}) as Record<string, unknown>;
-            const correct = typeof signals.solved === "boolean" ? signals.solved : batch.reward[i] > 0;
-            const scores = (row.meta as Record<string, unknown>).episode_scores;
-            if (method === "sotopia" && (typeof scores !== "object" || scores === null || Array.isArray(scores))) throw new InputError(batch.source, batch.lines[i], "meta.episode_scores", "sotopia needs the episode's score per dimension");
-            const messages = buildStepMessages(method, problem, steps, correct, { subgoals: presetSubgoals, dimensions, scores });
-            const parse = (answer: string): unknown =>
-              method === "tp-grpo" ? parseThoughtLabels(answer, steps.length, correct)
-              : method === "groundedprm" ? parseVerdicts(answer, steps.length)
-              : method === "calm" ? parseSubgoals(answer, steps.length)
-              : parseAttributions(answer, steps.length, dimensions);
-            let parsed: unknown = null;
-            for (let j = 0; j < k && parsed === null; j++) {
-              parsed = parse(await client.chat(messages, j));
-              if (parsed === null) malformed++;
-            }
-            if (method === "groundedprm") {
-              // GroundedPRM scores an unparsable verdict 0.
-              row.signals = { ...signals, verifications: parsed ?? new Array(steps.length).fill(0) };
-            } else {
-              if (parsed === null) throw new InputError(batch.source, batch.lines[i], "meta.steps", `the judge gave no well-formed answer line in ${k} answers`);
-              const key = method === "tp-grpo" ? "thought_labels" : method === "calm" ? "subgoals" : "attributions";
-              row.signals = { ...signals, [key]: parsed, ...(method === "sotopia" ? { episode_scores: scores } : {}) };
-            }
-          }
-        } catch (e) {
-          // A judge that fails for good (retries spent, a refusal, a prompt too long for a local model) stops the run with one line.
-          if (e instanceof JudgeError) throw new InputError(batch.source, batch.lines[i], "meta.steps", e.message);
-          throw e;
-        }
-        if (++done % Math.max(1, Math.floor(rows.length / 10)) === 0 || done === rows.length) log(`annotate: ${done}/${rows.length} rollouts judged`);
-      }));
-      const s = client.stats;
-      const tokens = `${s.promptTokens} prompt + ${s.completionTokens} answer tokens${s.unreportedUsage > 0 ? ` (${s.unreportedUsage} answers without a token count)` : ""}`;
-      log(`annotate: cost ${s.requests} judge calls (${s.cacheHits} cached, ${s.retries} retries, ${malformed} malformed answers), ${tokens}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    } finally {
-      await local?.close();
-    }
-  } else {
-    if (!f["factor-code"]) throw new UsageError("annotate: lare needs --factor-code FILE");
-    const codeFile = f["factor-code"];
-    let code: string;
-    try {
-      code = readFileSync(codeFile, "utf8");
-    } catch (e) {
-      throw new InputError(codeFile, 0, "", `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
-    const limits = { ...DEFAULT_LIMITS, timeMs: f["time-limit"] === undefined ? DEFAULT_LIMITS.timeMs : intFlag("time-limit", f["time-limit"], 1) };
-    let calls = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i];
-      const ends = row.step_ends ?? [];
-      const obs = (row.meta as Record<string, unknown> | undefined)?.observations;
-      const args = ends.map((end, t) => [Array.isArray(obs) ? (obs[t] ?? null) : null, row.tokens.slice(t === 0 ? 0 : ends[t - 1] + 1, end + 1)]);
-      let out: unknown[];
-      try {
-        out = await runInSandbox(code, "evaluationFunc", args, limits);
-      } catch (e) {
-        if (e instanceof SandboxError) throw new InputError(codeFile, 0, "", `on rollout line ${batch.lines[i]}: ${e.message}`);
-        throw e;
-      }
-      calls += args.length;
-      const factors = out.map((v, t) => {
-        const flat = Array.isArray(v) ? v.flat() : v;
-        if (!Array.isArray(flat) || flat.some((x) => typeof x !== "number" || !Number.isFinite(x))) throw new InputError(codeFile, 0, "", `on rollout line ${batch.lines[i]} step ${t}: evaluationFunc must return a list of finite numbers`);
-        return flat as number[];
-      });
-      row.signals = { ...(row.signals ?? {}), factors };
-    }
-    log(`annotate: cost ${calls} sandboxed calls, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
+  if (judge === null) await annotateFactors(f, batch, rows, log);
+  else await annotateWithJudge(f, judge, batch, rows, log);
   await writeRollouts(f.out, packRows(rows, batch.lines, batch.source));
   return 0;
+}
+
+/** The judge methods: one client (server or local model) for every rollout, then the cost line. */
+async function annotateWithJudge(f: Flags, judge: JudgeSettings, batch: RolloutBatch, rows: RolloutRow[], log: (s: string) => void): Promise<void> {
+  const t0 = performance.now();
+  const { method, k, temperature } = judge;
+  // Every row's texts are checked before a model is loaded or a request sent.
+  const stepsOf = rows.map((row, i) => {
+    const meta = metaOf(row, batch.lines[i], batch.source);
+    const steps = meta.steps;
+    const nSteps = row.step_ends?.length ?? 0;
+    if (typeof meta.problem !== "string") throw new InputError(batch.source, batch.lines[i], "meta.problem", `${method}'s judge needs the problem text`);
+    if (!Array.isArray(steps) || steps.length !== nSteps || steps.some((s) => typeof s !== "string")) throw new InputError(batch.source, batch.lines[i], "meta.steps", `expected ${nSteps} step texts (one per step_ends entry)`);
+    return { problem: meta.problem, steps: steps as string[] };
+  });
+  const local = judge.modelFile === null ? null : await GgufJudge.open(judge.modelFile);
+  try {
+    const settings = { k, cacheDir: judge.cacheDir, temperature, maxTokens: judge.maxTokens, seed: judge.seed };
+    const client = local === null
+      ? new JudgeClient({ baseUrl: judge.url as string, model: judge.servedModel, ...settings })
+      // The cache key names the model by its bytes only when answers are kept across runs.
+      : new JudgeClient({ transport: local, model: judge.cacheDir === undefined ? `gguf:${local.target}` : await ggufIdentity(local.target), ...settings });
+    if (local !== null) log(`annotate: judge ${local.target}, chat format ${local.formatName}, temperature ${temperature}, context ${local.contextSize} tokens`);
+    let done = 0;
+    let malformed = 0;
+    const presetSubgoals = f.subgoals ? f.subgoals.split(",").map((x) => x.trim()).filter(Boolean) : [];
+    const dimensions = (f.dimensions ?? "goal,relationship,knowledge").split(",").map((x) => x.trim()).filter(Boolean);
+    await Promise.all(rows.map(async (row, i) => {
+      const { problem, steps } = stepsOf[i];
+      try {
+        if (method === "capo") {
+          const r = await client.critique(problem, steps);
+          malformed += r.malformed;
+          row.signals = { ...(row.signals ?? {}), critiques: r.critiques };
+        } else {
+          // One judgement per rollout; a malformed answer is asked again (another sample), up to k times.
+          const signals = (row.signals ?? {}) as Record<string, unknown>;
+          const correct = typeof signals.solved === "boolean" ? signals.solved : batch.reward[i] > 0;
+          const scores = (row.meta as Record<string, unknown>).episode_scores;
+          if (method === "sotopia" && (typeof scores !== "object" || scores === null || Array.isArray(scores))) throw new InputError(batch.source, batch.lines[i], "meta.episode_scores", "sotopia needs the episode's score per dimension");
+          const messages = buildStepMessages(method, problem, steps, correct, { subgoals: presetSubgoals, dimensions, scores });
+          const parse = (answer: string): unknown =>
+            method === "tp-grpo" ? parseThoughtLabels(answer, steps.length, correct)
+            : method === "groundedprm" ? parseVerdicts(answer, steps.length)
+            : method === "calm" ? parseSubgoals(answer, steps.length)
+            : parseAttributions(answer, steps.length, dimensions);
+          let parsed: unknown = null;
+          for (let j = 0; j < k && parsed === null; j++) {
+            parsed = parse(await client.chat(messages, j));
+            if (parsed === null) malformed++;
+          }
+          if (method === "groundedprm") {
+            // GroundedPRM scores an unparsable verdict 0.
+            row.signals = { ...signals, verifications: parsed ?? new Array(steps.length).fill(0) };
+          } else {
+            if (parsed === null) throw new InputError(batch.source, batch.lines[i], "meta.steps", `the judge gave no well-formed answer line in ${k} answers`);
+            const key = method === "tp-grpo" ? "thought_labels" : method === "calm" ? "subgoals" : "attributions";
+            row.signals = { ...signals, [key]: parsed, ...(method === "sotopia" ? { episode_scores: scores } : {}) };
+          }
+        }
+      } catch (e) {
+        // A judge that fails for good (retries spent, a refusal, a prompt too long for a local model) stops the run with one line.
+        if (e instanceof JudgeError) throw new InputError(batch.source, batch.lines[i], "meta.steps", e.message);
+        throw e;
+      }
+      if (++done % Math.max(1, Math.floor(rows.length / 10)) === 0 || done === rows.length) log(`annotate: ${done}/${rows.length} rollouts judged`);
+    }));
+    const s = client.stats;
+    const tokens = `${s.promptTokens} prompt + ${s.completionTokens} answer tokens${s.unreportedUsage > 0 ? ` (${s.unreportedUsage} answers without a token count)` : ""}`;
+    log(`annotate: cost ${s.requests} judge calls (${s.cacheHits} cached, ${s.retries} retries, ${malformed} malformed answers), ${tokens}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    await local?.close();
+  }
+}
+
+/** lare: the factor function an LLM wrote, run per step in the sandbox. */
+async function annotateFactors(f: Flags, batch: RolloutBatch, rows: RolloutRow[], log: (s: string) => void): Promise<void> {
+  const t0 = performance.now();
+  if (!f["factor-code"]) throw new UsageError("annotate: lare needs --factor-code FILE");
+  const codeFile = f["factor-code"];
+  let code: string;
+  try {
+    code = readFileSync(codeFile, "utf8");
+  } catch (e) {
+    throw new InputError(codeFile, 0, "", `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const limits = { ...DEFAULT_LIMITS, timeMs: f["time-limit"] === undefined ? DEFAULT_LIMITS.timeMs : intFlag("time-limit", f["time-limit"], 1) };
+  let calls = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    const ends = row.step_ends ?? [];
+    const obs = (row.meta as Record<string, unknown> | undefined)?.observations;
+    const args = ends.map((end, t) => [Array.isArray(obs) ? (obs[t] ?? null) : null, row.tokens.slice(t === 0 ? 0 : ends[t - 1] + 1, end + 1)]);
+    let out: unknown[];
+    try {
+      out = await runInSandbox(code, "evaluationFunc", args, limits);
+    } catch (e) {
+      if (e instanceof SandboxError) throw new InputError(codeFile, 0, "", `on rollout line ${batch.lines[i]}: ${e.message}`);
+      throw e;
+    }
+    calls += args.length;
+    const factors = out.map((v, t) => {
+      const flat = Array.isArray(v) ? v.flat() : v;
+      if (!Array.isArray(flat) || flat.some((x) => typeof x !== "number" || !Number.isFinite(x))) throw new InputError(codeFile, 0, "", `on rollout line ${batch.lines[i]} step ${t}: evaluationFunc must return a list of finite numbers`);
+      return flat as number[];
+    });
+    row.signals = { ...(row.signals ?? {}), factors };
+  }
+  log(`annotate: cost ${calls} sandboxed calls, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

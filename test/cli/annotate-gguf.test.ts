@@ -116,6 +116,8 @@ test("annotate --judge-model refusals: a missing file, not a GGUF, two judges, a
   ];
   for (const [flags, message] of cases) {
     await assert.rejects(runAnnotate(["--method", "capo", ...flags, "--in", input, "--out", out]), (e: unknown) => isUserError(e) && message.test(e.message));
+    // The judge flags are checked before the input is read.
+    await assert.rejects(runAnnotate(["--method", "capo", ...flags, "--in", join(dir, "no-input.jsonl"), "--out", out]), (e: unknown) => isUserError(e) && message.test(e.message));
   }
   assert.equal(existsSync(out), false);
 });
