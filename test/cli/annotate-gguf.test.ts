@@ -121,3 +121,20 @@ test("annotate --judge-model refusals: a missing file, not a GGUF, two judges, a
   }
   assert.equal(existsSync(out), false);
 });
+
+test("annotate --judge-model --cache: a rerun is served from the disk cache; other bytes at the same path are another model", async () => {
+  const judge = model("cached.gguf", ["WRONG_STEPS: ", "[1]"]);
+  const input = rollouts("cached.jsonl", STEP_ROWS), output = join(dir, "cached-out.jsonl");
+  const cache = join(dir, "judge-cache");
+  const run = () => withStderr(() => runAnnotate(["--method", "capo", "--judge-model", judge, "--k", "3", "--cache", cache, "--in", input, "--out", output]));
+  const first = await run();
+  assert.match(first.stderr, /cost 2 judge calls \(4 cached/);
+  const second = await run();
+  assert.match(second.stderr, /cost 0 judge calls \(6 cached, 0 retries, 0 malformed answers\), 0 prompt \+ 0 answer tokens/);
+  assert.deepEqual(signalsOf(output).map((s) => s.critiques), [[[0], [0], [0]], [[0], [0], [0]]]);
+  // A new model file under the same name: its bytes differ, so nothing is served from the cache.
+  model("cached.gguf", ["WRONG_STEPS: ", "[2]"]);
+  const third = await run();
+  assert.match(third.stderr, /cost 2 judge calls \(4 cached/);
+  assert.deepEqual(signalsOf(output).map((s) => s.critiques), [[[1], [1], [1]], [[1], [1], [1]]]);
+});
