@@ -1,6 +1,7 @@
 /**
  * A judge client for CAPO critiques over any OpenAI-compatible chat endpoint
- * (`POST {baseUrl}/v1/chat/completions`: vLLM, SGLang, llama.cpp, Ollama, hosted APIs).
+ * (`POST {baseUrl}/v1/chat/completions`: vLLM, SGLang, llama.cpp, Ollama, hosted APIs), or over
+ * any other {@link ChatTransport} (a local GGUF model: ./gguf-judge.ts).
  *
  * For one solution it asks K times for a critique (prompt in ./prompt.ts) and parses each answer
  * into the 0-based indices of the steps judged wrong: exactly what a rollout's
@@ -23,9 +24,44 @@ import { writeFileAtomic } from "../io/files.js";
 import { join } from "node:path";
 import { buildCritiqueMessages, parseWrongSteps, type ChatMessage } from "./prompt.js";
 
+/** One chat request as the client sends it: the fields of an OpenAI chat.completion body. */
+export interface ChatRequest {
+  model: string;
+  messages: readonly ChatMessage[];
+  temperature: number;
+  max_tokens: number;
+  n: 1;
+  seed?: number;
+}
+
+export interface ChatAnswer {
+  content: string;
+  /** Token counts when the judge reports them (OpenAI's `usage`), else null. */
+  usage: { promptTokens: number; completionTokens: number } | null;
+}
+
+/**
+ * Where answers come from. One call is one attempt: it throws {@link TransientError} for what is
+ * worth retrying (the client backs off and retries) and anything else for a failure for good.
+ */
+export interface ChatTransport {
+  /** What the judge is, for error messages: a URL, a model file. */
+  readonly target: string;
+  /**
+   * True when a request at temperature 0 always gets the same answer (a local model run as
+   * ./gguf-judge.ts runs it): the client then asks once per prompt and serves the other
+   * samples from its cache. Servers do not promise this, so an HTTP judge is asked K times.
+   */
+  readonly deterministic?: boolean;
+  complete(request: ChatRequest, sample: number, timeoutMs: number): Promise<ChatAnswer>;
+}
+
 export interface JudgeClientOptions {
   /** Server root, e.g. "http://127.0.0.1:8000" (the client appends /v1/chat/completions; a trailing /v1 is accepted). */
-  baseUrl: string;
+  baseUrl?: string;
+  /** Another source of answers instead of an HTTP server (`baseUrl` and `fetch` are then unused). */
+  transport?: ChatTransport;
+  /** The model name sent to a server; for a transport, the model's identity in cache keys. */
   model: string;
   /** Sent as "Authorization: Bearer ..." when given. */
   apiKey?: string;
@@ -74,15 +110,21 @@ export interface CritiqueResult {
 }
 
 export interface JudgeStats {
-  /** HTTP attempts made (retries included). */
+  /** Attempts made (HTTP requests or local generations, retries included). */
   requests: number;
   retries: number;
   cacheHits: number;
+  /** Tokens of the answers the judge reported usage for (cache hits cost none). */
+  promptTokens: number;
+  completionTokens: number;
+  /** Answers without a usage report (their tokens are unknown). */
+  unreportedUsage: number;
 }
 
 const RETRY_STATUS = new Set([408, 429]);
 
-class TransientError extends Error {
+/** A failure worth retrying (after `retryAfterMs` when the judge said so). */
+export class TransientError extends Error {
   constructor(
     message: string,
     readonly status: number | null,
@@ -115,22 +157,21 @@ function answerOf(body: unknown): string | null {
 }
 
 export class JudgeClient {
-  readonly stats: JudgeStats = { requests: 0, retries: 0, cacheHits: 0 };
-  private readonly url: string;
+  readonly stats: JudgeStats = { requests: 0, retries: 0, cacheHits: 0, promptTokens: 0, completionTokens: 0, unreportedUsage: 0 };
+  private readonly transport: ChatTransport;
   private readonly memory = new Map<string, string>();
   /** Requests under way, so concurrent identical requests share one HTTP call. */
   private readonly inflight = new Map<string, Promise<string>>();
   private active = 0;
   private readonly waiting: (() => void)[] = [];
-  private readonly opts: Required<Omit<JudgeClientOptions, "apiKey" | "seed" | "cacheDir">> & Pick<JudgeClientOptions, "apiKey" | "seed" | "cacheDir">;
+  private readonly opts: Required<Omit<JudgeClientOptions, "apiKey" | "seed" | "cacheDir" | "baseUrl" | "transport" | "fetch">> & Pick<JudgeClientOptions, "seed" | "cacheDir">;
 
   constructor(options: JudgeClientOptions) {
-    const root = options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
-    this.url = `${root}/v1/chat/completions`;
+    if (options.transport !== undefined) this.transport = options.transport;
+    else if (options.baseUrl !== undefined) this.transport = new HttpTransport(options.baseUrl, options.apiKey, options.fetch ?? ((input, init) => fetch(input, init)));
+    else throw new Error("JudgeClient: give a baseUrl or a transport");
     this.opts = {
-      baseUrl: options.baseUrl,
       model: options.model,
-      apiKey: options.apiKey,
       seed: options.seed,
       cacheDir: options.cacheDir,
       temperature: options.temperature ?? 0.7,
@@ -141,13 +182,12 @@ export class JudgeClient {
       maxDelayMs: options.maxDelayMs ?? 10000,
       timeoutMs: options.timeoutMs ?? 120000,
       concurrency: Math.max(1, options.concurrency ?? 8),
-      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     };
   }
 
   /** The request body of sample `sample` of `messages`. */
-  requestBody(messages: readonly ChatMessage[], sample: number): Record<string, unknown> {
-    const body: Record<string, unknown> = {
+  requestBody(messages: readonly ChatMessage[], sample: number): ChatRequest {
+    const body: ChatRequest = {
       model: this.opts.model,
       messages,
       temperature: this.opts.temperature,
@@ -160,11 +200,18 @@ export class JudgeClient {
 
   /** Cache key: sha256 of the request content plus the sample index (the server address is not part of it). */
   cacheKey(messages: readonly ChatMessage[], sample: number): string {
-    return createHash("sha256").update(JSON.stringify({ ...this.requestBody(messages, sample), sample })).digest("hex");
+    const s = this.distinctSample(sample);
+    return createHash("sha256").update(JSON.stringify({ ...this.requestBody(messages, s), sample: s })).digest("hex");
+  }
+
+  /** The sample whose answer serves `sample`: sample 0 for all of them from a deterministic judge at temperature 0. */
+  private distinctSample(sample: number): number {
+    return this.opts.temperature === 0 && this.transport.deterministic === true ? 0 : sample;
   }
 
   /** One chat answer, from the cache or the server. */
   async chat(messages: readonly ChatMessage[], sample = 0): Promise<string> {
+    sample = this.distinctSample(sample);
     const key = this.cacheKey(messages, sample);
     const known = this.memory.get(key);
     if (known !== undefined) {
@@ -173,7 +220,7 @@ export class JudgeClient {
     }
     let pending = this.inflight.get(key);
     if (pending === undefined) {
-      pending = this.fetchAnswer(key, this.requestBody(messages, sample));
+      pending = this.fetchAnswer(key, this.requestBody(messages, sample), sample);
       this.inflight.set(key, pending);
       pending.then(
         () => this.inflight.delete(key),
@@ -185,14 +232,14 @@ export class JudgeClient {
     return pending;
   }
 
-  private async fetchAnswer(key: string, body: Record<string, unknown>): Promise<string> {
+  private async fetchAnswer(key: string, body: ChatRequest, sample: number): Promise<string> {
     const onDisk = await this.readDisk(key);
     if (onDisk !== undefined) {
       this.stats.cacheHits++;
       this.memory.set(key, onDisk);
       return onDisk;
     }
-    const answer = await this.post(body);
+    const answer = await this.post(body, sample);
     this.memory.set(key, answer);
     await this.writeDisk(key, answer);
     return answer;
@@ -216,15 +263,20 @@ export class JudgeClient {
     return { critiques, answers, malformed };
   }
 
-  private async post(body: Record<string, unknown>): Promise<string> {
-    const payload = JSON.stringify(body);
+  private async post(body: ChatRequest, sample: number): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.attempt(payload);
+        const { content, usage } = await this.attempt(body, sample);
+        if (usage === null) this.stats.unreportedUsage++;
+        else {
+          this.stats.promptTokens += usage.promptTokens;
+          this.stats.completionTokens += usage.completionTokens;
+        }
+        return content;
       } catch (e) {
         if (!(e instanceof TransientError)) throw e;
         if (attempt >= this.opts.maxRetries) {
-          throw new JudgeError(`judge request to ${this.url} failed after ${attempt + 1} attempts: ${e.message}`, e.status, attempt + 1);
+          throw new JudgeError(`judge request to ${this.transport.target} failed after ${attempt + 1} attempts: ${e.message}`, e.status, attempt + 1);
         }
         this.stats.retries++;
         const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** attempt);
@@ -233,52 +285,18 @@ export class JudgeClient {
     }
   }
 
-  private async attempt(payload: string): Promise<string> {
-    // A slot is held for one HTTP attempt only, so backoff sleeps do not block other requests.
+  private async attempt(body: ChatRequest, sample: number): Promise<ChatAnswer> {
+    // A slot is held for one attempt only, so backoff sleeps do not block other requests.
     if (this.active >= this.opts.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.active++;
     try {
-      return await this.send(payload);
+      this.stats.requests++;
+      return await this.transport.complete(body, sample, this.opts.timeoutMs);
     } finally {
       const next = this.waiting.shift();
       if (next) next();
       else this.active--;
     }
-  }
-
-  private async send(payload: string): Promise<string> {
-    this.stats.requests++;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
-    const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
-    if (this.opts.apiKey !== undefined) headers.authorization = `Bearer ${this.opts.apiKey}`;
-    let status: number;
-    let text: string;
-    let after: string | null;
-    try {
-      const doFetch = this.opts.fetch;
-      const res = await doFetch(this.url, { method: "POST", headers, body: payload, signal: controller.signal });
-      status = res.status;
-      after = res.headers.get("retry-after");
-      text = await res.text();
-    } catch (e) {
-      // Every failure below HTTP (reset, refused, DNS, socket closed, our timeout) is worth a retry.
-      const why = controller.signal.aborted ? `timed out after ${this.opts.timeoutMs} ms` : describeNetworkError(e);
-      throw new TransientError(why, null, null);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (status >= 500 || RETRY_STATUS.has(status)) throw new TransientError(`HTTP ${status}: ${text.slice(0, 200)}`, status, retryAfter(after));
-    if (status < 200 || status >= 300) throw new JudgeError(`judge request to ${this.url} failed: HTTP ${status}: ${text.slice(0, 500)}`, status, 1);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new JudgeError(`judge response from ${this.url} is not JSON: ${text.slice(0, 200)}`, status, 1);
-    }
-    const answer = answerOf(parsed);
-    if (answer === null) throw new JudgeError(`judge response from ${this.url} has no choices[0].message.content: ${text.slice(0, 200)}`, status, 1);
-    return answer;
   }
 
   private cachePath(key: string): string | null {
@@ -303,6 +321,61 @@ export class JudgeClient {
     // Atomic, so a concurrent reader never sees half a file.
     writeFileAtomic(path, JSON.stringify({ model: this.opts.model, answer }));
   }
+}
+
+/** The OpenAI-compatible HTTP judge: `POST {root}/v1/chat/completions`. */
+class HttpTransport implements ChatTransport {
+  readonly target: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly apiKey: string | undefined,
+    private readonly doFetch: typeof fetch,
+  ) {
+    const root = baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+    this.target = `${root}/v1/chat/completions`;
+  }
+
+  async complete(request: ChatRequest, _sample: number, timeoutMs: number): Promise<ChatAnswer> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
+    if (this.apiKey !== undefined) headers.authorization = `Bearer ${this.apiKey}`;
+    let status: number;
+    let text: string;
+    let after: string | null;
+    try {
+      const res = await this.doFetch(this.target, { method: "POST", headers, body: JSON.stringify(request), signal: controller.signal });
+      status = res.status;
+      after = res.headers.get("retry-after");
+      text = await res.text();
+    } catch (e) {
+      // Every failure below HTTP (reset, refused, DNS, socket closed, our timeout) is worth a retry.
+      const why = controller.signal.aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(e);
+      throw new TransientError(why, null, null);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (status >= 500 || RETRY_STATUS.has(status)) throw new TransientError(`HTTP ${status}: ${text.slice(0, 200)}`, status, retryAfter(after));
+    if (status < 200 || status >= 300) throw new JudgeError(`judge request to ${this.target} failed: HTTP ${status}: ${text.slice(0, 500)}`, status, 1);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new JudgeError(`judge response from ${this.target} is not JSON: ${text.slice(0, 200)}`, status, 1);
+    }
+    const content = answerOf(parsed);
+    if (content === null) throw new JudgeError(`judge response from ${this.target} has no choices[0].message.content: ${text.slice(0, 200)}`, status, 1);
+    return { content, usage: usageOf(parsed) };
+  }
+}
+
+/** OpenAI's `usage` token counts, when the body has them as finite numbers. */
+function usageOf(body: unknown): ChatAnswer["usage"] {
+  const u = (body as { usage?: unknown }).usage;
+  if (typeof u !== "object" || u === null) return null;
+  const { prompt_tokens: p, completion_tokens: c } = u as { prompt_tokens?: unknown; completion_tokens?: unknown };
+  return typeof p === "number" && Number.isFinite(p) && typeof c === "number" && Number.isFinite(c) ? { promptTokens: p, completionTokens: c } : null;
 }
 
 function describeNetworkError(e: unknown): string {

@@ -15,7 +15,8 @@
  * - The tokenizer is a GPT-2 style BPE vocabulary with no merges, one token per vocabulary
  *   symbol, so every id keeps its meaning and text tokenizes character by character. An SPM
  *   ("llama") vocabulary is refused by llama.cpp without a newline token, which the task
- *   vocabulary does not have. GPT-2 byte-level text spells a space as "Ġ"; the specials
+ *   vocabulary does not have. Symbols are written in GPT-2's byte-level spelling (every UTF-8
+ *   byte one character: a space is "Ġ", a newline "Ċ"), so any text round-trips; the specials
  *   (pad, bos, eos) are control tokens.
  */
 
@@ -30,6 +31,8 @@ export interface GgufVocabSpec {
   bos: number;
   eos: number;
   pad: number;
+  /** A Jinja chat template written as `tokenizer.chat_template` (none by default). */
+  chatTemplate?: string;
 }
 
 const ALIGNMENT = 32;
@@ -142,9 +145,50 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   return out;
 }
 
-/** GPT-2 byte-level spelling of a vocabulary symbol (the only non-printable one we need: space). */
+/**
+ * GPT-2's byte <-> unicode table, as llama.cpp's BPE vocabularies use it: a token's text is its
+ * bytes, each spelled as one printable character. The 188 printable bytes ('!'..'~', '¡'..'¬',
+ * '®'..'ÿ') stand for themselves; the other 68 (controls, space, DEL, NBSP, soft hyphen) take
+ * U+0100 on, in byte order, so a space is 'Ġ' (U+0120) and a newline 'Ċ' (U+010A).
+ */
+const BYTE_TO_CHAR: readonly string[] = (() => {
+  const table: string[] = [];
+  let next = 256;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    table.push(String.fromCodePoint(printable ? b : next++));
+  }
+  return table;
+})();
+const utf8 = new TextEncoder();
+const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
+
+/** Bytes in GPT-2's byte-level spelling (one character per byte). */
+export function byteLevelEncode(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += BYTE_TO_CHAR[b];
+  return s;
+}
+
+/** The bytes a byte-level spelling stands for; a character outside the table is an error. */
+export function byteLevelDecode(text: string): Uint8Array {
+  const chars = [...text];
+  const out = new Uint8Array(chars.length);
+  chars.forEach((c, k) => {
+    const b = CHAR_TO_BYTE.get(c);
+    if (b === undefined) throw new Error(`byte-level text: '${c}' (U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}) stands for no byte`);
+    out[k] = b;
+  });
+  return out;
+}
+
+/**
+ * GPT-2 byte-level spelling of a vocabulary symbol: its UTF-8 bytes through the table, so any
+ * text (newlines, tabs, non-ASCII) detokenizes back to itself. For printable ASCII and space
+ * (the task vocabulary) this is the identity except space -> 'Ġ'.
+ */
 function byteLevel(symbol: string): string {
-  return symbol.replace(/ /g, "\u0120");
+  return byteLevelEncode(utf8.encode(symbol));
 }
 
 interface TensorOut {
@@ -215,6 +259,7 @@ export function policyToGguf(m: GgufModelSpec, weights: ReadonlyMap<string, Floa
     ["tokenizer.ggml.padding_token_id", { type: "u32", value: vocab.pad }],
     ["tokenizer.ggml.add_bos_token", { type: "bool", value: false }],
   ];
+  if (vocab.chatTemplate !== undefined) meta.push(["tokenizer.chat_template", { type: "str", value: vocab.chatTemplate }]);
   const tensors = ggufTensors(m, weights);
   const w = new ByteWriter();
   w.bytes(new TextEncoder().encode("GGUF"));

@@ -5,25 +5,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, ERROR_LINE } from "./run.js";
+import { cfAsync, ERROR_LINE } from "./run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cf-annotate-"));
-
-function cfAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const completion = (content: string) => JSON.stringify({ id: "c", object: "chat.completion", created: 1, model: "judge", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
 
@@ -54,7 +43,7 @@ test("annotate capo: critiques from a judge that fails once with 500 and once an
     ];
     const input = join(dir, "capo.jsonl"), output = join(dir, "capo-out.jsonl");
     writeFileSync(input, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
-    const r = await cfAsync(["annotate", "--method", "capo", "--judge", url, "--judge-model", "judge", "--k", "2", "--in", input, "--out", output]);
+    const r = await cfAsync(["annotate", "--method", "capo", "--judge", url, "--served-model", "judge", "--k", "2", "--in", input, "--out", output]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /cost \d+ judge calls \(0 cached, 1 retries, 1 malformed answers\)/);
     const out = readFileSync(output, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { signals: { critiques: number[][] } });
@@ -71,7 +60,7 @@ test("annotate capo: critiques from a judge that fails once with 500 and once an
 test("annotate capo: missing step texts are refused before any call; annotate lare: factors from sandboxed code feed assign", async () => {
   const input = join(dir, "nometa.jsonl");
   writeFileSync(input, JSON.stringify({ id: "a", group: "g", tokens: [1], reward: 0, step_ends: [0] }) + "\n");
-  const bad = await cfAsync(["annotate", "--method", "capo", "--judge", "http://127.0.0.1:9", "--judge-model", "x", "--in", input, "--out", join(dir, "never.jsonl")]);
+  const bad = await cfAsync(["annotate", "--method", "capo", "--judge", "http://127.0.0.1:9", "--served-model", "x", "--in", input, "--out", join(dir, "never.jsonl")]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, ERROR_LINE);
   assert.equal(existsSync(join(dir, "never.jsonl")), false);
@@ -128,14 +117,14 @@ test("annotate tp-grpo and groundedprm: labels and verdicts from a judge (429 wi
     const input = join(dir, "steps.jsonl");
     writeFileSync(input, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
     const gOut = join(dir, "grounded.jsonl");
-    const g = await cfAsync(["annotate", "--method", "groundedprm", "--judge", url, "--judge-model", "judge", "--k", "2", "--in", input, "--out", gOut]);
+    const g = await cfAsync(["annotate", "--method", "groundedprm", "--judge", url, "--served-model", "judge", "--k", "2", "--in", input, "--out", gOut]);
     assert.equal(g.code, 0, g.stderr);
     const gv = readFileSync(gOut, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { signals: { verifications: number[] } }).signals.verifications);
     assert.ok(gv.every((v) => JSON.stringify(v) === "[1,-1]"), JSON.stringify(gv));
     assert.match(g.stderr, /1 retries, 1 malformed answers/);
     assert.equal((await cfAsync(["assign", "--method", "groundedprm", "--in", gOut])).code, 0);
     const tOut = join(dir, "thoughts.jsonl");
-    const t = await cfAsync(["annotate", "--method", "tp-grpo", "--judge", url, "--judge-model", "judge", "--in", input, "--out", tOut]);
+    const t = await cfAsync(["annotate", "--method", "tp-grpo", "--judge", url, "--served-model", "judge", "--in", input, "--out", tOut]);
     assert.equal(t.code, 0, t.stderr);
     const labels = readFileSync(tOut, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { signals: { thought_labels: string[] } }).signals.thought_labels);
     assert.deepEqual(labels, [["C", "W"], ["M", "U"]]);
@@ -170,19 +159,42 @@ test("annotate calm and sotopia: subgoals per step and attributions per utteranc
   try {
     const calmIn = join(dir, "calm.jsonl"), calmOut = join(dir, "calm-out.jsonl");
     writeFileSync(calmIn, JSON.stringify({ id: "e", group: "g", tokens: [1, 2, 3], reward: 1, step_ends: [0, 1, 2], meta: { problem: "Open the locked door.", steps: ["look", "take key", "open door"] } }) + "\n");
-    const c = await cfAsync(["annotate", "--method", "calm", "--subgoals", "pick up the key,open the door", "--judge", url, "--judge-model", "judge", "--in", calmIn, "--out", calmOut]);
+    const c = await cfAsync(["annotate", "--method", "calm", "--subgoals", "pick up the key,open the door", "--judge", url, "--served-model", "judge", "--in", calmIn, "--out", calmOut]);
     assert.equal(c.code, 0, c.stderr);
     assert.deepEqual((JSON.parse(readFileSync(calmOut, "utf8")) as { signals: { subgoals: string[][] } }).signals.subgoals, [[], ["pick up the key"], ["open the door"]]);
     assert.equal((await cfAsync(["assign", "--method", "calm", "--in", calmOut])).code, 0);
     const sIn = join(dir, "soto.jsonl"), sOut = join(dir, "soto-out.jsonl");
     writeFileSync(sIn, JSON.stringify({ id: "u", group: "e1", tokens: [1, 2, 3, 4], reward: 0, step_ends: [1, 3], meta: { problem: "Get the loan.", steps: ["Hi", "Please?"], episode_scores: { goal: 8, relationship: 2, knowledge: 6 } } }) + "\n");
-    const so = await cfAsync(["annotate", "--method", "sotopia", "--judge", url, "--judge-model", "judge", "--in", sIn, "--out", sOut]);
+    const so = await cfAsync(["annotate", "--method", "sotopia", "--judge", url, "--served-model", "judge", "--in", sIn, "--out", sOut]);
     assert.equal(so.code, 0, so.stderr);
     assert.match(so.stderr, /1 malformed answers/);
     const sig = (JSON.parse(readFileSync(sOut, "utf8")) as { signals: { attributions: Record<string, number[]>; episode_scores: Record<string, number> } }).signals;
     assert.deepEqual(sig.attributions, { goal: [3, 1], relationship: [0, 3], knowledge: [2, 2] });
     assert.deepEqual(sig.episode_scores, { goal: 8, relationship: 2, knowledge: 6 });
     assert.equal((await cfAsync(["assign", "--method", "sotopia", "--in", sOut])).code, 0);
+  } finally {
+    server.close();
+  }
+});
+
+test("annotate: a judge that fails for good (HTTP 400) stops the run with one line naming the rollout; nothing is written", async () => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end('{"error": "bad model name"}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const input = join(dir, "fail.jsonl"), output = join(dir, "fail-out.jsonl");
+    writeFileSync(input, JSON.stringify({ id: "a", group: "g", tokens: [1, 2], reward: 0, step_ends: [0, 1], meta: { problem: "1 + 1?", steps: ["1 + 1", "= 2"] } }) + "\n");
+    const r = await cfAsync(["annotate", "--method", "groundedprm", "--judge", url, "--served-model", "nope", "--in", input, "--out", output]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, ERROR_LINE);
+    assert.match(r.stderr, /fail\.jsonl:1: field 'meta\.steps': judge request to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions failed: HTTP 400/);
+    assert.equal(existsSync(output), false);
   } finally {
     server.close();
   }

@@ -88,7 +88,8 @@ test("critique: K requests in the OpenAI format, answers parsed to 0-based wrong
         assert.match(msgs[1].content, /Step 2: Multiply by 2 to get 11\./);
       }
       assert.deepEqual(seen.map((s) => s.body.seed).sort(), [10, 11, 12]);
-      assert.deepEqual(client.stats, { requests: 3, retries: 0, cacheHits: 0 });
+      // Each answer reports usage 120 + 12 tokens (see completion()).
+      assert.deepEqual(client.stats, { requests: 3, retries: 0, cacheHits: 0, promptTokens: 360, completionTokens: 36, unreportedUsage: 0 });
     },
   );
 });
