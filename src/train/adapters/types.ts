@@ -7,6 +7,7 @@
 import type { Task, TaskPrompt } from "../../tasks/types.js";
 import type { TrainConfig } from "../config.js";
 import type { Rng } from "../rng.js";
+import type { Policy } from "../policy/model.js";
 import type { SampleOptions } from "../policy/sampler.js";
 import type { BatchSampler, Generated, Rollout } from "../rollouts.js";
 
@@ -19,6 +20,8 @@ export interface SamplingContext {
   readonly rng: Rng;
   /** Steps done so far (ids of the step's rollouts). */
   readonly step: number;
+  /** The policy being trained (scoring during collection, e.g. LaSeR's self-reward token). */
+  readonly policy?: Policy;
 }
 
 /**
@@ -41,6 +44,11 @@ export interface AdapterFactory {
   readonly method: string;
   /** Rollout signals the adapter fills in itself (so the trainer can feed the method). */
   readonly providesSignals?: readonly string[];
+  /**
+   * The adapter samples beyond the task's own responses (trees, continuations of prefixes) without
+   * an environment to answer tool calls: refused on multi-turn tasks.
+   */
+  readonly singleTurnOnly?: boolean;
   /** The method's product includes a value model trained on its returns: the run trains a critic. */
   readonly trainsCritic?: boolean;
   create(config: TrainConfig): MethodAdapter;
