@@ -56,8 +56,9 @@ export function asGeneration(r: SampleResult): Generation {
 }
 
 /**
- * log pi(token | prefix) under `policy` at `temperature` (no gradient), for LaSeR's self-reward:
- * one forward pass per chunk, the same scoring the trainer's loss uses.
+ * LaSeR's score of `token` after each prefix under `policy` (no gradient): log pi at `temperature`,
+ * times the temperature, as the reference takes it (the same at temperature 1). One forward pass
+ * per chunk, the scoring the self-reward loss uses ({@link selfRewardLogprobs}).
  */
 export function policyScoreNext(policy: Policy, pad: number, temperature: number): ScoreNext {
   return (requests) => {
@@ -65,30 +66,40 @@ export function policyScoreNext(policy: Policy, pad: number, temperature: number
     const chunk = 32;
     for (let a = 0; a < requests.length; a += chunk) {
       const qs = requests.slice(a, a + chunk);
-      const pb = packPairs(qs.map((q) => ({ prompt: q.prefix, response: [q.token] })), pad);
-      const lp = tf.tidy(() => selectLogProbs(tf.div(policy.forward(pb.tokens, pb.B, pb.T), temperature) as tf.Tensor2D, pb.targets));
-      const flat = lp.dataSync();
+      const lp = tf.tidy(() => selfRewardLogprobs(policy, qs, pad, temperature));
+      out.push(...lp.dataSync());
       lp.dispose();
-      qs.forEach((_, i) => out.push(flat[i * pb.T + pb.start[i]]));
     }
     return out;
   };
 }
 
+/** [n] T log pi_T(token_i | prefix_i), differentiable (inside a tidy or gradient scope). */
+export function selfRewardLogprobs(policy: Policy, queries: readonly { readonly prefix: readonly number[]; readonly token: number }[], pad: number, temperature: number): tf.Tensor1D {
+  const pb = packPairs(queries.map((q) => ({ prompt: q.prefix, response: [q.token] })), pad);
+  const lp = selectLogProbs(tf.div(policy.forward(pb.tokens, pb.B, pb.T), temperature) as tf.Tensor2D, pb.targets);
+  // Each row's one scored position, picked by a 0/1 mask (a gather's gradient needs a kernel the wasm backend lacks).
+  const pick = new Float32Array(pb.B * pb.T);
+  queries.forEach((_, i) => (pick[i * pb.T + pb.start[i]] = 1));
+  return tf.mul(tf.sum(tf.mul(tf.reshape(lp, [pb.B, pb.T]), tf.tensor2d(pick, [pb.B, pb.T])), 1), temperature) as tf.Tensor1D;
+}
+
 /**
- * LaSeR's self-reward settings on the character vocabulary: z_c is "z" (no task writes it, so a
- * warm-started policy gives it little mass after eos); c is log(1/V), the log-prob of a uniform
- * guess, so r_s > 0 exactly when the policy puts more than uniform mass on z_c (the paper's c is a
- * constant tuned to its 150k-token vocabulary); beta_v 0.1 as the reference.
+ * LaSeR's self-reward settings on the character vocabulary: z_c is "z" (no task writes it); beta_v
+ * 0.1 as the reference; c = -1 / beta_v = -10, so r_s runs from 0 at log pi(z_c) = -10 to 1 when
+ * the policy is certain of z_c: the range of the verifier rewards L_SR regresses it on. (The
+ * paper's c, -23 to -25, is set for 150k-token vocabularies, where an untrained token's log-prob
+ * is about that, which puts r_s near 0 at the start as here.)
  */
-export function selfRewardOptions(task: Task): SelfRewardOptions | null {
-  let token: number;
+export function selfRewardOptions(task: Task): (SelfRewardOptions & { betaV: number }) | null {
+  let token: number | undefined;
   try {
     [token] = task.vocab.encode("z");
   } catch {
     return null;
   }
-  return token === undefined ? null : { token, c: -Math.log(task.vocab.size), betaV: 0.1 };
+  const betaV = 0.1;
+  return token === undefined ? null : { token, c: -1 / betaV, betaV };
 }
 
 /**

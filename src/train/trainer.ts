@@ -277,7 +277,11 @@ export class Trainer {
         }
         if (criticOnly) continue;
         const stats: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => minibatchLoss(this.policy, c, this.task.maxResponseTokens, mb, shaping, stats), [...this.policy.params.values()]);
+        const { value, grads } = tf.variableGrads(() => {
+          const pg = minibatchLoss(this.policy, c, this.task.maxResponseTokens, mb, shaping, stats);
+          const aux = this.adapter.auxLoss?.({ policy: this.policy, task: this.task, rollouts, idx, temperature: c.sampling.temperature });
+          return aux ? (tf.add(pg, aux) as tf.Scalar) : pg;
+        }, [...this.policy.params.values()]);
         const named = new Map<string, tf.Tensor>();
         for (const [vn, g] of Object.entries(grads)) named.set(this.byVarName.get(vn) as string, g);
         lr = lrAt(c.optim, this.opt.t, this.totalUpdates());

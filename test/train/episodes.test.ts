@@ -26,7 +26,7 @@ import { Rng } from "../../src/train/rng.js";
 import type { BatchSampler, Rollout } from "../../src/train/rollouts.js";
 import { getTask, policyMask, runEpisodes, type Task, type TaskPrompt } from "../../src/tasks/index.js";
 import { resolveTask } from "../../src/train/tasks.js";
-import { selfRewardScore } from "../../src/methods/laser.js";
+import { selfRewardLoss, selfRewardScore } from "../../src/methods/laser.js";
 import { runTrainCommand } from "../../src/cli/train.js";
 import { scripted } from "../tasks/scripted.js";
 
@@ -306,10 +306,18 @@ test("laser's self-reward is the policy's score of the self-reward token after a
       // log pi(z | prompt, response) from a plain forward pass: the last position's log-softmax.
       const seq = [...r.prompt.tokens, ...r.tokens];
       const lp = tf.tidy(() => tf.logSoftmax(tf.div(t.policy.forward(Int32Array.from(seq), 1, seq.length), T0)).dataSync()[(seq.length - 1) * task.vocab.size + z]);
-      assert.ok(Math.abs((s.self_reward as number) - selfRewardScore(lp, -Math.log(task.vocab.size), 0.1)) < 1e-5, `${r.id}: ${s.self_reward} vs ${lp}`);
+      // beta_v 0.1 and c = -1 / beta_v; the reference multiplies the log-prob by the temperature.
+      assert.ok(Math.abs((s.self_reward as number) - selfRewardScore(T0 * lp, -10, 0.1)) < 1e-5, `${r.id}: ${s.self_reward} vs ${lp}`);
     }
     assert.ok(finished > 0);
     assert.ok(credit(t, gen.rollouts).adv.every((a) => a.every(Number.isFinite)));
+    // The loss trains that same score towards the verifier reward: alpha L_SR over the batch, as the method defines it.
+    const adapter = adapterFor("laser", t.config);
+    const idx = gen.rollouts.map((_, i) => i);
+    const aux = tf.tidy(() => adapter.auxLoss!({ policy: t.policy, task, rollouts: gen.rollouts, idx, temperature: T0 })!.dataSync()[0]);
+    const scores = gen.rollouts.map((r) => ((r.row!.signals ?? {}) as { self_reward?: number }).self_reward ?? 0);
+    const expected = 0.1 * selfRewardLoss(scores, gen.rollouts.map((r) => r.verdict.reward), gen.rollouts.map((r) => r.finished), true);
+    assert.ok(expected > 0 && Math.abs(aux - expected) < 1e-6, `${aux} vs ${expected}`);
   } finally {
     rec.dispose();
     t.dispose();

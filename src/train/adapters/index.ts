@@ -12,6 +12,7 @@ import { MODEL_SIGNALS } from "../model-signals.js";
 import { extraSamplingOf, listTasks, meantTaskOf, provisionFor, type Task } from "../../tasks/index.js";
 import { selfRewardOptions } from "../episodes.js";
 import { hapoAdapter } from "./hapo.js";
+import { laserAdapter } from "./laser.js";
 import { spoChainAdapter } from "./spo-chain.js";
 import { spoTreeAdapter } from "./spo-tree.js";
 import { tvmAdapter } from "./tvm.js";
@@ -19,7 +20,7 @@ import type { AdapterFactory, MethodAdapter } from "./types.js";
 
 export type { AdapterFactory, LossShaping, MethodAdapter, SamplingContext } from "./types.js";
 
-const FACTORIES: ReadonlyMap<string, AdapterFactory> = new Map([spoChainAdapter, spoTreeAdapter, hapoAdapter, tvmAdapter].map((f) => [f.method, f]));
+const FACTORIES: ReadonlyMap<string, AdapterFactory> = new Map([spoChainAdapter, spoTreeAdapter, hapoAdapter, tvmAdapter, laserAdapter].map((f) => [f.method, f]));
 
 /**
  * Rollout fields the trainer fills for every method (from the sampler, the task, the reference

@@ -8,6 +8,7 @@ import type { Task, TaskPrompt } from "../../tasks/types.js";
 import type { TrainConfig } from "../config.js";
 import type { Rng } from "../rng.js";
 import type { Policy } from "../policy/model.js";
+import type { tf } from "../policy/tf.js";
 import type { SampleOptions } from "../policy/sampler.js";
 import type { BatchSampler, Generated, Rollout } from "../rollouts.js";
 
@@ -67,6 +68,12 @@ export interface MethodAdapter {
   readonly needsRescoring?: boolean;
   /** Loss shaping from the rescored entropies (called once per step, after sampling). */
   shapeLoss?(entropies: readonly (readonly number[])[]): LossShaping | null;
+  /**
+   * A term the method adds to a minibatch's loss beside the policy gradient (LaSeR's self-reward
+   * MSE), differentiable in the policy; called inside the gradient scope with the step's rollouts
+   * and the minibatch's indices into them. Null: nothing to add for this minibatch.
+   */
+  auxLoss?(x: { policy: Policy; task: Task; rollouts: readonly Rollout[]; idx: readonly number[]; temperature: number }): tf.Scalar | null;
   /** Run state carried across steps, saved in checkpoints (JSON). */
   saveState?(): unknown;
   loadState?(state: unknown): void;
