@@ -20,7 +20,7 @@ import { buildMinibatch, minibatchLoss } from "../../src/train/step-loss.js";
 import { evaluate } from "../../src/train/evaluate.js";
 import { samplerGenerate } from "../../src/train/episodes.js";
 import { sample, samplerWeights, disposeSamplerWeights, type SampleRequest, type SampleResult } from "../../src/train/policy/sampler.js";
-import type { ModelConfig } from "../../src/train/policy/model.js";
+import { Policy, type ModelConfig } from "../../src/train/policy/model.js";
 import { sftWarmStart } from "../../src/train/sft.js";
 import { Rng } from "../../src/train/rng.js";
 import type { BatchSampler, Rollout } from "../../src/train/rollouts.js";
@@ -429,3 +429,24 @@ for (const [method, task] of [["matchtir", "tools"], ["gigpo", "tools"], ["r3l",
     assert.equal((JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { task: string }).task, task);
   });
 }
+
+test("tool episodes sample the same on 2 worker threads as in the training thread", async () => {
+  const one = join(root, "workers-1"), two = join(root, "workers-2");
+  await runTraining(tiny("matchtir", "tools", { steps: 1, workers: 1 }), { outDir: one, resume: false });
+  await runTraining(tiny("matchtir", "tools", { steps: 1, workers: 2 }), { outDir: two, resume: false });
+  assert.deepEqual(strip(readMetrics(two)), strip(readMetrics(one)));
+});
+
+test("a model context shorter than prompt plus response budget shortens the step's transcripts to fit", async () => {
+  const init = Policy.create({ ...modelConfig(tools), maxSeqLen: 24 }, 1);
+  const t = new Trainer(tiny("laser", "tools", { model: { maxSeqLen: 24 } }), tools, init.weights(), null, null);
+  init.dispose();
+  try {
+    const gen: Collected = await (t as unknown as { collect(p: TaskPrompt[]): Promise<Collected> }).collect(promptsOf(tools, 4, 29));
+    const longest = Math.max(...gen.rollouts.map((r) => r.prompt.tokens.length));
+    for (const r of gen.rollouts) assert.ok(r.tokens.length <= 24 - longest - 1, `${r.id}: ${r.tokens.length} tokens`);
+    assert.ok(gen.rollouts.some((r) => r.tokens.length === 24 - longest - 1), "the budget is used up to the context");
+  } finally {
+    t.dispose();
+  }
+});
