@@ -50,5 +50,6 @@ export const EPISODES_SECTION: readonly string[] = [
   "  use the self-reward, and c from a real reference model. These are constants, not configuration keys.",
   "- spo-chain and spo-tree sample continuations or trees without an environment, so they are refused",
   "  on `tools`; CreditBench's fidelity (shared single-turn groups) skips methods that need episodes.",
-  "- The supervised warm start (`sft`) still trains on the demonstrations' tool outputs as targets.",
+  "- The supervised warm start (`sft`) on a multi-turn task trains on the policy's tokens of the",
+  "  demonstrations only: tool outputs (hidden values the policy cannot know) are context, not targets.",
 ];
