@@ -13,6 +13,9 @@
  * Browser-safe: no Node built-in.
  */
 import type { Task, TaskPrompt, Verdict } from "./types.js";
+// Every method first, so the registry keeps its canonical order whichever module loads it (laser
+// below would otherwise register itself, and grpo, ahead of the others).
+import "../methods/index.js";
 import { selfRewardScore } from "../methods/laser.js";
 
 export interface GenerateRequest {
