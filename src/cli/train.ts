@@ -20,7 +20,7 @@ verifiable task, with credit assigned by any method creditflow knows. With no op
 the default: a short deterministic SFT warm start, then GRPO on ${DEFAULT_TRAIN.task}, in a few minutes,
 printing held-out accuracy before and after.`,
   flags: {
-    task: { type: "string", value: "NAME", doc: `task (addition, addition-3d, countdown, decisive, chain, rank, or addition-<d>d[-u]; default\n${DEFAULT_TRAIN.task}, or the task that provides the method's inputs: chain for pure, oprl, capo,\ngroundedprm; rank for rank-grpo)` },
+    task: { type: "string", value: "NAME", doc: `task (addition, addition-3d, countdown, decisive, chain, rank, tools, or addition-<d>d[-u];\ndefault ${DEFAULT_TRAIN.task}, or the task that provides the method's inputs: chain for pure, oprl,\ncapo, hicra, groundedprm, brpo; tools (multi-turn) for matchtir, gigpo, r3l; rank for rank-grpo)` },
     method: { type: "string", value: "NAME", doc: `credit-assignment method (default ${DEFAULT_TRAIN.method}); any registered method whose\ninputs the trainer can produce: ${trainableMethods().join(", ")}` },
     config: { type: "string", value: "JSON|FILE", doc: "trainer configuration (inline JSON or a file), deep-merged over the defaults;\nevery key is in docs/training.md" },
     "method-config": { type: "string", value: "JSON|FILE", doc: "the method's options alone, exactly as `creditflow assign --config` takes them" },

@@ -21,7 +21,7 @@ import { Rng } from "../train/rng.js";
 import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "../train/policy/sampler.js";
 import { SamplerPool } from "../train/policy/pool.js";
 import { sampleGroups, type BatchSampler, type Rollout } from "../train/rollouts.js";
-import { adapterFor, missingInputs } from "../train/adapters/index.js";
+import { adapterFor, missingInputs, needsOwnEpisodes } from "../train/adapters/index.js";
 import { assignCredit } from "../train/credit.js";
 import { DEFAULT_TRAIN, type TrainConfig } from "../train/config.js";
 import { computeOracle, exactDecisiveValues, type OracleResult } from "./oracle.js";
@@ -117,6 +117,8 @@ export function fidelityMethodNames(): string[] {
 /** Why a method cannot run on sampled groups of these tasks, or null if it can be tried. */
 function cannotProduce(method: string, task: Task): string | null {
   if ((getMethod(method).requires ?? []).includes("values")) return "needs critic values; fidelity scores the warm start, where no critic has been trained yet";
+  const own = needsOwnEpisodes(method, task);
+  if (own) return `${own}; fidelity scores shared groups`;
   const missing = missingInputs(method, task);
   return missing.length ? `needs ${missing.join(", ")}, which task '${task.name}' does not provide to the benchmark` : null;
 }

@@ -13,6 +13,9 @@
  * Browser-safe: no Node built-in.
  */
 import type { Task, TaskPrompt, Verdict } from "./types.js";
+// Every method first, so the registry keeps its canonical order whichever module loads it (laser
+// below would otherwise register itself, and grpo, ahead of the others).
+import "../methods/index.js";
 import { selfRewardScore } from "../methods/laser.js";
 
 export interface GenerateRequest {
@@ -93,6 +96,22 @@ interface Live {
  * unfinished. Verdicts come from task.verify on the whole transcript.
  */
 export async function runEpisodes(task: Task, starts: readonly (TaskPrompt | EpisodeStart)[], generate: Generate): Promise<Episode[]> {
+  const rounds = episodeRounds(task, starts);
+  let r = rounds.next();
+  while (!r.done) r = rounds.next(await generate(r.value));
+  return r.value;
+}
+
+/** runEpisodes over a backend that answers synchronously (held-out evaluation inside a synchronous loop). */
+export function runEpisodesSync(task: Task, starts: readonly (TaskPrompt | EpisodeStart)[], generate: (requests: readonly GenerateRequest[]) => readonly Generation[]): Episode[] {
+  const rounds = episodeRounds(task, starts);
+  let r = rounds.next();
+  while (!r.done) r = rounds.next(generate(r.value));
+  return r.value;
+}
+
+/** The episode loop, one yield per turn round (its requests in, the backend's generations back), whatever the backend. */
+function* episodeRounds(task: Task, starts: readonly (TaskPrompt | EpisodeStart)[]): Generator<GenerateRequest[], Episode[], readonly Generation[]> {
   const env = task.environment;
   const stopTokens = env ? env.stopTokens : [];
   const eos = task.vocab.eos;
@@ -122,7 +141,7 @@ export async function runEpisodes(task: Task, starts: readonly (TaskPrompt | Epi
     }
     if (active.length === 0) break;
     const requests = active.map((l) => ({ prefix: [...l.ep.prompt.tokens, ...l.ep.tokens], maxTokens: task.maxResponseTokens - l.ep.tokens.length, stopTokens }));
-    const results = await generate(requests);
+    const results = yield requests;
     for (let k = 0; k < active.length; k++) {
       const { ep } = active[k];
       const g = checkGeneration(results[k], k);

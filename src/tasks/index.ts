@@ -28,11 +28,11 @@ export { makeToolsTask, toolsCalls, toolsResult, toolOutput, parseCall, evaluate
 export type { ToolsAnswer, ToolsCall, ToolsTurn } from "./tools.js";
 export { makeRankTask, rankOrder, judgeRanking, RANK_ITEMS, RANK_SCORES } from "./rank.js";
 export type { RankOptions, RankAnswer } from "./rank.js";
-export { runEpisodes, oneAtATime, addBudgetScores, budgetStepEnds, addSelfRewards, firstImperfectTurn, r3lRetries, episodeSignals, policyMask } from "./episodes.js";
+export { runEpisodes, runEpisodesSync, oneAtATime, addBudgetScores, budgetStepEnds, addSelfRewards, firstImperfectTurn, r3lRetries, episodeSignals, policyMask } from "./episodes.js";
 export type { Episode, EpisodeStart, Generate, GenerateRequest, Generation, PolicyTurn, ScoreNext, SelfRewardOptions } from "./episodes.js";
 export { episodeRow, turnRows, budgetRow, buildRows } from "./rows.js";
 export type { RowShape } from "./rows.js";
-export { provisionFor, taskForMethod, methodInputs, taskInputs, BACKEND_INPUTS } from "./providers.js";
+export { provisionFor, taskForMethod, methodInputs, taskInputs, rowShapeOf, extraSamplingOf, meantTaskOf, BACKEND_INPUTS } from "./providers.js";
 export type { Provision, ProvisionOptions, ExtraSampling } from "./providers.js";
 
 const TASKS: readonly Task[] = [addition, addition3, countdown, decisive, chain, tools, rank];

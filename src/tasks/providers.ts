@@ -63,6 +63,21 @@ const PREFERRED: Readonly<Record<string, string>> = {
 export type ExtraSampling = "budget_scores" | "self_reward" | "retries";
 const EXTRA: Readonly<Record<string, ExtraSampling>> = { brpo: "budget_scores", laser: "self_reward", r3l: "retries" };
 
+/** The row shape `method` trains on: one row per episode unless it reads turns (gigpo) or budgets (brpo). */
+export function rowShapeOf(method: string): RowShape {
+  return SHAPES[getMethod(method).name] ?? "episode";
+}
+
+/** The extra sampling `method`'s inputs need after its episodes are run, or null. */
+export function extraSamplingOf(method: string): ExtraSampling | null {
+  return EXTRA[getMethod(method).name] ?? null;
+}
+
+/** The task `method` is meant for (MatchTIR's tool turns, PURE's step verdicts, ...), by name, or null. */
+export function meantTaskOf(method: string): string | null {
+  return PREFERRED[getMethod(method).name] ?? null;
+}
+
 /** Everything a trainer needs to feed a method from a task. */
 export interface Provision {
   readonly method: string;
@@ -134,8 +149,8 @@ export function provisionFor(method: string, task?: Task, opts: ProvisionOptions
     method: spec.name,
     task: t,
     options: (t?.methodOptions?.[spec.name] ?? {}) as Record<string, unknown>,
-    rows: SHAPES[spec.name] ?? "episode",
-    extra: EXTRA[spec.name] ?? null,
+    rows: rowShapeOf(spec.name),
+    extra: extraSamplingOf(spec.name),
   });
   if (task !== undefined) {
     const missing = missingFrom(task, needs);

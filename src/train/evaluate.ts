@@ -1,12 +1,15 @@
 /**
  * Held-out accuracy on the task's evaluation set, scored by its verifier: greedy decoding by
  * default, or sampling at a given temperature (what RL at that temperature optimises) from a
- * fixed seed, so the same weights always score the same.
+ * fixed seed, so the same weights always score the same. Multi-turn tasks (an environment) are
+ * scored on whole episodes, every tool call answered, as the trainer samples them.
  */
 import type { Task, TaskPrompt } from "../tasks/types.js";
 import { Rng } from "./rng.js";
 import { sample, samplerWeights, disposeSamplerWeights } from "./policy/sampler.js";
 import type { ModelConfig } from "./policy/model.js";
+import { runEpisodesSync } from "../tasks/index.js";
+import { asGeneration, fitted, toSampleRequests } from "./episodes.js";
 
 export interface EvalResult {
   accuracy: number;
@@ -30,9 +33,11 @@ export function evaluate(task: Task, config: ModelConfig, weights: Map<string, F
     for (let a = 0; a < prompts.length; a += batch) {
       const chunk = prompts.slice(a, a + batch);
       const maxNew = (p: TaskPrompt) => Math.min(task.maxResponseTokens, config.maxSeqLen - p.tokens.length);
-      const res = sample(sw, chunk.map((p) => ({ prefix: p.tokens, maxNew: maxNew(p) })), opts, sampling ? rng : new Rng(0));
-      for (let k = 0; k < chunk.length; k++) {
-        const v = task.verify(chunk[k], res[k].tokens);
+      const verdicts = task.environment
+        ? // A multi-turn task is judged on the whole transcript: run the episodes, the environment answering each call.
+          runEpisodesSync(fitted(task, config.maxSeqLen, chunk, 0), chunk, (reqs) => sample(sw, toSampleRequests(reqs, config.maxSeqLen), opts, sampling ? rng : new Rng(0)).map(asGeneration)).map((ep) => ep.verdict)
+        : sample(sw, chunk.map((p) => ({ prefix: p.tokens, maxNew: maxNew(p) })), opts, sampling ? rng : new Rng(0)).map((r, k) => task.verify(chunk[k], r.tokens));
+      for (const v of verdicts) {
         if (v.correct) correct++;
         reward += v.reward;
       }

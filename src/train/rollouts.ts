@@ -34,11 +34,34 @@ export interface Rollout {
    */
   trainMask?: number[];
   signals?: Record<string, unknown>;
+  /**
+   * Multi-turn transcripts: 1 on the policy's tokens, 0 on the environment's (tool outputs), which
+   * get no credit and take no part in the loss (absent: every token is the policy's).
+   */
+  mask?: number[];
+  /**
+   * The contract row the episode runner built for this rollout (src/tasks/rows.ts: a whole
+   * transcript, one policy turn, or a budget-cut response); `toRows` passes it on as it is. For a
+   * turn row, `prompt.tokens` is the context the turn was sampled from (prompt and transcript before it).
+   */
+  row?: RolloutRow;
+}
+
+/** What one sampled response (an episode) came to: its verdict and length, for the step's metrics. */
+export interface Outcome {
+  reward: number;
+  correct: boolean;
+  tokens: number;
 }
 
 export interface Generated {
   rollouts: Rollout[];
   sampledTokens: number;
+  /**
+   * The step's sampled episodes, when rollouts are not one per episode (turn rows, retries): the
+   * reward and accuracy metrics count each sampled episode once.
+   */
+  outcomes?: Outcome[];
 }
 
 /** Room for a response after `prefixLen` tokens. */
@@ -225,6 +248,7 @@ export interface RowExtras {
 /** The rollout rows `runMethod` takes (rollouts.md): response tokens only, mask all 1. */
 export function toRows(rollouts: readonly Rollout[], x: RowExtras): RolloutRow[] {
   return rollouts.map((r, i) => {
+    if (r.row) return { ...r.row, ...trainerFields(r, i, x) };
     const row: RolloutRow = {
       id: r.id, group: r.group, tokens: r.tokens, reward: r.verdict.reward,
       logprobs: r.logprobs, entropies: r.entropies, finished: r.finished,
@@ -243,11 +267,19 @@ export function toRows(rollouts: readonly Rollout[], x: RowExtras): RolloutRow[]
       row.t = 0;
       row.anchor = r.prompt.id;
     }
-    if (x.refLogprobs) row.ref_logprobs = x.refLogprobs[i];
-    if (x.tokenRewards) row.token_rewards = x.tokenRewards[i];
-    if (x.values) row.values = x.values[i];
+    Object.assign(row, trainerFields(r, i, x));
     // Signals the task's verdict determines (planning tokens, critiques, ...), then the trainer's own.
     if (r.verdict.signals || r.signals) row.signals = { ...(r.verdict.signals ?? {}), ...(r.signals ?? {}) };
     return row;
   });
+}
+
+/** What the trainer adds to rollout i's row: reference log-probs, token rewards, values, and its own signals over the row's. */
+function trainerFields(r: Rollout, i: number, x: RowExtras): Partial<RolloutRow> {
+  const out: Partial<RolloutRow> = {};
+  if (x.refLogprobs) out.ref_logprobs = x.refLogprobs[i];
+  if (x.tokenRewards) out.token_rewards = x.tokenRewards[i];
+  if (x.values) out.values = x.values[i];
+  if (r.row && r.signals) out.signals = { ...(r.row.signals ?? {}), ...r.signals };
+  return out;
 }

@@ -44,7 +44,7 @@ export const OPTIM_SCHEMA = section(
 );
 
 export const TRAIN_SCHEMA = v.strictObject({
-  task: v.pipe(v.string(), v.description("verifiable task: addition, addition-3d, countdown, decisive, chain (scored steps), rank (ranked lists), or addition-<d>d[-u]; tools (multi-turn) is not sampled by the trainer yet")),
+  task: v.pipe(v.string(), v.description("verifiable task: addition, addition-3d, countdown, decisive, chain (scored steps), rank (ranked lists), tools (multi-turn tool calls, run as episodes), or addition-<d>d[-u]")),
   method: v.pipe(v.string(), v.description("credit-assignment method (`creditflow methods`) whose inputs the trainer can produce")),
   methodOptions: v.pipe(v.record(v.string(), v.unknown()), v.description("the method's options, exactly as `creditflow assign --config` takes them (validated by the method's own schema)")),
   seed: int(0, 2 ** 31 - 1, "seed of every random choice (prompts, sampling, initialisation)"),

@@ -7,7 +7,8 @@ import type { Task } from "../tasks/types.js";
 import { tf } from "./policy/tf.js";
 import { Policy, type ModelConfig } from "./policy/model.js";
 import { Adam, lrAt, DEFAULT_OPTIM } from "./policy/optim.js";
-import { packPairs, type PackedBatch } from "./policy/batching.js";
+import { packPairs, scatter, type PackedBatch } from "./policy/batching.js";
+import { policyMask } from "../tasks/index.js";
 import { selectLogProbs } from "./policy/ops.js";
 import { Rng } from "./rng.js";
 
@@ -57,6 +58,13 @@ export function sftUpdate(policy: Policy, opt: Adam, pairs: { prompt: readonly n
   return loss;
 }
 
+/** [B*T] 1 on the response tokens the policy writes (`targets` per row), within `chosen` when given. */
+function policyTargets(pb: PackedBatch, targets: readonly number[][], chosen: Float32Array | undefined): Float32Array {
+  const m = scatter(pb, targets);
+  if (chosen) for (let k = 0; k < m.length; k++) m[k] *= chosen[k];
+  return m;
+}
+
 /** Trains `policy` in place on demonstrations of `task`; calls `onStep` after each update. */
 export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: SftStep) => void, select?: SftTokenSelector): void {
   const rng = new Rng(c.seed ^ 0x5f7);
@@ -64,15 +72,20 @@ export function runSft(task: Task, policy: Policy, c: SftConfig, onStep?: (s: Sf
   try {
     for (let s = 0; s < c.steps; s++) {
       const pairs: { prompt: readonly number[]; response: number[] }[] = [];
+      const targets: number[][] = [];
       let tokens = 0;
       for (let b = 0; b < c.batch; b++) {
         const prompt = task.samplePrompt(rng.fn());
         const response = task.demonstration(prompt, rng.fn());
         pairs.push({ prompt: prompt.tokens, response });
+        // A multi-turn demonstration's tool outputs are context, not targets (the policy never writes them).
+        if (task.environment) targets.push(policyMask(task, prompt, response));
         tokens += prompt.tokens.length + response.length - 1;
       }
       const lr = lrAt(opt.config, s, c.steps);
-      const loss = sftUpdate(policy, opt, pairs, task.vocab.pad, lr, select && ((pb) => select(policy, pb, s)));
+      const chosen = select && ((pb: PackedBatch) => select(policy, pb, s));
+      const pick = task.environment ? (pb: PackedBatch) => policyTargets(pb, targets, chosen?.(pb)) : chosen;
+      const loss = sftUpdate(policy, opt, pairs, task.vocab.pad, lr, pick);
       onStep?.({ step: s + 1, loss, lr, tokens });
     }
   } finally {

@@ -52,6 +52,8 @@ function segmentsOf(r: Rollout, perStep: boolean): number[] {
 export function buildMinibatch(config: TrainConfig, pad: number, rollouts: readonly Rollout[], idx: readonly number[], a: StepArrays): Minibatch {
   const rs = idx.map((i) => rollouts[i]);
   const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), pad);
+  // Environment tokens of a transcript (mask 0) are context only: out of the loss, its denominators and its metrics.
+  rs.forEach((r, i) => r.mask?.forEach((m, k) => (pb.mask[i * pb.T + pb.start[i] + k] *= m)));
   const lossSpec = POLICY_LOSS_REGISTRY[config.loss.policyLoss];
   let segment: Int32Array | null = null, nSeg = 0;
   if (lossSpec.segments) {

@@ -187,7 +187,7 @@ export class Trainer {
   /** Step 2: this step's rollouts, through the worker pool or in this thread. */
   private async collect(prompts: TaskPrompt[]): Promise<Collected> {
     const options = this.sampleOptions();
-    const run = (sampler: BatchSampler) => collectRollouts(this.adapter, { config: this.config, task: this.task, sampler, options, rng: this.rng, step: this.step }, prompts);
+    const run = (sampler: BatchSampler) => collectRollouts(this.adapter, { config: this.config, task: this.task, sampler, options, rng: this.rng, step: this.step, policy: this.policy }, prompts);
     const current = this.policy.weights();
     // Workers cannot run a per-token sampling function (a closure): such steps sample in this thread.
     const pool = this.pool && !options.adaptiveTemperature ? this.pool : null;
@@ -237,7 +237,7 @@ export class Trainer {
     const refLogp = this.ref && c.loss.klCoef > 0 ? this.score(this.ref, rollouts).logp : null;
     // verl apply_kl_penalty: token rewards -beta * kl on every response token.
     const tokenRewards = refLogp && c.loss.klInReward
-      ? rollouts.map((r, i) => r.logprobs.map((lp, k) => -c.loss.klCoef * klPenaltyHost(lp, refLogp[i][k], c.loss.klKind)))
+      ? rollouts.map((r, i) => r.logprobs.map((lp, k) => (r.mask?.[k] === 0 ? 0 : -c.loss.klCoef * klPenaltyHost(lp, refLogp[i][k], c.loss.klKind))))
       : undefined;
     const values = this.critic ? this.critic.values(rollouts, this.task.vocab.pad) : null;
     const credit = assignCredit({
@@ -277,7 +277,11 @@ export class Trainer {
         }
         if (criticOnly) continue;
         const stats: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => minibatchLoss(this.policy, c, this.task.maxResponseTokens, mb, shaping, stats), [...this.policy.params.values()]);
+        const { value, grads } = tf.variableGrads(() => {
+          const pg = minibatchLoss(this.policy, c, this.task.maxResponseTokens, mb, shaping, stats);
+          const aux = this.adapter.auxLoss?.({ policy: this.policy, task: this.task, rollouts, idx, temperature: c.sampling.temperature });
+          return aux ? (tf.add(pg, aux) as tf.Scalar) : pg;
+        }, [...this.policy.params.values()]);
         const named = new Map<string, tf.Tensor>();
         for (const [vn, g] of Object.entries(grads)) named.set(this.byVarName.get(vn) as string, g);
         lr = lrAt(c.optim, this.opt.t, this.totalUpdates());
@@ -292,15 +296,17 @@ export class Trainer {
     }
     this.step++;
     const dt = (performance.now() - t0) / 1000;
+    // Each sampled response once (turn rows and retries are rows of the step's episodes).
+    const outcomes = gen.outcomes ?? rollouts.map((r) => ({ reward: r.verdict.reward, correct: r.verdict.correct, tokens: r.tokens.length }));
     let advAbs = 0, nTok = 0;
     for (const a of adv) for (const x of a) { advAbs += Math.abs(x); nTok++; }
     const out: StepMetrics = {
       step: this.step,
-      reward_mean: mean(rollouts.map((r) => r.verdict.reward)),
-      accuracy: mean(rollouts.map((r) => (r.verdict.correct ? 1 : 0))),
+      reward_mean: mean(outcomes.map((o) => o.reward)),
+      accuracy: mean(outcomes.map((o) => (o.correct ? 1 : 0))),
       sampled_tokens: this.sampledTokens,
       step_sampled_tokens: gen.sampledTokens,
-      response_len_mean: mean(rollouts.map((r) => r.tokens.length)),
+      response_len_mean: mean(outcomes.map((o) => o.tokens)),
       loss: mean(metrics.loss),
       pg_clipfrac: mean(metrics.clip),
       ppo_kl: mean(metrics.kl),

@@ -29,3 +29,36 @@ test("SFT on chain demonstrations raises greedy held-out accuracy above a floor"
   assert.ok(after.accuracy >= FLOOR, `greedy accuracy ${after.accuracy} after ${STEPS} steps, floor ${FLOOR}`);
 });
 
+
+test("the warm start on a multi-turn task trains on the policy's tokens only: tool outputs are context", async () => {
+  await useBackend("wasm");
+  const { runSft, sftLoss } = await import("../../src/train/sft.js");
+  const { Policy } = await import("../../src/train/policy/model.js");
+  const { Rng } = await import("../../src/train/rng.js");
+  const { getTask, policyMask } = await import("../../src/tasks/index.js");
+  const { scatter } = await import("../../src/train/policy/batching.js");
+  const { tf } = await import("../../src/train/policy/tf.js");
+  const task = getTask("tools");
+  const model = { vocabSize: task.vocab.size, dModel: 16, nLayers: 1, nHeads: 2, dFF: 32, maxSeqLen: 56, tieEmbeddings: true, normEps: 1e-5, ropeTheta: 10000 };
+  const policy = Policy.create(model, 3);
+  try {
+    const c = { steps: 1, batch: 6, lr: 0, warmupSteps: 0, seed: 4 };
+    let reported = NaN;
+    runSft(task, policy, c, (s) => (reported = s.loss));
+    // The same batch, drawn as runSft draws it: cross-entropy over the policy's tokens, and over all.
+    const rng = new Rng(c.seed ^ 0x5f7);
+    const pairs: { prompt: readonly number[]; response: number[] }[] = [], masks: number[][] = [];
+    for (let b = 0; b < c.batch; b++) {
+      const prompt = task.samplePrompt(rng.fn());
+      const response = task.demonstration(prompt, rng.fn());
+      pairs.push({ prompt: prompt.tokens, response });
+      masks.push(policyMask(task, prompt, response));
+    }
+    assert.ok(masks.some((m) => m.includes(0)));
+    const lossOf = (select?: (pb: import("../../src/train/policy/batching.js").PackedBatch) => Float32Array) => tf.tidy(() => sftLoss(policy, pairs, task.vocab.pad, select).dataSync()[0]);
+    assert.ok(Math.abs(reported - lossOf((pb) => scatter(pb, masks))) < 1e-5);
+    assert.ok(Math.abs(reported - lossOf()) > 1e-3, "tool outputs are not targets");
+  } finally {
+    policy.dispose();
+  }
+});

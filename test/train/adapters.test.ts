@@ -34,7 +34,8 @@ test("trainable methods are exactly those with no missing input, and refusals na
   }
   // Inputs only an adapter or the model provides make a method trainable.
   for (const m of ["spo-chain", "tw-grpo", "thr"]) assert.ok(trainable.includes(m), m);
-  for (const m of ["rto", "matchtir", "brpo"]) assert.ok(!trainable.includes(m), m);
+  assert.ok(!trainable.includes("rto"), "rto reads a DPO model's log-probs, which no task provides");
+  for (const m of ["matchtir", "gigpo", "r3l", "brpo", "laser"]) assert.ok(trainable.includes(m), `${m}: episodes, turn rows and extra sampling`);
   assert.ok(trainable.includes("pure") && trainable.includes("rank-grpo"), "inputs from the chain and rank tasks");
   assert.ok(trainable.includes("gae"), "values come from the critic");
 });
@@ -75,6 +76,10 @@ test("task-provided inputs: step rewards and verdict signals reach the rows; ref
   assert.equal(taskFor("grpo", "addition"), "addition");
   assert.throws(() => checkTrainable("pure", resolveTask("addition")), /method 'pure' needs step_rewards, which task 'addition' does not provide; task 'chain' does \(--task chain\)/);
   assert.doesNotThrow(() => checkTrainable("pure", chain));
-  // A multi-turn task is refused with the reason, not silently sampled without its environment.
-  assert.throws(() => checkTrainable("matchtir", resolveTask("tools")), /multi-turn/);
+  // Multi-turn tasks run as episodes; what episodes cannot do is refused with the reason.
+  assert.doesNotThrow(() => checkTrainable("matchtir", resolveTask("tools")));
+  assert.throws(() => checkTrainable("spo-chain", resolveTask("tools")), /spo-chain' samples beyond the task's responses .* multi-turn task 'tools'/);
+  assert.throws(() => checkTrainable("brpo", resolveTask("addition")), /brpo' needs signals.budget_scores, which task 'addition' does not provide; task 'chain' does/);
+  // Without --task, the task each method is meant for.
+  for (const [m, t] of [["matchtir", "tools"], ["gigpo", "tools"], ["r3l", "tools"], ["brpo", "chain"], ["laser", "addition"]]) assert.equal(taskFor(m, "addition"), t, m);
 });

@@ -9,8 +9,10 @@ import { getMethod, listMethods } from "../../core/registry.js";
 import "../../methods/index.js";
 import type { TrainConfig } from "../config.js";
 import { MODEL_SIGNALS } from "../model-signals.js";
-import { listTasks, provisionFor, type Task } from "../../tasks/index.js";
+import { extraSamplingOf, listTasks, meantTaskOf, provisionFor, type Task } from "../../tasks/index.js";
+import { selfRewardOptions } from "../episodes.js";
 import { hapoAdapter } from "./hapo.js";
+import { laserAdapter } from "./laser.js";
 import { spoChainAdapter } from "./spo-chain.js";
 import { spoTreeAdapter } from "./spo-tree.js";
 import { tvmAdapter } from "./tvm.js";
@@ -18,10 +20,13 @@ import type { AdapterFactory, MethodAdapter } from "./types.js";
 
 export type { AdapterFactory, LossShaping, MethodAdapter, SamplingContext } from "./types.js";
 
-const FACTORIES: ReadonlyMap<string, AdapterFactory> = new Map([spoChainAdapter, spoTreeAdapter, hapoAdapter, tvmAdapter].map((f) => [f.method, f]));
+const FACTORIES: ReadonlyMap<string, AdapterFactory> = new Map([spoChainAdapter, spoTreeAdapter, hapoAdapter, tvmAdapter, laserAdapter].map((f) => [f.method, f]));
 
-/** Rollout fields the trainer fills for every method (from the sampler, the task and the reference policy). */
-const PRODUCED_FIELDS: ReadonlySet<string> = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor", "values"]);
+/**
+ * Rollout fields the trainer fills for every method (from the sampler, the task, the reference
+ * policy, the critic, and its episodes: turn rows and the policy's self-reward score).
+ */
+const PRODUCED_FIELDS: ReadonlySet<string> = new Set(["logprobs", "entropies", "step_ends", "ref_logprobs", "episode", "t", "anchor", "values", "signals.self_reward"]);
 
 /** Whether a run trains a critic: on request, or when its method reads values or trains a value model. */
 export function usesCritic(config: TrainConfig): boolean {
@@ -46,16 +51,28 @@ function producible(method: string): Set<string> {
 }
 
 /**
- * Tasks whose rollouts the trainer samples as plain single-turn groups, each with a verdict: a
- * multi-turn environment, per-turn rows or extra sampling (budget truncations, self-rewards,
- * retries) are src/tasks/episodes.ts's and not run by this trainer yet.
+ * Why the trainer cannot run `method` on `task` although the task provides its inputs, or null.
+ * Multi-turn tasks, rows per turn or per budget and extra sampling (budget summaries, self-rewards,
+ * retries) run as episodes (src/train/episodes.ts); what episodes cannot do is refused here.
  */
 function runnable(method: string, task: Task): string | null {
-  if (task.environment) return `task '${task.name}' is multi-turn (an environment answers tool calls), which the trainer does not sample yet`;
-  const p = provisionFor(method, task, { producible: producible(method) });
-  if (p.rows !== "episode") return `method '${method}' trains on one row per ${p.rows === "turns" ? "turn" : "budget"}, which the trainer does not build yet`;
-  if (p.extra !== null) return `method '${method}' needs extra sampling (${p.extra.replace("_", " ")}), which the trainer does not run yet`;
+  if (task.environment && FACTORIES.get(method)?.singleTurnOnly) {
+    return `method '${method}' samples beyond the task's responses (segment trees or prefix continuations) with no environment to answer tool calls, so it does not run on the multi-turn task '${task.name}'`;
+  }
+  const extra = extraSamplingOf(method);
+  if (extra === "budget_scores" && !task.budget) return `method '${method}' needs budget truncations, and task '${task.name}' defines no budgets (task 'chain' does)`;
+  if (extra === "self_reward" && selfRewardOptions(task) === null) return `method '${method}' scores a self-reward token "z" that task '${task.name}''s vocabulary lacks`;
   return null;
+}
+
+/**
+ * Why CreditBench's shared single-turn groups cannot feed `method` on `task` (it needs the
+ * trainer's own episodes: a multi-turn transcript, or extra sampling), or null.
+ */
+export function needsOwnEpisodes(method: string, task: Task): string | null {
+  if (task.environment) return `task '${task.name}' is multi-turn: its rollouts are the trainer's episodes`;
+  const extra = extraSamplingOf(method);
+  return extra ? `needs extra sampling (${extra.replace("_", " ")}) that only the trainer's episodes run` : null;
 }
 
 /**
@@ -90,7 +107,11 @@ function preferredTask(method: string): Task | null {
  */
 export function checkTrainable(method: string, task?: Task): void {
   const missing = missingInputs(method, task);
-  if (missing.length === 0) return;
+  if (missing.length === 0) {
+    const why = task ? runnable(method, task) : null;
+    if (why) throw new ConfigError(why);
+    return;
+  }
   if (task) {
     // The task providers name the task that would give what this one lacks.
     provisionFor(method, task, { producible: producible(method) });
@@ -102,6 +123,9 @@ export function checkTrainable(method: string, task?: Task): void {
 
 /** The task a method trains on when the user names none: the configured default when it provides the inputs, else one that does. */
 export function taskFor(method: string, fallback: string): string {
+  // The task the method is meant for (gigpo's and r3l's tool turns, say) when the trainer can run it there.
+  const meant = listTasks().find((t) => t.name === meantTaskOf(method));
+  if (meant && missingInputs(method, meant).length === 0 && runnable(method, meant) === null) return meant.name;
   const fb = listTasks().find((t) => t.name === fallback);
   if (fb && missingInputs(method, fb).length === 0) return fallback;
   return preferredTask(method)?.name ?? fallback;

@@ -18,6 +18,7 @@ export function spoChainCutpointsOf(logprobs: readonly number[], methodOptions: 
 
 export const spoChainAdapter: AdapterFactory = {
   method: "spo-chain",
+  singleTurnOnly: true,
   providesSignals: ["cut_values", "start_value"],
   create: (config: TrainConfig): MethodAdapter => ({
     async enrich(ctx: SamplingContext, rollouts: Rollout[]) {

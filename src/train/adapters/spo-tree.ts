@@ -9,6 +9,7 @@ import type { AdapterFactory, MethodAdapter } from "./types.js";
 
 export const spoTreeAdapter: AdapterFactory = {
   method: "spo-tree",
+  singleTurnOnly: true,
   create: (config: TrainConfig): MethodAdapter => ({
     benchNote: "on the shared groups (the trainer samples segment trees instead)",
     collect: (ctx, prompts) => sampleTrees(ctx.task, ctx.sampler, prompts, config.spoTree.branching, config.spoTree.segmentTokens, ctx.options, ctx.rng, ctx.step),

@@ -7,6 +7,8 @@
 import type { Task, TaskPrompt } from "../../tasks/types.js";
 import type { TrainConfig } from "../config.js";
 import type { Rng } from "../rng.js";
+import type { Policy } from "../policy/model.js";
+import type { tf } from "../policy/tf.js";
 import type { SampleOptions } from "../policy/sampler.js";
 import type { BatchSampler, Generated, Rollout } from "../rollouts.js";
 
@@ -19,6 +21,8 @@ export interface SamplingContext {
   readonly rng: Rng;
   /** Steps done so far (ids of the step's rollouts). */
   readonly step: number;
+  /** The policy being trained (scoring during collection, e.g. LaSeR's self-reward token). */
+  readonly policy?: Policy;
 }
 
 /**
@@ -41,6 +45,11 @@ export interface AdapterFactory {
   readonly method: string;
   /** Rollout signals the adapter fills in itself (so the trainer can feed the method). */
   readonly providesSignals?: readonly string[];
+  /**
+   * The adapter samples beyond the task's own responses (trees, continuations of prefixes) without
+   * an environment to answer tool calls: refused on multi-turn tasks.
+   */
+  readonly singleTurnOnly?: boolean;
   /** The method's product includes a value model trained on its returns: the run trains a critic. */
   readonly trainsCritic?: boolean;
   create(config: TrainConfig): MethodAdapter;
@@ -59,6 +68,12 @@ export interface MethodAdapter {
   readonly needsRescoring?: boolean;
   /** Loss shaping from the rescored entropies (called once per step, after sampling). */
   shapeLoss?(entropies: readonly (readonly number[])[]): LossShaping | null;
+  /**
+   * A term the method adds to a minibatch's loss beside the policy gradient (LaSeR's self-reward
+   * MSE), differentiable in the policy; called inside the gradient scope with the step's rollouts
+   * and the minibatch's indices into them. Null: nothing to add for this minibatch.
+   */
+  auxLoss?(x: { policy: Policy; task: Task; rollouts: readonly Rollout[]; idx: readonly number[]; temperature: number }): tf.Scalar | null;
   /** Run state carried across steps, saved in checkpoints (JSON). */
   saveState?(): unknown;
   loadState?(state: unknown): void;

@@ -25,6 +25,11 @@ export interface SampleRequest {
   prefix: readonly number[];
   /** Most new tokens to generate (eos included). */
   maxNew: number;
+  /**
+   * Tokens that end this row like eos, but unfinished (a multi-turn policy turn ending in a tool
+   * call, the environment answers next): the stop token is kept as the row's last token.
+   */
+  stop?: readonly number[];
 }
 
 export interface SampleOptions {
@@ -324,7 +329,7 @@ export function sampleRows(sw: SamplerWeights, requests: readonly SampleRequest[
           res.finished = true;
           continue;
         }
-        if (res.tokens.length >= q.maxNew || pos[r] >= S) continue;
+        if (res.tokens.length >= q.maxNew || pos[r] >= S || q.stop?.includes(tok)) continue;
       }
       nextLive.push(r);
     }
