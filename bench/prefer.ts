@@ -44,6 +44,8 @@ const CLAIM: Record<PreferMethod, string> = {
   cdpo: "cDPO: beats DPO on reasoning accuracy",
   "t-reg": "T-REG: beats DPO on win rates",
   aligndistil: "AlignDistil: beats DPO, converges faster",
+  intro: "InTRO: beats SFT/RL baselines on math reasoning accuracy (not compared with DPO in the paper)",
+  rmt: "RMT: better reasoning accuracy than RPT with ~5x shorter reasoning (not compared with DPO in the paper)",
 };
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

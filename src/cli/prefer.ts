@@ -1,6 +1,7 @@
 /**
  * `creditflow prefer`: preference training of the built-in policy with DPO, IPO or a token-level
- * method (TDPO, TGDPO, cDPO, T-REG, AlignDistil) on pairs built from a task's verifier.
+ * method (TDPO, TGDPO, cDPO, T-REG, AlignDistil) on pairs built from a task's verifier, and InTRO
+ * (on its own correct samples) and RMT (on a corpus of demonstrations), measured on the same pairs.
  */
 import { join } from "node:path";
 import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand, parseConfigArg } from "./args.js";
@@ -25,7 +26,9 @@ export const PREFER_COMMAND = defineCommand({
 start (the reference), (correct, incorrect) response pairs sampled from it and judged by the
 task's verifier (plus a held-out pair set), the extra models the method needs (DPO, reverse-DPO,
 positive or negative models, each announced with its cost), then the policy. Methods:
-${PREFER_METHODS.join(", ")} (docs/preference.md).`,
+${PREFER_METHODS.join(", ")} (docs/preference.md). intro trains on its own correct samples
+with answer-conditioned correction factors, rmt on a corpus of the task's demonstrations; the
+pairs then only measure them.`,
   flags: {
     task: { type: "string", value: "NAME", doc: `task (default ${DEFAULT_PREFER.task})` },
     method: { type: "string", value: "M", doc: `preference objective (default ${DEFAULT_PREFER.method})` },
@@ -73,7 +76,7 @@ function progressLine(p: PreferProgress): string {
   const done = Math.round((width * p.step) / Math.max(1, p.steps));
   const m = p.metrics;
   const eta = Number.isFinite(p.etaSeconds) ? `${Math.round(p.etaSeconds)}s` : "?";
-  return `[${"#".repeat(done)}${".".repeat(width - done)}] step ${p.step}/${p.steps}  loss ${m.loss.toFixed(4)}  pair acc ${m.pair_accuracy.toFixed(3)}  eval ${p.evalAccuracy === null ? "-" : p.evalAccuracy.toFixed(3)}  ETA ${eta}`;
+  return `[${"#".repeat(done)}${".".repeat(width - done)}] step ${p.step}/${p.steps}  loss ${m.loss.toFixed(4)}  ${m.pair_accuracy !== undefined ? `pair acc ${m.pair_accuracy.toFixed(3)}` : `sample acc ${(m.sample_accuracy ?? 0).toFixed(3)}`}  eval ${p.evalAccuracy === null ? "-" : p.evalAccuracy.toFixed(3)}  ETA ${eta}`;
 }
 
 export function runPreferCommand(argv: string[]): Promise<number> {
@@ -107,7 +110,8 @@ export function runPreferCommand(argv: string[]): Promise<number> {
       },
     });
     const f = (x: number | null) => (x === null ? "-" : x.toFixed(3));
-    log(`done: ${s.steps} steps on ${s.pairs} pairs (${s.sampledTokens} sampled tokens), ${Math.round(s.seconds)} s; held-out accuracy ${f(s.warmStartEvalAccuracy)} (reference) -> ${f(s.finalEvalAccuracy)}, held-out pair accuracy ${f(s.finalHeldoutPairAccuracy)}`);
+    const trainedOn = a.config.method === "intro" ? "its own correct samples" : a.config.method === "rmt" ? "the demonstration corpus" : `${s.pairs} pairs`;
+    log(`done: ${s.steps} steps on ${trainedOn} (${s.sampledTokens} tokens sampled for pairs), ${Math.round(s.seconds)} s; held-out accuracy ${f(s.warmStartEvalAccuracy)} (reference) -> ${f(s.finalEvalAccuracy)}, held-out pair accuracy ${f(s.finalHeldoutPairAccuracy)}`);
     return 0;
   });
 }
