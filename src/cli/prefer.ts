@@ -45,7 +45,8 @@ pairs then only measure them.`,
   },
   footer: `DIR holds config.json, metrics.jsonl (one JSON object per update: step, loss, pair_accuracy,
 grad_norm, lr; heldout_pair_accuracy and eval_accuracy (greedy, held-out prompts) on evaluation
-steps), checkpoint.json (written atomically), warm-start.json (the reference), pairs.json,
+steps; intro and rmt: sample_accuracy and sampled_tokens instead of pair_accuracy),
+checkpoint.json (written atomically), warm-start.json (the reference), pairs.json,
 aux-<model>.json for the extra models, and summary.json.`,
 });
 
