@@ -45,6 +45,7 @@ const CLAIM: Record<PreferMethod, string> = {
   "t-reg": "T-REG: beats DPO on win rates",
   aligndistil: "AlignDistil: beats DPO, converges faster",
   intro: "InTRO: beats SFT/RL baselines on math reasoning accuracy (not compared with DPO in the paper)",
+  "laser-loss": "LaSeR: the self-reward predicts correctness (self-verification F1), with RL (alone here; not compared with DPO in the paper)",
   rmt: "RMT: better reasoning accuracy than RPT with ~5x shorter reasoning (not compared with DPO in the paper)",
 };
 

@@ -27,8 +27,8 @@ start (the reference), (correct, incorrect) response pairs sampled from it and j
 task's verifier (plus a held-out pair set), the extra models the method needs (DPO, reverse-DPO,
 positive or negative models, each announced with its cost), then the policy. Methods:
 ${PREFER_METHODS.join(", ")} (docs/preference.md). intro trains on its own correct samples
-with answer-conditioned correction factors, rmt on a corpus of the task's demonstrations; the
-pairs then only measure them.`,
+with answer-conditioned correction factors, rmt on a corpus of the task's demonstrations,
+laser-loss the self-reward of its own samples; the pairs then only measure them.`,
   flags: {
     task: { type: "string", value: "NAME", doc: `task (default ${DEFAULT_PREFER.task})` },
     method: { type: "string", value: "M", doc: `preference objective (default ${DEFAULT_PREFER.method})` },
@@ -45,7 +45,8 @@ pairs then only measure them.`,
   },
   footer: `DIR holds config.json, metrics.jsonl (one JSON object per update: step, loss, pair_accuracy,
 grad_norm, lr; heldout_pair_accuracy and eval_accuracy (greedy, held-out prompts) on evaluation
-steps; intro and rmt: sample_accuracy and sampled_tokens instead of pair_accuracy),
+steps; intro, rmt and laser-loss: sample_accuracy and sampled_tokens instead of pair_accuracy;
+laser-loss: self_reward_balanced_accuracy, and heldout_self_reward_balanced_accuracy on evaluation steps),
 checkpoint.json (written atomically), warm-start.json (the reference), pairs.json,
 aux-<model>.json for the extra models, and summary.json.`,
 });
@@ -111,7 +112,7 @@ export function runPreferCommand(argv: string[]): Promise<number> {
       },
     });
     const f = (x: number | null) => (x === null ? "-" : x.toFixed(3));
-    const trainedOn = a.config.method === "intro" ? "its own correct samples" : a.config.method === "rmt" ? "the demonstration corpus" : `${s.pairs} pairs`;
+    const trainedOn = a.config.method === "intro" ? "its own correct samples" : a.config.method === "rmt" ? "the demonstration corpus" : a.config.method === "laser-loss" ? "its own samples' self-rewards" : `${s.pairs} pairs`;
     log(`done: ${s.steps} steps on ${trainedOn} (${s.sampledTokens} tokens sampled for pairs), ${Math.round(s.seconds)} s; held-out accuracy ${f(s.warmStartEvalAccuracy)} (reference) -> ${f(s.finalEvalAccuracy)}, held-out pair accuracy ${f(s.finalHeldoutPairAccuracy)}`);
     return 0;
   });

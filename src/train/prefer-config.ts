@@ -12,9 +12,9 @@ import type { OptimConfig } from "./policy/optim.js";
 import type { SftConfig } from "./sft.js";
 
 /** The pairwise and distillation objectives `prefer --method` trains. */
-export const PREFER_METHODS = ["dpo", "ipo", "tdpo1", "tdpo2", "tgdpo", "cdpo", "t-reg", "aligndistil", "intro", "rmt"] as const;
-/** The methods that train on something other than the pairs: InTRO on its own correct samples, RMT on a corpus (pairs only measure them). */
-export const UNPAIRED_METHODS: readonly PreferMethod[] = ["intro", "rmt"];
+export const PREFER_METHODS = ["dpo", "ipo", "tdpo1", "tdpo2", "tgdpo", "cdpo", "t-reg", "aligndistil", "intro", "rmt", "laser-loss"] as const;
+/** The methods that train on something other than the pairs: InTRO and LaSeR's loss on their own samples, RMT on a corpus (pairs only measure them). */
+export const UNPAIRED_METHODS: readonly PreferMethod[] = ["intro", "rmt", "laser-loss"];
 export type PreferMethod = (typeof PREFER_METHODS)[number];
 
 /** The extra models each method needs, trained before the policy (the reference is the warm start). */
@@ -29,6 +29,7 @@ export const AUX_MODELS: Record<PreferMethod, readonly AuxName[]> = {
   aligndistil: ["dpo", "rdpo"],
   intro: [],
   rmt: [],
+  "laser-loss": [],
 };
 /** dpo: DPO from the reference; rdpo: DPO with chosen and rejected swapped; pos / neg: SFT on the chosen / rejected responses. */
 export type AuxName = "dpo" | "rdpo" | "pos" | "neg";
@@ -48,7 +49,7 @@ export interface PreferConfig {
     candidates: number;
     /** InTRO's clip of the correction factor. */
     clipMax: number;
-    /** Samples per prompt (InTRO's G) or per selected token (RMT's G); null: 4 and 8. */
+    /** Samples per prompt (InTRO's and LaSeR's G) or per selected token (RMT's G); null: 4, 8 and 8. */
     rollouts: number | null;
     /** RMT: NTP weight lambda, RL tokens per corpus sequence |C|, length-reward weight w, corpus size, curriculum endpoints (easy, medium, hard). */
     lambda: number;
@@ -68,9 +69,9 @@ export interface PreferConfig {
   checkpointEvery: number;
 }
 
-/** G: samples per prompt (InTRO, the paper's 4) or per selected token (RMT, the notes' 8). */
+/** G: samples per prompt (InTRO, the paper's 4; LaSeR, the scripts' 8) or per selected token (RMT, the notes' 8). */
 export function methodRollouts(c: PreferConfig): number {
-  return c.methodOptions.rollouts ?? (c.method === "rmt" ? 8 : 4);
+  return c.methodOptions.rollouts ?? (c.method === "intro" ? 4 : 8);
 }
 
 /** Default alpha per method (methods.md): TDPO2 0.5, TGDPO 0.5, T-REG 0.25 ([PROPOSAL]). */
@@ -127,7 +128,7 @@ export const PREFER_SCHEMA = v.strictObject({
       aggregation: v.pipe(v.picklist(["position", "sequence"] as const), v.description("cDPO's aggregation: per aligned position (the code) or one sequence sum")),
       candidates: int(1, 1024, "InTRO's n: candidates per position, the rationale's own token included (the paper: 5)"),
       clipMax: num(0, 1e6, "InTRO's upper clip of the correction factor (the paper: 200)"),
-      rollouts: v.pipe(v.nullable(int(1, 1024, "")), v.description("samples per prompt (InTRO's G) or per selected token (RMT's G); null: 4 (InTRO) and 8 (RMT)")),
+      rollouts: v.pipe(v.nullable(int(1, 1024, "")), v.description("samples per prompt (InTRO's, LaSeR's G) or per selected token (RMT's G); null: 4 (InTRO), 8 (LaSeR, RMT)")),
       lambda: num(0, 1e3, "RMT's NTP weight lambda"),
       rlTokens: int(0, 1e6, "RMT's RL tokens per corpus sequence |C| (not stated by the paper)"),
       lengthWeight: num(0, 1, "RMT's length-reward weight w ([PROPOSAL] 0.2)"),

@@ -18,9 +18,8 @@ import { ConfigError } from "../core/errors.js";
 import type { Task, TaskPrompt } from "../tasks/types.js";
 import type { Policy } from "./policy/model.js";
 import { packPairs } from "./policy/batching.js";
-import { disposeSamplerWeights, sample, samplerWeights } from "./policy/sampler.js";
 import type { Rng } from "./rng.js";
-import { responseLogits } from "./prefer-pairs.js";
+import { responseLogits, sampleVerified } from "./prefer-pairs.js";
 import { addLogpGrad, responseRows, surrogateGrads } from "./prefer-grad.js";
 import { logSoftmaxRows } from "../preference/common.js";
 import { introCandidates, introLoss } from "../preference/intro.js";
@@ -65,22 +64,9 @@ export interface IntroBatch {
 /** Steps 1-3 of the update: G samples per prompt, the correct ones, their answer-conditioned pass. */
 export function introSample(policy: Policy, task: Task, prompts: readonly TaskPrompt[], G: number, temperature: number, rng: Rng): IntroBatch {
   const model = policy.config;
-  const sw = samplerWeights(model, policy.weights());
-  const out: IntroBatch = { rationales: [], sampled: 0, correct: 0, sampledTokens: 0 };
-  const kept: { p: TaskPrompt; tokens: number[] }[] = [];
-  try {
-    const req = prompts.flatMap((p) => Array.from({ length: G }, () => ({ prefix: p.tokens, maxNew: Math.max(0, Math.min(task.maxResponseTokens, model.maxSeqLen - p.tokens.length)) })));
-    const res = sample(sw, req, { temperature, topP: 1, eos: task.vocab.eos }, rng);
-    res.forEach((r, k) => {
-      out.sampled++;
-      out.sampledTokens += r.tokens.length;
-      const p = prompts[Math.floor(k / G)];
-      if (r.tokens.length > 0 && task.verify(p, r.tokens).correct) kept.push({ p, tokens: r.tokens });
-    });
-  } finally {
-    disposeSamplerWeights(sw);
-  }
-  out.correct = kept.length;
+  const { samples, sampledTokens } = sampleVerified(task, model, policy.weights(), prompts, G, temperature, rng);
+  const kept = samples.filter((x) => x.correct).map((x) => ({ p: x.prompt, tokens: x.tokens }));
+  const out: IntroBatch = { rationales: [], sampled: samples.length, correct: kept.length, sampledTokens };
   const seqs = kept.map((k) => ({ prompt: answerConditioned(task, k.p), response: k.tokens }));
   for (const q of seqs) {
     const len = q.prompt.length + q.response.length - 1;

@@ -25,7 +25,7 @@ import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolic
 import { checkPolicyFile, metricSteps, readJsonFile } from "./rundir.js";
 import { schemaProblem } from "./schema.js";
 import { AUX_MODELS, UNPAIRED_METHODS, methodAlpha, methodRollouts, PREFER_SCHEMA, validatePreferConfig, type AuxName, type PreferConfig, type PreferMethod } from "./prefer-config.js";
-import { buildPairSet, streamRng, modelLogits, pairSequences, responseLogits, type Pair } from "./prefer-pairs.js";
+import { buildPairSet, sampleVerified, streamRng, modelLogits, pairSequences, responseLogits, type Pair } from "./prefer-pairs.js";
 import { logSoftmaxRows } from "../preference/common.js";
 import { addLogpGrad, responseRows, surrogateGrads } from "./prefer-grad.js";
 import { dpoLoss, ipoLoss } from "../preference/dpo.js";
@@ -37,6 +37,7 @@ import { alignDistilLoss } from "../preference/aligndistil.js";
 import { rmtBudget, rmtCurriculum } from "../preference/rmt.js";
 import { answerConditioned, introGrads, introSample } from "./prefer-intro.js";
 import { entropyTiers, rmtCorpus, rmtGrads, rmtSelect } from "./prefer-rmt.js";
+import { laserGrads, selfRewardAccuracy, selfRewards, selfRewardSetup } from "./prefer-laser.js";
 
 /** What a method reads about one response besides the policy's logits (all precomputed, frozen models). */
 export interface SideData {
@@ -130,6 +131,7 @@ export function pairLoss(d: PairData, zw: Float64Array, zl: Float64Array, V: num
     }
     case "intro":
     case "rmt":
+    case "laser-loss":
       throw new Error(`prefer: ${o.method} does not train on pairs`);
   }
 }
@@ -303,8 +305,12 @@ export interface PreferMetrics {
   pair_accuracy?: number;
   /** InTRO: the fraction of its samples that were correct; RMT: of its one-token rollouts that predicted the corpus token. */
   sample_accuracy?: number;
-  /** InTRO, RMT: tokens sampled from the policy in this update. */
+  /** InTRO, RMT, LaSeR: tokens sampled from the policy in this update. */
   sampled_tokens?: number;
+  /** LaSeR: how well the self-reward (r_s > 0.5) predicted the verifier on the update's finished samples, before the update (balanced accuracy). */
+  self_reward_balanced_accuracy?: number;
+  /** LaSeR, on evaluation steps: the same on the finished responses of the held-out pairs. */
+  heldout_self_reward_balanced_accuracy?: number;
   grad_norm: number;
   lr: number;
   heldout_pair_accuracy?: number;
@@ -451,12 +457,19 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
   const evalNow = () => (evalPrompts.length > 0 ? evaluate(task, model, policy.weights(), evalPrompts).accuracy : null);
   try {
     const update = methodUpdate(config, task, model, ref, train, policy, opt, lossOpts, log);
+    const extraEval = methodEval(config, task, pairs.heldout, policy);
+    const prefixed = (prefix: string, r: Record<string, number> | null) => Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [prefix + k, v]));
+    let lastExtra: Record<string, number> | null = null;
+    let warmExtra: Record<string, number> = {};
     if (!ck) {
       warmEval = evalNow();
-      writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({ warm_start_eval_accuracy: warmEval, warm_start_heldout_pair_accuracy: pairAccuracy(policy, held, pad) }, null, 2) + "\n");
+      warmExtra = prefixed("warm_start_", extraEval?.() ?? null);
+      writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({ warm_start_eval_accuracy: warmEval, warm_start_heldout_pair_accuracy: pairAccuracy(policy, held, pad), ...warmExtra }, null, 2) + "\n");
       if (warmEval !== null) log(`reference held-out accuracy ${warmEval.toFixed(3)}`);
     } else if (existsSync(join(o.outDir, "summary.json"))) {
-      warmEval = (readJson(join(o.outDir, "summary.json")) as { warm_start_eval_accuracy: number | null }).warm_start_eval_accuracy;
+      const w = readJson(join(o.outDir, "summary.json")) as { warm_start_eval_accuracy: number | null } & Record<string, unknown>;
+      warmEval = w.warm_start_eval_accuracy;
+      warmExtra = Object.fromEntries(Object.entries(w).filter((e): e is [string, number] => e[0].startsWith("warm_start_heldout_self") && typeof e[1] === "number"));
     }
     let step = ck ? ck.step : 0;
     let lastEval: number | null = warmEval, lastHeld: number | null = null;
@@ -474,6 +487,7 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
         m.heldout_pair_accuracy = lastHeld = pairAccuracy(policy, held, pad);
         const e = evalNow();
         if (e !== null) m.eval_accuracy = lastEval = e;
+        if (extraEval) Object.assign(m, (lastExtra = extraEval()));
       }
       m.time_s = (performance.now() - started) / 1000;
       appendFileSync(metricsPath, JSON.stringify(m) + "\n");
@@ -490,6 +504,7 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
     };
     if (finished) {
       writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({
+        ...warmExtra, ...prefixed("final_", lastExtra),
         warm_start_eval_accuracy: warmEval, final_eval_accuracy: summary.finalEvalAccuracy, final_heldout_pair_accuracy: summary.finalHeldoutPairAccuracy,
         steps: step, pairs: train.length, heldout_pairs: held.length, sampled_tokens: pairs.sampledTokens, seconds: summary.seconds,
         task: task.name, method: config.method, seed: config.seed,
@@ -502,7 +517,16 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
   }
 }
 
-type Update = (step: number, lr: number) => { loss: number; gradNorm: number; metrics: Pick<PreferMetrics, "pair_accuracy" | "sample_accuracy" | "sampled_tokens"> };
+type Update = (step: number, lr: number) => { loss: number; gradNorm: number; metrics: Pick<PreferMetrics, "pair_accuracy" | "sample_accuracy" | "sampled_tokens" | "self_reward_balanced_accuracy"> };
+
+/** A method's own held-out measures beside the common ones (LaSeR: self-verification on the held-out pairs' finished responses). */
+function methodEval(config: PreferConfig, task: Task, heldout: readonly Pair[], policy: Policy): (() => Record<string, number>) | null {
+  if (config.method !== "laser-loss") return null;
+  const s = selfRewardSetup(task);
+  const eos = task.vocab.eos;
+  const items = heldout.flatMap((p) => [{ prompt: p.prompt, response: p.chosen, verifier: 1 }, { prompt: p.prompt, response: p.rejected, verifier: 0 }]).filter((it) => it.response[it.response.length - 1] === eos);
+  return () => ({ heldout_self_reward_balanced_accuracy: selfRewardAccuracy(selfRewards(policy, items, s, task.vocab.pad), items) });
+}
 
 /**
  * The policy update of `config.method` at a step: pairs for the pairwise methods, on-policy
@@ -552,6 +576,21 @@ function methodUpdate(config: PreferConfig, task: Task, model: ModelConfig, ref:
       const g = rmtGrads(policy, items, { G, budget: rmtBudget(step, config.steps), lambda: o.lambda, w: o.lengthWeight }, streamRng(config.seed, 0x4d73, step).fn(), pad);
       const sampled = items.reduce((a, it) => a + it.selected.length * G, 0);
       return { loss: g.loss, gradNorm: stepWith(g, lr), metrics: { sample_accuracy: g.matchRate, sampled_tokens: sampled } };
+    };
+  }
+  if (config.method === "laser-loss") {
+    const s = selfRewardSetup(task);
+    log(`LaSeR self-reward loss: each update samples ${G} responses for each of ${config.batch} prompts from the policy and trains log pi("${task.vocab.decode([s.token])}" | x, y, EOS) on the finished ones (c = ${s.c.toFixed(3)}, beta_v ${s.betaV}, balanced)`);
+    return (step, lr) => {
+      const promptRng = streamRng(config.seed, 0x1a51, step);
+      const prompts = Array.from({ length: config.batch }, () => task.samplePrompt(promptRng.fn()));
+      const { samples, sampledTokens } = sampleVerified(task, model, policy.weights(), prompts, G, config.pairs.temperature, streamRng(config.seed, 0x1a52, step));
+      const items = samples.filter((x) => x.finished).map((x) => ({ prompt: x.prompt.tokens, response: x.tokens, verifier: x.correct ? 1 : 0 }));
+      const sample_accuracy = samples.filter((x) => x.correct).length / Math.max(1, samples.length);
+      if (items.length === 0) return { loss: 0, gradNorm: 0, metrics: { sample_accuracy, sampled_tokens: sampledTokens } };
+      const g = laserGrads(policy, items, s, pad);
+      const metrics = { sample_accuracy, sampled_tokens: sampledTokens, self_reward_balanced_accuracy: selfRewardAccuracy(g.selfReward, items) };
+      return { loss: g.loss, gradNorm: stepWith(g, lr), metrics };
     };
   }
   return (step, lr) => {

@@ -13,6 +13,7 @@ import { responseLogits, streamRng } from "../../src/train/prefer-pairs.js";
 import { answerConditioned, INTRO_HINT, introAnswer, introGrads, introSample } from "../../src/train/prefer-intro.js";
 import { entropyTiers, rmtCorpus, rmtGrads, rmtSelect, rmtSequenceLoss, type RmtItem } from "../../src/train/prefer-rmt.js";
 import { runPrefer } from "../../src/train/prefer.js";
+import { laserGrads, selfRewardAccuracy, selfRewards, selfRewardSetup } from "../../src/train/prefer-laser.js";
 import { DEFAULT_PREFER, type PreferConfig, type PreferMethod } from "../../src/train/prefer-config.js";
 import { logSoftmaxRows } from "../../src/preference/common.js";
 import { introLoss, introWeights } from "../../src/preference/intro.js";
@@ -264,6 +265,97 @@ test("prefer --method intro|rmt: end to end from a tiny warm start; a run cut sh
     await runPrefer(tinyConfig("rmt", warmFile), { outDir: join(dir, "rmt-cut"), resume: false, stopAfter: 3 });
     await runPrefer(tinyConfig("rmt", warmFile), { outDir: join(dir, "rmt-cut"), resume: true });
     assert.deepEqual(strip(join(dir, "rmt-cut", "metrics.jsonl")), mr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("laser-loss: the self-rewards, the balanced accuracy, the parameter gradient (finite differences) and three updates lowering L_SR on a fixed batch", () => {
+  const s = selfRewardSetup(task);
+  assert.equal(task.vocab.decode([s.token]), "z");
+  assert.ok(Math.abs(s.c - Math.log(1 / task.vocab.size)) < 1e-12);
+  // Balanced accuracy: 2 of 3 correct items and 1 of 1 incorrect item predicted right -> (2/3 + 1) / 2.
+  const its = [1, 1, 1, 0].map((verifier) => ({ prompt: [1], response: [2], verifier }));
+  assert.ok(Math.abs(selfRewardAccuracy([0.9, 0.6, 0.2, 0.1], its) - (2 / 3 + 1) / 2) < 1e-12);
+  assert.equal(selfRewardAccuracy([0.1, 0.1, 0.1], its.slice(0, 3)), 0);
+  const policy = new Policy(model, warm());
+  const opt = new Adam({ ...DEFAULT_OPTIM, lr: 1e-3, warmupSteps: 0, schedule: "constant" }, policy.params);
+  try {
+    const rng = new Rng(17);
+    const items = Array.from({ length: 6 }, (_, k) => {
+      const p = task.samplePrompt(rng.fn());
+      const demo = task.demonstration(p, rng.fn());
+      const response = k % 2 === 0 ? demo : [...demo.slice(0, 13), (demo[13] + 1) % 10 + 3, ...demo.slice(14)];
+      return { prompt: [...p.tokens], response, verifier: task.verify(p, response).correct ? 1 : 0 };
+    });
+    assert.deepEqual(items.map((x) => x.verifier), [1, 0, 1, 0, 1, 0]);
+    // r_s from an independent pass: the last row of (prompt, response + z_c).
+    const V = model.vocabSize;
+    const z = responseLogits(policy, items.map((x) => ({ prompt: x.prompt, response: [...x.response, s.token] })), task.vocab.pad);
+    const manual = z.map((rows) => {
+      const lp = logSoftmaxRows(rows, V);
+      return s.betaV * (lp[lp.length - V + s.token] - s.c);
+    });
+    const g = laserGrads(policy, items, s, task.vocab.pad);
+    const scores = selfRewards(policy, items, s, task.vocab.pad);
+    manual.forEach((x, i) => {
+      assert.ok(Math.abs(g.selfReward[i] - x) < 1e-5 && Math.abs(scores[i] - x) < 1e-5, `r_s[${i}]: ${g.selfReward[i]}, ${scores[i]} vs ${x}`);
+    });
+    // Finite differences of L_SR on the entries of the output norm with the largest gradient.
+    const name = "output_norm.weight";
+    const analytic = g.grads.get(name)!.dataSync();
+    const w = policy.weights();
+    const order = Array.from(analytic.keys()).sort((a, b) => Math.abs(analytic[b]) - Math.abs(analytic[a])).slice(0, 3);
+    for (const k of order) {
+      const probe = (d: number) => {
+        const copy = new Map(w);
+        const arr = Float32Array.from(w.get(name)!);
+        arr[k] += d;
+        copy.set(name, arr);
+        policy.setWeights(copy);
+        const r = laserGrads(policy, items, s, task.vocab.pad);
+        tf.dispose([...r.grads.values()]);
+        return r.loss;
+      };
+      const fd = (probe(2e-3) - probe(-2e-3)) / 4e-3;
+      policy.setWeights(w);
+      assert.ok(Math.abs(fd - analytic[k]) <= 2e-3 + 0.05 * Math.abs(analytic[k]), `${name}[${k}]: analytic ${analytic[k]}, finite differences ${fd}`);
+    }
+    tf.dispose([...g.grads.values()]);
+    const losses: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      const r = laserGrads(policy, items, s, task.vocab.pad);
+      losses.push(r.loss);
+      opt.step(r.grads, 1e-3);
+      tf.dispose([...r.grads.values()]);
+    }
+    assert.ok(losses[3] < losses[0], `L_SR ${losses.join(", ")}`);
+  } finally {
+    opt.dispose();
+    policy.dispose();
+  }
+});
+
+test("prefer --method laser-loss: end to end, held-out self-verification in metrics and summary, exact resume", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "cf-prefer-laser-"));
+  try {
+    const warmFile = join(dir, "warm.json");
+    writePolicyFile(warmFile, model, warm(), { task: "decisive" });
+    const cfg = { ...tinyConfig("laser-loss", warmFile), steps: 3 };
+    const logs: string[] = [];
+    await runPrefer(cfg, { outDir: join(dir, "full"), resume: false, onLog: (l) => logs.push(l) });
+    assert.ok(logs.some((l) => /^LaSeR self-reward loss: each update samples 8 responses for each of 8 prompts from the policy and trains log pi\("z" \| x, y, EOS\)/.test(l)), logs.join("\n"));
+    const m = strip(join(dir, "full", "metrics.jsonl"));
+    assert.deepEqual(m.map((x) => x.step), [1, 2, 3]);
+    for (const x of m) assert.ok(typeof x.sample_accuracy === "number" && typeof x.sampled_tokens === "number" && !("pair_accuracy" in x));
+    assert.ok(typeof m[1].heldout_self_reward_balanced_accuracy === "number" && typeof m[2].heldout_self_reward_balanced_accuracy === "number");
+    const summary = JSON.parse(readFileSync(join(dir, "full", "summary.json"), "utf8")) as Record<string, unknown>;
+    assert.equal(typeof summary.warm_start_heldout_self_reward_balanced_accuracy, "number");
+    assert.equal(summary.final_heldout_self_reward_balanced_accuracy, m[2].heldout_self_reward_balanced_accuracy);
+    await runPrefer(cfg, { outDir: join(dir, "cut"), resume: false, stopAfter: 1 });
+    await runPrefer(cfg, { outDir: join(dir, "cut"), resume: true });
+    assert.deepEqual(strip(join(dir, "cut", "metrics.jsonl")), m);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, "cut", "summary.json"), "utf8")).warm_start_heldout_self_reward_balanced_accuracy, summary.warm_start_heldout_self_reward_balanced_accuracy);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
