@@ -9,6 +9,7 @@
  * held-out task accuracy and held-out pair accuracy at the end, mean +- sd over seeds, and each
  * method's per-seed difference to DPO. Prints a Markdown table.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/train/policy/tf.js";
 import { commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand } from "../src/cli/args.js";
@@ -49,6 +50,9 @@ const CLAIM: Record<PreferMethod, string> = {
   rmt: "RMT: better reasoning accuracy than RPT with ~5x shorter reasoning (not compared with DPO in the paper)",
 };
 
+/** Methods whose papers compare with other baselines (SFT, RL, RPT), not DPO: their difference to DPO gets no verdict. */
+const NO_DPO_CLAIM: readonly PreferMethod[] = ["intro", "rmt", "laser-loss"];
+
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => {
   const m = mean(xs);
@@ -74,6 +78,7 @@ async function main(): Promise<void> {
   const model = { ...base.model, vocabSize: task.vocab.size };
   const acc = new Map<PreferMethod, number[]>(), pairAcc = new Map<PreferMethod, number[]>(), secs = new Map<PreferMethod, number[]>();
   const refAcc: number[] = [], nPairs: number[] = [];
+  const selfVerify: [number, number][] = [];
   for (let seed = 0; seed < nSeeds; seed++) {
     const warm = join(out, `warm-start-${seed}.json`);
     const ref = sftWarmStart(task, model, { ...base.sft, seed: base.sft.seed + seed }, seed + 1);
@@ -88,6 +93,11 @@ async function main(): Promise<void> {
       const dt = (performance.now() - t0) / 1000;
       process.stderr.write(`  ${method}: held-out accuracy ${s.warmStartEvalAccuracy} -> ${s.finalEvalAccuracy}, pair accuracy ${s.finalHeldoutPairAccuracy?.toFixed(3)} (${dt.toFixed(0)} s)\n`);
       if (method === "dpo") refAcc.push(s.warmStartEvalAccuracy ?? 0);
+      if (method === "laser-loss") {
+        // Its claim is self-verification: how well r_s > 0.5 predicts the verifier on the held-out pairs' finished responses.
+        const sm = JSON.parse(readFileSync(join(out, `${method}-${seed}`, "summary.json"), "utf8")) as Record<string, number>;
+        selfVerify.push([sm.warm_start_heldout_self_reward_balanced_accuracy, sm.final_heldout_self_reward_balanced_accuracy]);
+      }
       for (const [m, v] of [[acc, s.finalEvalAccuracy ?? 0], [pairAcc, s.finalHeldoutPairAccuracy ?? 0], [secs, dt]] as const) m.set(method, [...(m.get(method) ?? []), v]);
     }
   }
@@ -99,7 +109,8 @@ async function main(): Promise<void> {
     const se = sd(d) / Math.sqrt(d.length);
     const md = mean(d);
     const tag = d.length < 2 ? "one seed: no verdict" : md > 2 * se && md > 0 ? "held" : md < -2 * se && md < 0 ? "did not hold (worse)" : "not shown (within noise)";
-    return `${md >= 0 ? "+" : ""}${md.toFixed(3)} ± ${sd(d).toFixed(3)}: ${m === "ipo" ? "baseline" : tag}`;
+    const note = m === "ipo" ? "baseline" : NO_DPO_CLAIM.includes(m) ? "no claim over DPO in the paper" : tag;
+    return `${md >= 0 ? "+" : ""}${md.toFixed(3)} ± ${sd(d).toFixed(3)}: ${note}`;
   };
   const lines = [
     `## Preference methods against DPO (${task.name}, ${steps} updates x ${base.batch} pairs, ${base.eval.n} held-out prompts, mean ± sd over ${nSeeds} seeds)`,
@@ -111,6 +122,7 @@ async function main(): Promise<void> {
     ...methods.map((m) => `| ${m} | ${pm(acc.get(m)!)} | ${pm(pairAcc.get(m)!)} | ${verdict(m)} | ${mean(secs.get(m)!).toFixed(0)} |`),
     "",
     `Claims: ${methods.filter((m) => m !== "dpo").map((m) => `${m}: ${CLAIM[m]}`).join("; ")}.`,
+    ...(selfVerify.length > 0 ? [`laser-loss self-verification (held-out balanced accuracy of r_s > 0.5, 0.5 = chance): reference ${pm(selfVerify.map((x) => x[0]))} -> ${pm(selfVerify.map((x) => x[1]))}.`, ""] : []),
     "\"held\": the mean paired gain exceeds two standard errors; the papers measure win rates or benchmark accuracy of billion-parameter models, this is a 2-token-decisive toy task.",
   ];
   process.stdout.write(lines.join("\n") + "\n");
