@@ -7,7 +7,7 @@
  */
 import { tf } from "./policy/tf.js";
 import type { Policy } from "./policy/model.js";
-import type { PackedBatch } from "./policy/batching.js";
+import { packPairs, type PackedBatch } from "./policy/batching.js";
 
 /** Adds g (onehot(y) - softmax row t) into `out` at row t: d/dz of a loss whose d/d lp_t(y) is g. `lp` holds log-softmax rows. */
 export function addLogpGrad(lp: Float64Array, t: number, y: number, g: number, V: number, out: Float64Array): void {
@@ -49,4 +49,26 @@ export function surrogateGrads(policy: Policy, pb: PackedBatch, host: HostLoss, 
 export function responseRows(flat: Float32Array, pb: PackedBatch, i: number, V: number): { from: number; z: Float64Array } {
   const from = (i * pb.T + pb.start[i]) * V;
   return { from, z: Float64Array.from(flat.subarray(from, from + pb.len[i] * V)) };
+}
+
+/**
+ * The batch mean of a per-response loss over `seqs` and its parameter gradients: `perResponse(i, z)`
+ * gives response i's loss and its gradient with respect to its logits `z` [len*V] (InTRO's
+ * rationales, RMT's corpus sequences).
+ */
+export function meanResponseGrads(policy: Policy, seqs: readonly { prompt: readonly number[]; response: readonly number[] }[], pad: number, perResponse: (i: number, z: Float64Array) => { loss: number; grad: Float64Array }, what: string): { loss: number; grads: Map<string, tf.Tensor> } {
+  const V = policy.config.vocabSize;
+  const pb = packPairs(seqs, pad);
+  const n = seqs.length;
+  return surrogateGrads(policy, pb, (flat) => {
+    const gz = new Float32Array(flat.length);
+    let loss = 0;
+    for (let i = 0; i < n; i++) {
+      const rows = responseRows(flat, pb, i, V);
+      const res = perResponse(i, rows.z);
+      loss += res.loss / n;
+      for (let j = 0; j < res.grad.length; j++) gz[rows.from + j] = res.grad[j] / n;
+    }
+    return { loss, gz };
+  }, what);
 }

@@ -17,10 +17,9 @@
 import { ConfigError } from "../core/errors.js";
 import type { Task, TaskPrompt } from "../tasks/types.js";
 import type { Policy } from "./policy/model.js";
-import { packPairs } from "./policy/batching.js";
 import type { Rng } from "./rng.js";
 import { responseLogits, sampleVerified } from "./prefer-pairs.js";
-import { addLogpGrad, responseRows, surrogateGrads } from "./prefer-grad.js";
+import { addLogpGrad, meanResponseGrads } from "./prefer-grad.js";
 import { logSoftmaxRows } from "../preference/common.js";
 import { introCandidates, introLoss } from "../preference/intro.js";
 import type { tf } from "./policy/tf.js";
@@ -103,19 +102,12 @@ export function introRationaleLoss(zPol: Float64Array, zPost: Float64Array, toke
 export function introGrads(policy: Policy, batch: readonly IntroRationale[], n: number, clipMax: number, uniform: () => number, pad: number): { loss: number; grads: Map<string, tf.Tensor>; factors: Float64Array[]; candidates: Int32Array[] } {
   const V = policy.config.vocabSize;
   const factors: Float64Array[] = [], candidates: Int32Array[] = [];
-  const pb = packPairs(batch.map((r) => ({ prompt: r.prompt, response: Array.from(r.tokens) })), pad);
-  const { loss, grads } = surrogateGrads(policy, pb, (flat) => {
-    const gz = new Float32Array(flat.length);
-    let loss = 0;
-    batch.forEach((r, i) => {
-      const rows = responseRows(flat, pb, i, V);
-      const res = introRationaleLoss(rows.z, r.post, r.tokens, V, n, clipMax, uniform);
-      loss += res.loss / batch.length;
-      for (let j = 0; j < res.grad.length; j++) gz[rows.from + j] = res.grad[j] / batch.length;
-      factors.push(res.weights);
-      candidates.push(res.candidates);
-    });
-    return { loss, gz };
+  const seqs = batch.map((r) => ({ prompt: r.prompt, response: Array.from(r.tokens) }));
+  const { loss, grads } = meanResponseGrads(policy, seqs, pad, (i, z) => {
+    const res = introRationaleLoss(z, batch[i].post, batch[i].tokens, V, n, clipMax, uniform);
+    factors.push(res.weights);
+    candidates.push(res.candidates);
+    return res;
   }, "intro");
   return { loss, grads, factors, candidates };
 }

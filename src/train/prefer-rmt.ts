@@ -21,10 +21,9 @@
  */
 import type { Task } from "../tasks/types.js";
 import type { Policy } from "./policy/model.js";
-import { packPairs } from "./policy/batching.js";
 import type { Rng } from "./rng.js";
 import { responseLogits, streamRng } from "./prefer-pairs.js";
-import { addLogpGrad, responseRows, surrogateGrads } from "./prefer-grad.js";
+import { addLogpGrad, meanResponseGrads } from "./prefer-grad.js";
 import { drawCategorical, logSoftmaxRows } from "../preference/common.js";
 import { rmtAdvantages, rmtLoss } from "../preference/rmt.js";
 import type { tf } from "./policy/tf.js";
@@ -136,19 +135,12 @@ export function rmtSequenceLoss(z: Float64Array, item: RmtItem, V: number, o: Rm
 export function rmtGrads(policy: Policy, batch: readonly RmtItem[], o: RmtOptions, uniform: () => number, pad: number): { loss: number; grads: Map<string, tf.Tensor>; matchRate: number } {
   const V = policy.config.vocabSize;
   let matches = 0, rollouts = 0;
-  const pb = packPairs(batch.map((r) => ({ prompt: r.prompt, response: Array.from(r.tokens) })), pad);
-  const { loss, grads } = surrogateGrads(policy, pb, (flat) => {
-    const gz = new Float32Array(flat.length);
-    let loss = 0;
-    batch.forEach((item, i) => {
-      const rows = responseRows(flat, pb, i, V);
-      const res = rmtSequenceLoss(rows.z, item, V, o, uniform);
-      loss += res.loss / batch.length;
-      matches += res.matches;
-      rollouts += res.rollouts;
-      for (let j = 0; j < res.grad.length; j++) gz[rows.from + j] = res.grad[j] / batch.length;
-    });
-    return { loss, gz };
+  const seqs = batch.map((r) => ({ prompt: r.prompt, response: Array.from(r.tokens) }));
+  const { loss, grads } = meanResponseGrads(policy, seqs, pad, (i, z) => {
+    const res = rmtSequenceLoss(z, batch[i], V, o, uniform);
+    matches += res.matches;
+    rollouts += res.rollouts;
+    return res;
   }, "rmt");
   return { loss, grads, matchRate: rollouts === 0 ? 0 : matches / rollouts };
 }
