@@ -9,9 +9,11 @@
  * DEPARTURE: LaSeR adds alpha L_SR to a GRPO actor loss on the same rollouts (methods.md Part 3
  * section 13); here the self-reward term trains alone, the policy-gradient half being `creditflow
  * train --method laser`. What it trains is the self-verification the paper also uses at inference.
- * z_c is "z" (no task writes it) and c = log(1/V), the log-prob of a uniform guess (the paper's
- * c = -23 is tuned to a 150k-token vocabulary): r_s > 0 exactly when z_c gets more than uniform
- * mass. beta_v 0.1 and balanced weights, the paper scripts' values. Scored at temperature 1.
+ * z_c is "z" (no task writes it); c = -23, beta_v 0.1 and balanced weights are the paper scripts'
+ * values (Qwen2.5-7B). The range matters: r_s = 0.1 (log pi(z_c) + 23) reaches the targets 0 and 1
+ * at log pi(z_c) = -23 and -13. (c = log(1/V) would cap r_s at 0.1 log V, 0.39 on the tasks'
+ * 49 tokens: the target 1 and the paper's r_s > 0.5 "correct" threshold out of reach.) Scored at
+ * temperature 1.
  */
 import { ConfigError } from "../core/errors.js";
 import type { Task } from "../tasks/types.js";
@@ -30,6 +32,9 @@ export interface SelfRewardSetup {
   betaV: number;
 }
 
+/** The paper scripts' ref_model_log_ratio_constant (Qwen2.5-7B, ORZ-7B). */
+export const LASER_C = -23;
+
 /** z_c, c and beta_v on the task's vocabulary (see the file comment). */
 export function selfRewardSetup(task: Task): SelfRewardSetup {
   let ids: number[];
@@ -38,7 +43,7 @@ export function selfRewardSetup(task: Task): SelfRewardSetup {
   } catch {
     throw new ConfigError(`laser-loss: task '${task.name}' has no token "z" to use as the self-reward token`);
   }
-  return { token: ids[0], c: -Math.log(task.vocab.size), betaV: 0.1 };
+  return { token: ids[0], c: LASER_C, betaV: 0.1 };
 }
 
 /** A finished response (eos last) and its verifier reward (1 correct, 0 not). */
