@@ -58,7 +58,13 @@ export function parsePreferArgs(argv: string[]): { config: PreferConfig; out: st
   let config: PreferConfig = structuredClone(DEFAULT_PREFER);
   if (f.config !== undefined) {
     try {
-      config = mergeConfig(config, parseConfigArg(f.config));
+      // mergeConfig takes a `methodOptions` whole (train's are the method's own); prefer's have
+      // defaults for every method, so they are merged key by key like the rest.
+      const raw = parseConfigArg(f.config);
+      const isObject = typeof raw === "object" && raw !== null && !Array.isArray(raw);
+      const { methodOptions, ...rest } = isObject ? (raw as Record<string, unknown>) : {};
+      config = mergeConfig(config, isObject ? rest : raw);
+      config.methodOptions = mergeConfig(config.methodOptions, methodOptions, "config.methodOptions");
     } catch (e) {
       throw e instanceof ConfigError ? new ConfigError(e.message) : e;
     }

@@ -360,3 +360,21 @@ test("prefer --method laser-loss: end to end, held-out self-verification in metr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("prefer: bad options of intro, rmt and laser-loss are one line, exit 2, nothing written", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cf-prefer-ir-bad-"));
+  try {
+    let r = cf(["prefer", "--method", "rmt", "--config", '{"methodOptions": {"curriculumStart": [0.5, 0.5, 0.5]}}', "--out", join(dir, "a")]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^creditflow: config\.methodOptions\.curriculumStart: the tier probabilities sum to 1\.5, not 1\n$/);
+    r = cf(["prefer", "--method", "intro", "--config", '{"methodOptions": {"candidates": 0}}', "--out", join(dir, "b")]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^creditflow: config: field 'methodOptions\.candidates': .*\n$/);
+    r = cf(["prefer", "--method", "laser-loss", "--config", '{"methodOptions": {"rollouts": 1.5}}', "--out", join(dir, "c")]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /methodOptions\.rollouts/);
+    for (const d of ["a", "b", "c"]) assert.ok(!existsSync(join(dir, d)), `${d} was not created`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
