@@ -10,7 +10,7 @@ import { useBackend } from "../train/policy/tf.js";
 import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
 import { preflightNewRun } from "../train/rundir.js";
 import { AUX_MODELS, DEFAULT_PREFER, PREFER_METHODS, validatePreferConfig, type PreferConfig } from "../train/prefer-config.js";
-import { preflightPreferResume, runPrefer, type PreferProgress } from "../train/prefer.js";
+import { preflightPreferMethod, preflightPreferResume, runPrefer, type PreferProgress } from "../train/prefer.js";
 import { checkPolicyFile } from "../train/rundir.js";
 import { buildInterventions, DEFAULT_INTERVENTION, interventionSft } from "../train/prefer-int.js";
 import { readPolicyFile, writePolicyFile } from "../train/checkpoint.js";
@@ -94,7 +94,10 @@ export function runPreferCommand(argv: string[]): Promise<number> {
       process.stdout.write(PREFER_HELP);
       return 0;
     }
-    if (!a.resume) validatePreferConfig(a.config);
+    if (!a.resume) {
+      validatePreferConfig(a.config);
+      preflightPreferMethod(a.config);
+    }
     const out = a.out ?? join("runs", `prefer-${a.config.task}-${a.config.method}-${a.config.seed}`);
     // Everything the run reads is checked before anything is written.
     if (a.resume) preflightPreferResume(out);

@@ -383,6 +383,14 @@ function truncateMetrics(path: string, step: number): void {
 export const PAIRS_FILE = "pairs.json";
 export const auxFile = (name: AuxName) => `aux-${name}.json`;
 
+/** What a method needs of the task and the model, checked before anything is written (InTRO: a full-length rationale after x (+) y fits the model). */
+export function preflightPreferMethod(config: PreferConfig): void {
+  if (config.method !== "intro") return;
+  const task = resolveTask(config.task);
+  const longest = answerConditioned(task, task.samplePrompt(streamRng(config.seed, 0x1e70).fn())).length + task.maxResponseTokens - 1;
+  if (longest > config.model.maxSeqLen) throw new ConfigError(`intro: x (+) y and a ${task.maxResponseTokens}-token response take ${longest} positions, beyond model.maxSeqLen ${config.model.maxSeqLen} (raise model.maxSeqLen)`);
+}
+
 /** A whole preference run in `outDir`. */
 export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Promise<PreferSummary> {
   const log = o.onLog ?? (() => {});
@@ -400,6 +408,7 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
   const task: Task = resolveTask(config.task);
   const model: ModelConfig = { ...config.model, vocabSize: task.vocab.size };
   const pad = task.vocab.pad;
+  preflightPreferMethod(config);
   const started = performance.now() - (ck ? ck.elapsed * 1000 : 0);
   mkdirSync(o.outDir, { recursive: true });
   let ref: Map<string, Float32Array>;

@@ -373,7 +373,10 @@ test("prefer: bad options of intro, rmt and laser-loss are one line, exit 2, not
     r = cf(["prefer", "--method", "laser-loss", "--config", '{"methodOptions": {"rollouts": 1.5}}', "--out", join(dir, "c")]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /methodOptions\.rollouts/);
-    for (const d of ["a", "b", "c"]) assert.ok(!existsSync(join(dir, d)), `${d} was not created`);
+    r = cf(["prefer", "--method", "intro", "--config", '{"model": {"maxSeqLen": 40}}', "--out", join(dir, "d")]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^creditflow: intro: x \(\+\) y and a 33-token response take 49 positions, beyond model\.maxSeqLen 40 \(raise model\.maxSeqLen\)\n$/);
+    for (const d of ["a", "b", "c", "d"]) assert.ok(!existsSync(join(dir, d)), `${d} was not created`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
