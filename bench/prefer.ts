@@ -9,6 +9,7 @@
  * held-out task accuracy and held-out pair accuracy at the end, mean +- sd over seeds, and each
  * method's per-seed difference to DPO. Prints a Markdown table.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/train/policy/tf.js";
 import { commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand } from "../src/cli/args.js";
@@ -16,7 +17,11 @@ import { mergeConfig } from "../src/train/config.js";
 import { sftWarmStart } from "../src/train/sft.js";
 import { writePolicyFile } from "../src/train/checkpoint.js";
 import { resolveTask } from "../src/train/tasks.js";
-import { buildPairSet } from "../src/train/prefer-pairs.js";
+import { buildPairSet, responseLogits } from "../src/train/prefer-pairs.js";
+import { answerConditioned } from "../src/train/prefer-intro.js";
+import { Policy, type ModelConfig } from "../src/train/policy/model.js";
+import { logSoftmaxRows } from "../src/preference/common.js";
+import type { Task, TaskPrompt } from "../src/tasks/types.js";
 import { runPrefer, type PreferSummary } from "../src/train/prefer.js";
 import { DEFAULT_PREFER, PREFER_METHODS, type PreferConfig, type PreferMethod } from "../src/train/prefer-config.js";
 
@@ -44,7 +49,35 @@ const CLAIM: Record<PreferMethod, string> = {
   cdpo: "cDPO: beats DPO on reasoning accuracy",
   "t-reg": "T-REG: beats DPO on win rates",
   aligndistil: "AlignDistil: beats DPO, converges faster",
+  intro: "InTRO: beats SFT/RL baselines on math reasoning accuracy (not compared with DPO in the paper)",
+  "laser-loss": "LaSeR: the self-reward predicts correctness (self-verification F1), with RL (alone here; not compared with DPO in the paper)",
+  rmt: "RMT: better reasoning accuracy than RPT with ~5x shorter reasoning (not compared with DPO in the paper)",
 };
+
+/** Methods whose papers compare with other baselines (SFT, RL, RPT), not DPO: their difference to DPO gets no verdict. */
+const NO_DPO_CLAIM: readonly PreferMethod[] = ["intro", "rmt", "laser-loss"];
+
+/** Mean token log-prob of the demonstrations of `prompts` under the policy `weights`, after x and after InTRO's x (+) y. */
+function demonstrationLogps(task: Task, model: ModelConfig, weights: Map<string, Float32Array>, prompts: readonly TaskPrompt[]): { x: number; xy: number } {
+  const policy = new Policy(model, weights, false);
+  try {
+    const demos = prompts.map((p) => task.demonstration(p, () => 0));
+    const meanLogp = (contexts: number[][]) => {
+      let s = 0, n = 0;
+      responseLogits(policy, contexts.map((c, i) => ({ prompt: c, response: demos[i] })), task.vocab.pad).forEach((z, i) => {
+        const lp = logSoftmaxRows(z, model.vocabSize);
+        demos[i].forEach((y, t) => {
+          s += lp[t * model.vocabSize + y];
+          n++;
+        });
+      });
+      return s / n;
+    };
+    return { x: meanLogp(prompts.map((p) => [...p.tokens])), xy: meanLogp(prompts.map((p) => answerConditioned(task, p))) };
+  } finally {
+    policy.dispose();
+  }
+}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => {
@@ -71,6 +104,8 @@ async function main(): Promise<void> {
   const model = { ...base.model, vocabSize: task.vocab.size };
   const acc = new Map<PreferMethod, number[]>(), pairAcc = new Map<PreferMethod, number[]>(), secs = new Map<PreferMethod, number[]>();
   const refAcc: number[] = [], nPairs: number[] = [];
+  const selfVerify: [number, number][] = [];
+  const posterior: { x: number; xy: number }[] = [];
   for (let seed = 0; seed < nSeeds; seed++) {
     const warm = join(out, `warm-start-${seed}.json`);
     const ref = sftWarmStart(task, model, { ...base.sft, seed: base.sft.seed + seed }, seed + 1);
@@ -78,6 +113,7 @@ async function main(): Promise<void> {
     const ps = buildPairSet(task, model, ref, { ...base.pairs, seed, evalSeed: base.eval.seed });
     process.stderr.write(`seed ${seed}: ${ps.train.length} training / ${ps.heldout.length} held-out pairs (${ps.sampledTokens} sampled tokens)\n`);
     nPairs.push(ps.train.length);
+    if (methods.includes("intro")) posterior.push(demonstrationLogps(task, model, ref, task.evalSet(64, base.eval.seed)));
     for (const method of methods) {
       const cfg = mergeConfig(base, { method, seed, warmStart: warm });
       const t0 = performance.now();
@@ -85,6 +121,11 @@ async function main(): Promise<void> {
       const dt = (performance.now() - t0) / 1000;
       process.stderr.write(`  ${method}: held-out accuracy ${s.warmStartEvalAccuracy} -> ${s.finalEvalAccuracy}, pair accuracy ${s.finalHeldoutPairAccuracy?.toFixed(3)} (${dt.toFixed(0)} s)\n`);
       if (method === "dpo") refAcc.push(s.warmStartEvalAccuracy ?? 0);
+      if (method === "laser-loss") {
+        // Its claim is self-verification: how well r_s > 0.5 predicts the verifier on the held-out pairs' finished responses.
+        const sm = JSON.parse(readFileSync(join(out, `${method}-${seed}`, "summary.json"), "utf8")) as Record<string, number>;
+        selfVerify.push([sm.warm_start_heldout_self_reward_balanced_accuracy, sm.final_heldout_self_reward_balanced_accuracy]);
+      }
       for (const [m, v] of [[acc, s.finalEvalAccuracy ?? 0], [pairAcc, s.finalHeldoutPairAccuracy ?? 0], [secs, dt]] as const) m.set(method, [...(m.get(method) ?? []), v]);
     }
   }
@@ -96,7 +137,8 @@ async function main(): Promise<void> {
     const se = sd(d) / Math.sqrt(d.length);
     const md = mean(d);
     const tag = d.length < 2 ? "one seed: no verdict" : md > 2 * se && md > 0 ? "held" : md < -2 * se && md < 0 ? "did not hold (worse)" : "not shown (within noise)";
-    return `${md >= 0 ? "+" : ""}${md.toFixed(3)} ± ${sd(d).toFixed(3)}: ${m === "ipo" ? "baseline" : tag}`;
+    const note = m === "ipo" ? "baseline" : NO_DPO_CLAIM.includes(m) ? "no claim over DPO in the paper" : tag;
+    return `${md >= 0 ? "+" : ""}${md.toFixed(3)} ± ${sd(d).toFixed(3)}: ${note}`;
   };
   const lines = [
     `## Preference methods against DPO (${task.name}, ${steps} updates x ${base.batch} pairs, ${base.eval.n} held-out prompts, mean ± sd over ${nSeeds} seeds)`,
@@ -108,6 +150,8 @@ async function main(): Promise<void> {
     ...methods.map((m) => `| ${m} | ${pm(acc.get(m)!)} | ${pm(pairAcc.get(m)!)} | ${verdict(m)} | ${mean(secs.get(m)!).toFixed(0)} |`),
     "",
     `Claims: ${methods.filter((m) => m !== "dpo").map((m) => `${m}: ${CLAIM[m]}`).join("; ")}.`,
+    ...(posterior.length > 0 ? [`InTRO's answer-conditioned context on the reference: mean token log-prob of correct demonstrations (64 held-out prompts) ${pm(posterior.map((p) => p.x))} under x, ${pm(posterior.map((p) => p.xy))} under x (+) y.`, ""] : []),
+    ...(selfVerify.length > 0 ? [`laser-loss self-verification (held-out balanced accuracy of r_s > 0.5, 0.5 = chance): reference ${pm(selfVerify.map((x) => x[0]))} -> ${pm(selfVerify.map((x) => x[1]))}.`, ""] : []),
     "\"held\": the mean paired gain exceeds two standard errors; the papers measure win rates or benchmark accuracy of billion-parameter models, this is a 2-token-decisive toy task.",
   ];
   process.stdout.write(lines.join("\n") + "\n");

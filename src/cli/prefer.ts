@@ -1,6 +1,7 @@
 /**
  * `creditflow prefer`: preference training of the built-in policy with DPO, IPO or a token-level
- * method (TDPO, TGDPO, cDPO, T-REG, AlignDistil) on pairs built from a task's verifier.
+ * method (TDPO, TGDPO, cDPO, T-REG, AlignDistil) on pairs built from a task's verifier, and InTRO
+ * (on its own correct samples) and RMT (on a corpus of demonstrations), measured on the same pairs.
  */
 import { join } from "node:path";
 import { BACKEND_FLAG, BACKENDS, choiceFlag, commandHelp, defineCommand, exitCodeOf, intFlag, parseCommand, parseConfigArg } from "./args.js";
@@ -9,7 +10,7 @@ import { useBackend } from "../train/policy/tf.js";
 import { DEFAULT_TRAIN, mergeConfig } from "../train/config.js";
 import { preflightNewRun } from "../train/rundir.js";
 import { AUX_MODELS, DEFAULT_PREFER, PREFER_METHODS, validatePreferConfig, type PreferConfig } from "../train/prefer-config.js";
-import { preflightPreferResume, runPrefer, type PreferProgress } from "../train/prefer.js";
+import { preflightPreferMethod, preflightPreferResume, runPrefer, type PreferProgress } from "../train/prefer.js";
 import { checkPolicyFile } from "../train/rundir.js";
 import { buildInterventions, DEFAULT_INTERVENTION, interventionSft } from "../train/prefer-int.js";
 import { readPolicyFile, writePolicyFile } from "../train/checkpoint.js";
@@ -25,7 +26,9 @@ export const PREFER_COMMAND = defineCommand({
 start (the reference), (correct, incorrect) response pairs sampled from it and judged by the
 task's verifier (plus a held-out pair set), the extra models the method needs (DPO, reverse-DPO,
 positive or negative models, each announced with its cost), then the policy. Methods:
-${PREFER_METHODS.join(", ")} (docs/preference.md).`,
+${PREFER_METHODS.join(", ")} (docs/preference.md). intro trains on its own correct samples
+with answer-conditioned correction factors, rmt on a corpus of the task's demonstrations,
+laser-loss the self-reward of its own samples; the pairs then only measure them.`,
   flags: {
     task: { type: "string", value: "NAME", doc: `task (default ${DEFAULT_PREFER.task})` },
     method: { type: "string", value: "M", doc: `preference objective (default ${DEFAULT_PREFER.method})` },
@@ -42,7 +45,9 @@ ${PREFER_METHODS.join(", ")} (docs/preference.md).`,
   },
   footer: `DIR holds config.json, metrics.jsonl (one JSON object per update: step, loss, pair_accuracy,
 grad_norm, lr; heldout_pair_accuracy and eval_accuracy (greedy, held-out prompts) on evaluation
-steps), checkpoint.json (written atomically), warm-start.json (the reference), pairs.json,
+steps; intro, rmt and laser-loss: sample_accuracy and sampled_tokens instead of pair_accuracy;
+laser-loss: self_reward_balanced_accuracy, and heldout_self_reward_balanced_accuracy on evaluation steps),
+checkpoint.json (written atomically), warm-start.json (the reference), pairs.json,
 aux-<model>.json for the extra models, and summary.json.`,
 });
 
@@ -53,7 +58,13 @@ export function parsePreferArgs(argv: string[]): { config: PreferConfig; out: st
   let config: PreferConfig = structuredClone(DEFAULT_PREFER);
   if (f.config !== undefined) {
     try {
-      config = mergeConfig(config, parseConfigArg(f.config));
+      // mergeConfig takes a `methodOptions` whole (train's are the method's own); prefer's have
+      // defaults for every method, so they are merged key by key like the rest.
+      const raw = parseConfigArg(f.config);
+      const isObject = typeof raw === "object" && raw !== null && !Array.isArray(raw);
+      const { methodOptions, ...rest } = isObject ? (raw as Record<string, unknown>) : {};
+      config = mergeConfig(config, isObject ? rest : raw);
+      config.methodOptions = mergeConfig(config.methodOptions, methodOptions, "config.methodOptions");
     } catch (e) {
       throw e instanceof ConfigError ? new ConfigError(e.message) : e;
     }
@@ -73,7 +84,7 @@ function progressLine(p: PreferProgress): string {
   const done = Math.round((width * p.step) / Math.max(1, p.steps));
   const m = p.metrics;
   const eta = Number.isFinite(p.etaSeconds) ? `${Math.round(p.etaSeconds)}s` : "?";
-  return `[${"#".repeat(done)}${".".repeat(width - done)}] step ${p.step}/${p.steps}  loss ${m.loss.toFixed(4)}  pair acc ${m.pair_accuracy.toFixed(3)}  eval ${p.evalAccuracy === null ? "-" : p.evalAccuracy.toFixed(3)}  ETA ${eta}`;
+  return `[${"#".repeat(done)}${".".repeat(width - done)}] step ${p.step}/${p.steps}  loss ${m.loss.toFixed(4)}  ${m.pair_accuracy !== undefined ? `pair acc ${m.pair_accuracy.toFixed(3)}` : `sample acc ${(m.sample_accuracy ?? 0).toFixed(3)}`}  eval ${p.evalAccuracy === null ? "-" : p.evalAccuracy.toFixed(3)}  ETA ${eta}`;
 }
 
 export function runPreferCommand(argv: string[]): Promise<number> {
@@ -83,7 +94,10 @@ export function runPreferCommand(argv: string[]): Promise<number> {
       process.stdout.write(PREFER_HELP);
       return 0;
     }
-    if (!a.resume) validatePreferConfig(a.config);
+    if (!a.resume) {
+      validatePreferConfig(a.config);
+      preflightPreferMethod(a.config);
+    }
     const out = a.out ?? join("runs", `prefer-${a.config.task}-${a.config.method}-${a.config.seed}`);
     // Everything the run reads is checked before anything is written.
     if (a.resume) preflightPreferResume(out);
@@ -107,7 +121,8 @@ export function runPreferCommand(argv: string[]): Promise<number> {
       },
     });
     const f = (x: number | null) => (x === null ? "-" : x.toFixed(3));
-    log(`done: ${s.steps} steps on ${s.pairs} pairs (${s.sampledTokens} sampled tokens), ${Math.round(s.seconds)} s; held-out accuracy ${f(s.warmStartEvalAccuracy)} (reference) -> ${f(s.finalEvalAccuracy)}, held-out pair accuracy ${f(s.finalHeldoutPairAccuracy)}`);
+    const trainedOn = a.config.method === "intro" ? "its own correct samples" : a.config.method === "rmt" ? "the demonstration corpus" : a.config.method === "laser-loss" ? "its own samples' self-rewards" : `${s.pairs} pairs`;
+    log(`done: ${s.steps} steps on ${trainedOn} (${s.sampledTokens} tokens sampled for pairs), ${Math.round(s.seconds)} s; held-out accuracy ${f(s.warmStartEvalAccuracy)} (reference) -> ${f(s.finalEvalAccuracy)}, held-out pair accuracy ${f(s.finalHeldoutPairAccuracy)}`);
     return 0;
   });
 }

@@ -140,3 +140,24 @@ export function maskedMeanNll(lp: Float64Array, keep: ArrayLike<number> | null =
   for (let t = 0; t < lp.length; t++) if (keep === null || keep[t]) grad[t] = -1 / k;
   return { loss: -s / k, grad };
 }
+
+/**
+ * `count` i.i.d. draws from softmax(logits) (temperature 1, with replacement) by inverse CDF;
+ * `uniform` gives numbers in [0, 1). InTRO's candidate alternatives and RMT's one-token rollouts.
+ */
+export function drawCategorical(logits: ArrayLike<number>, count: number, uniform: () => number): Int32Array {
+  const V = logits.length;
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) max = Math.max(max, logits[v]);
+  const cdf = new Float64Array(V);
+  let s = 0;
+  for (let v = 0; v < V; v++) cdf[v] = s += Math.exp(logits[v] - max);
+  const out = new Int32Array(Math.max(0, count));
+  for (let i = 0; i < out.length; i++) {
+    const u = uniform() * s;
+    let v = 0;
+    while (v < V - 1 && cdf[v] <= u) v++;
+    out[i] = v;
+  }
+  return out;
+}

@@ -9,7 +9,7 @@
  * w is a stop-gradient ([PROPOSAL]: the paper treats the posterior as a fixed proposal), so
  * d loss / d lp_pol = -w / (|z| n). Inputs are [T*n] arrays of candidate log-probs.
  */
-import { assertFinite, assertSameLength, type SeqLoss } from "./common.js";
+import { assertFinite, assertSameLength, drawCategorical, type SeqLoss } from "./common.js";
 
 export interface IntroOptions {
   /** Upper clip of the correction factor (200 in the paper). */
@@ -46,19 +46,8 @@ export function introLoss(lpPol: Float64Array, lpPost: Float64Array, n: number, 
  * numbers in [0, 1) (a seeded generator keeps it deterministic).
  */
 export function introCandidates(logits: ArrayLike<number>, own: number, n: number, uniform: () => number): Int32Array {
-  const V = logits.length;
-  let max = -Infinity;
-  for (let v = 0; v < V; v++) max = Math.max(max, logits[v]);
-  const cdf = new Float64Array(V);
-  let s = 0;
-  for (let v = 0; v < V; v++) cdf[v] = s += Math.exp(logits[v] - max);
   const out = new Int32Array(n);
   out[0] = own;
-  for (let i = 1; i < n; i++) {
-    const u = uniform() * s;
-    let v = 0;
-    while (v < V - 1 && cdf[v] <= u) v++;
-    out[i] = v;
-  }
+  out.set(drawCategorical(logits, n - 1, uniform), 1);
   return out;
 }

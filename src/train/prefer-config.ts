@@ -12,7 +12,9 @@ import type { OptimConfig } from "./policy/optim.js";
 import type { SftConfig } from "./sft.js";
 
 /** The pairwise and distillation objectives `prefer --method` trains. */
-export const PREFER_METHODS = ["dpo", "ipo", "tdpo1", "tdpo2", "tgdpo", "cdpo", "t-reg", "aligndistil"] as const;
+export const PREFER_METHODS = ["dpo", "ipo", "tdpo1", "tdpo2", "tgdpo", "cdpo", "t-reg", "aligndistil", "intro", "rmt", "laser-loss"] as const;
+/** The methods that train on something other than the pairs: InTRO and LaSeR's loss on their own samples, RMT on a corpus (pairs only measure them). */
+export const UNPAIRED_METHODS: readonly PreferMethod[] = ["intro", "rmt", "laser-loss"];
 export type PreferMethod = (typeof PREFER_METHODS)[number];
 
 /** The extra models each method needs, trained before the policy (the reference is the warm start). */
@@ -25,6 +27,9 @@ export const AUX_MODELS: Record<PreferMethod, readonly AuxName[]> = {
   cdpo: ["pos", "neg"],
   "t-reg": ["pos", "neg"],
   aligndistil: ["dpo", "rdpo"],
+  intro: [],
+  rmt: [],
+  "laser-loss": [],
 };
 /** dpo: DPO from the reference; rdpo: DPO with chosen and rejected swapped; pos / neg: SFT on the chosen / rejected responses. */
 export type AuxName = "dpo" | "rdpo" | "pos" | "neg";
@@ -36,7 +41,24 @@ export interface PreferConfig {
   steps: number;
   batch: number;
   beta: number;
-  methodOptions: { alpha: number | null; tvdScale: number; aggregation: "position" | "sequence" };
+  methodOptions: {
+    alpha: number | null;
+    tvdScale: number;
+    aggregation: "position" | "sequence";
+    /** InTRO's n, candidates per position (the rationale's own token included). */
+    candidates: number;
+    /** InTRO's clip of the correction factor. */
+    clipMax: number;
+    /** Samples per prompt (InTRO's and LaSeR's G) or per selected token (RMT's G); null: 4, 8 and 8. */
+    rollouts: number | null;
+    /** RMT: NTP weight lambda, RL tokens per corpus sequence |C|, length-reward weight w, corpus size, curriculum endpoints (easy, medium, hard). */
+    lambda: number;
+    rlTokens: number;
+    lengthWeight: number;
+    corpus: number;
+    curriculumStart: [number, number, number];
+    curriculumEnd: [number, number, number];
+  };
   pairs: { prompts: number; heldout: number; samples: number; temperature: number };
   aux: { steps: number; lr: number };
   model: Omit<ModelConfig, "vocabSize">;
@@ -45,6 +67,11 @@ export interface PreferConfig {
   sft: SftConfig;
   eval: { every: number; n: number; seed: number };
   checkpointEvery: number;
+}
+
+/** G: samples per prompt (InTRO, the paper's 4; LaSeR, the scripts' 8) or per selected token (RMT, the notes' 8). */
+export function methodRollouts(c: PreferConfig): number {
+  return c.methodOptions.rollouts ?? (c.method === "intro" ? 4 : 8);
 }
 
 /** Default alpha per method (methods.md): TDPO2 0.5, TGDPO 0.5, T-REG 0.25 ([PROPOSAL]). */
@@ -65,7 +92,11 @@ export const DEFAULT_PREFER: PreferConfig = {
   steps: 20,
   batch: 32,
   beta: 0.1,
-  methodOptions: { alpha: null, tvdScale: 10, aggregation: "position" },
+  methodOptions: {
+    alpha: null, tvdScale: 10, aggregation: "position",
+    candidates: 5, clipMax: 200, rollouts: null,
+    lambda: 0.1, rlTokens: 1, lengthWeight: 0.2, corpus: 512, curriculumStart: [0.6, 0.3, 0.1], curriculumEnd: [0.1, 0.3, 0.6],
+  },
   pairs: { prompts: 192, heldout: 64, samples: 8, temperature: 1 },
   aux: { steps: 20, lr: 3e-4 },
   model: { ...DEFAULT_TRAIN.model },
@@ -95,6 +126,15 @@ export const PREFER_SCHEMA = v.strictObject({
       alpha: v.pipe(v.nullable(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(100))), v.description("TDPO2's KL weight, TGDPO's guidance, T-REG's regulariser weight (null: 0.5, 0.5, 0.25)")),
       tvdScale: num(0, 1e3, "AlignDistil's TVD scale (the code's --beta2)"),
       aggregation: v.pipe(v.picklist(["position", "sequence"] as const), v.description("cDPO's aggregation: per aligned position (the code) or one sequence sum")),
+      candidates: int(1, 1024, "InTRO's n: candidates per position, the rationale's own token included (the paper: 5)"),
+      clipMax: num(0, 1e6, "InTRO's upper clip of the correction factor (the paper: 200)"),
+      rollouts: v.pipe(v.nullable(int(1, 1024, "")), v.description("samples per prompt (InTRO's, LaSeR's G) or per selected token (RMT's G); null: 4 (InTRO), 8 (LaSeR, RMT)")),
+      lambda: num(0, 1e3, "RMT's NTP weight lambda"),
+      rlTokens: int(0, 1e6, "RMT's RL tokens per corpus sequence |C| (not stated by the paper)"),
+      lengthWeight: num(0, 1, "RMT's length-reward weight w ([PROPOSAL] 0.2)"),
+      corpus: int(1, 1e6, "RMT's corpus: demonstrations of the task's training prompts"),
+      curriculumStart: v.pipe(v.tuple([num(0, 1, ""), num(0, 1, ""), num(0, 1, "")]), v.description("RMT's tier probabilities (easy, medium, hard) before 0.3 T")),
+      curriculumEnd: v.pipe(v.tuple([num(0, 1, ""), num(0, 1, ""), num(0, 1, "")]), v.description("RMT's tier probabilities from 0.7 T")),
     },
     "options of the token-level methods",
   ),
@@ -142,5 +182,10 @@ export function validatePreferConfig(c: unknown, root = "config"): asserts c is 
   const problem = schemaProblem(PREFER_SCHEMA, c);
   if (problem) throw new ConfigError(`${root}: ${problem}`);
   const m = (c as PreferConfig).model;
+  const o = (c as PreferConfig).methodOptions;
+  for (const k of ["curriculumStart", "curriculumEnd"] as const) {
+    const sum = o[k][0] + o[k][1] + o[k][2];
+    if (Math.abs(sum - 1) > 1e-9) throw new ConfigError(`${root}.methodOptions.${k}: the tier probabilities sum to ${sum}, not 1`);
+  }
   if (m.dModel % m.nHeads !== 0) throw new ConfigError(`${root}.model.nHeads: ${m.nHeads} does not divide dModel ${m.dModel}`);
 }

@@ -67,6 +67,33 @@ export function pairsFromPrompts(task: Task, model: ModelConfig, weights: Map<st
   return { pairs, sampledTokens };
 }
 
+/** A response sampled from a policy and judged by the task's verifier. */
+export interface VerifiedSample {
+  prompt: TaskPrompt;
+  tokens: number[];
+  correct: boolean;
+  /** Ended with eos (not cut off by the length limit). */
+  finished: boolean;
+}
+
+/** `G` responses per prompt from `weights` (one sampler call, prompt-major order), each judged by the verifier. */
+export function sampleVerified(task: Task, model: ModelConfig, weights: Map<string, Float32Array>, prompts: readonly TaskPrompt[], G: number, temperature: number, rng: Rng): { samples: VerifiedSample[]; sampledTokens: number } {
+  const sw = samplerWeights(model, weights);
+  try {
+    const req = prompts.flatMap((p) => Array.from({ length: G }, () => ({ prefix: p.tokens, maxNew: Math.max(0, Math.min(task.maxResponseTokens, model.maxSeqLen - p.tokens.length)) })));
+    const res = sample(sw, req, { temperature, topP: 1, eos: task.vocab.eos }, rng);
+    let sampledTokens = 0;
+    const samples = res.map((r, k) => {
+      const prompt = prompts[Math.floor(k / G)];
+      sampledTokens += r.tokens.length;
+      return { prompt, tokens: r.tokens, correct: r.tokens.length > 0 && task.verify(prompt, r.tokens).correct, finished: r.finished };
+    });
+    return { samples, sampledTokens };
+  } finally {
+    disposeSamplerWeights(sw);
+  }
+}
+
 /** The run's training and held-out pairs (deterministic for the seed). */
 export function buildPairSet(task: Task, model: ModelConfig, weights: Map<string, Float32Array>, o: { prompts: number; heldout: number; samples: number; temperature: number; seed: number; evalSeed: number }): PairSet {
   const rng = streamRng(o.seed, 0x9a1e);

@@ -24,15 +24,20 @@ import { resolveTask } from "./tasks.js";
 import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolicyFile } from "./checkpoint.js";
 import { checkPolicyFile, metricSteps, readJsonFile } from "./rundir.js";
 import { schemaProblem } from "./schema.js";
-import { AUX_MODELS, methodAlpha, PREFER_SCHEMA, validatePreferConfig, type AuxName, type PreferConfig, type PreferMethod } from "./prefer-config.js";
-import { buildPairSet, streamRng, modelLogits, pairSequences, responseLogits, type Pair } from "./prefer-pairs.js";
+import { AUX_MODELS, UNPAIRED_METHODS, methodAlpha, methodRollouts, PREFER_SCHEMA, validatePreferConfig, type AuxName, type PreferConfig, type PreferMethod } from "./prefer-config.js";
+import { buildPairSet, sampleVerified, streamRng, modelLogits, pairSequences, responseLogits, type Pair } from "./prefer-pairs.js";
 import { logSoftmaxRows } from "../preference/common.js";
+import { addLogpGrad, responseRows, surrogateGrads } from "./prefer-grad.js";
 import { dpoLoss, ipoLoss } from "../preference/dpo.js";
 import { tdpoLoss } from "../preference/tdpo.js";
 import { tgdpoLoss } from "../preference/tgdpo.js";
 import { cdpoLoss, criticalTokenScores, criticalTokenWeights } from "../preference/cdpo.js";
 import { tregLoss } from "../preference/treg.js";
 import { alignDistilLoss } from "../preference/aligndistil.js";
+import { rmtBudget, rmtCurriculum } from "../preference/rmt.js";
+import { answerConditioned, introGrads, introSample } from "./prefer-intro.js";
+import { entropyTiers, rmtCorpus, rmtGrads, rmtSelect } from "./prefer-rmt.js";
+import { laserGrads, selfRewardAccuracy, selfRewards, selfRewardSetup } from "./prefer-laser.js";
 
 /** What a method reads about one response besides the policy's logits (all precomputed, frozen models). */
 export interface SideData {
@@ -67,10 +72,7 @@ function tokenLogps(lp: Float64Array, tokens: Int32Array, V: number): Float64Arr
 /** d/dz of a loss whose gradient with respect to the token log-probs is g: g_t (onehot(y_t) - p_t). */
 export function logitGradFromLogpGrad(lp: Float64Array, tokens: Int32Array, g: Float64Array, V: number): Float64Array {
   const out = new Float64Array(lp.length);
-  for (let t = 0; t < tokens.length; t++) {
-    for (let v = 0; v < V; v++) out[t * V + v] = -g[t] * Math.exp(lp[t * V + v]);
-    out[t * V + tokens[t]] += g[t];
-  }
+  for (let t = 0; t < tokens.length; t++) addLogpGrad(lp, t, tokens[t], g[t], V, out);
   return out;
 }
 
@@ -127,6 +129,10 @@ export function pairLoss(d: PairData, zw: Float64Array, zl: Float64Array, V: num
       const res = alignDistilLoss(zw, d.chosen.dpoLogits!, d.chosen.rdpoLogits!, V, null, { beta: o.beta, tvdScale: o.tvdScale });
       return { loss: res.loss, chosen: res.grad, rejected: new Float64Array(zl.length), margin };
     }
+    case "intro":
+    case "rmt":
+    case "laser-loss":
+      throw new Error(`prefer: ${o.method} does not train on pairs`);
   }
 }
 
@@ -149,10 +155,7 @@ function batchLoss(flat: Float32Array, pb: ReturnType<typeof packPairs>, batch: 
   const B = batch.length;
   const gz = new Float32Array(flat.length);
   let loss = 0, right = 0;
-  const rows = (i: number) => {
-    const from = (i * pb.T + pb.start[i]) * V;
-    return { from, z: Float64Array.from(flat.subarray(from, from + pb.len[i] * V)) };
-  };
+  const rows = (i: number) => responseRows(flat, pb, i, V);
   for (let k = 0; k < B; k++) {
     const w = rows(k), l = rows(B + k);
     const res = pairLoss(batch[k], w.z, l.z, V, o);
@@ -178,24 +181,13 @@ export function preferLoss(policy: Policy, batch: readonly PairData[], o: PairLo
  */
 export function preferGrads(policy: Policy, batch: readonly PairData[], o: PairLossOptions, pad: number): { loss: number; pairAccuracy: number; grads: Map<string, tf.Tensor> } {
   const V = policy.config.vocabSize;
-  const pb = packBoth(batch, pad);
-  let loss = 0, right = 0;
-  const byName = new Map([...policy.params].map(([n, p]) => [p.name, n]));
-  const { value, grads } = tf.variableGrads(() => {
-    const logits = policy.forward(pb.tokens, pb.B, pb.T);
-    const r = batchLoss(logits.dataSync() as Float32Array, pb, batch, V, o);
-    loss = r.loss;
+  let right = 0;
+  const { loss, grads } = surrogateGrads(policy, packBoth(batch, pad), (flat, pb) => {
+    const r = batchLoss(flat, pb, batch, V, o);
     right = r.right;
-    return tf.sum(tf.mul(logits, tf.tensor2d(r.gz, [pb.B * pb.T, V]))) as tf.Scalar;
-  });
-  value.dispose();
-  if (!Number.isFinite(loss)) {
-    tf.dispose(Object.values(grads));
-    throw new Error(`prefer: the ${o.method} loss is not finite (${loss})`);
-  }
-  const named = new Map<string, tf.Tensor>();
-  for (const [vn, g] of Object.entries(grads)) named.set(byName.get(vn) as string, g);
-  return { loss, pairAccuracy: right / Math.max(1, batch.length), grads: named };
+    return r;
+  }, o.method);
+  return { loss, pairAccuracy: right / Math.max(1, batch.length), grads };
 }
 
 /** One update of `policy` on the pairs `batch` (the loss is the batch mean). */
@@ -309,7 +301,16 @@ export function pairAccuracy(policy: Policy, data: readonly PairData[], pad: num
 export interface PreferMetrics {
   step: number;
   loss: number;
-  pair_accuracy: number;
+  /** The pair methods: the batch's pairs ranked right. */
+  pair_accuracy?: number;
+  /** InTRO: the fraction of its samples that were correct; RMT: of its one-token rollouts that predicted the corpus token. */
+  sample_accuracy?: number;
+  /** InTRO, RMT, LaSeR: tokens sampled from the policy in this update. */
+  sampled_tokens?: number;
+  /** LaSeR: how well the self-reward (r_s > 0.5) predicted the verifier on the update's finished samples, before the update (balanced accuracy). */
+  self_reward_balanced_accuracy?: number;
+  /** LaSeR, on evaluation steps: the same on the finished responses of the held-out pairs. */
+  heldout_self_reward_balanced_accuracy?: number;
   grad_norm: number;
   lr: number;
   heldout_pair_accuracy?: number;
@@ -382,6 +383,14 @@ function truncateMetrics(path: string, step: number): void {
 export const PAIRS_FILE = "pairs.json";
 export const auxFile = (name: AuxName) => `aux-${name}.json`;
 
+/** What a method needs of the task and the model, checked before anything is written (InTRO: a full-length rationale after x (+) y fits the model). */
+export function preflightPreferMethod(config: PreferConfig): void {
+  if (config.method !== "intro") return;
+  const task = resolveTask(config.task);
+  const longest = answerConditioned(task, task.samplePrompt(streamRng(config.seed, 0x1e70).fn())).length + task.maxResponseTokens - 1;
+  if (longest > config.model.maxSeqLen) throw new ConfigError(`intro: x (+) y and a ${task.maxResponseTokens}-token response take ${longest} positions, beyond model.maxSeqLen ${config.model.maxSeqLen} (raise model.maxSeqLen)`);
+}
+
 /** A whole preference run in `outDir`. */
 export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Promise<PreferSummary> {
   const log = o.onLog ?? (() => {});
@@ -399,6 +408,7 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
   const task: Task = resolveTask(config.task);
   const model: ModelConfig = { ...config.model, vocabSize: task.vocab.size };
   const pad = task.vocab.pad;
+  preflightPreferMethod(config);
   const started = performance.now() - (ck ? ck.elapsed * 1000 : 0);
   mkdirSync(o.outDir, { recursive: true });
   let ref: Map<string, Float32Array>;
@@ -434,7 +444,7 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
       pairs = { train: ps.train, heldout: ps.heldout, sampledTokens: ps.sampledTokens };
       log(`pairs: ${ps.train.length} training and ${ps.heldout.length} held-out (correct, incorrect) pairs from ${ps.prompts} prompts x ${config.pairs.samples} samples: ${ps.sampledTokens} sampled tokens, ${((performance.now() - t1) / 1000).toFixed(1)} s`);
     }
-    if (pairs.train.length === 0) throw new ConfigError(`no training pair: no prompt had both a correct and an incorrect sample among ${config.pairs.samples} (raise pairs.samples or pairs.prompts, or use a weaker warm start)`);
+    if (pairs.train.length === 0 && !UNPAIRED_METHODS.includes(config.method)) throw new ConfigError(`no training pair: no prompt had both a correct and an incorrect sample among ${config.pairs.samples} (raise pairs.samples or pairs.prompts, or use a weaker warm start)`);
     writeAtomic(pairsPath, JSON.stringify(pairs));
   }
   const refData = pairData(pairs.train, model, ref, {}, "dpo", task.vocab);
@@ -455,12 +465,20 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
   const evalPrompts = config.eval.n > 0 ? task.evalSet(config.eval.n, config.eval.seed) : [];
   const evalNow = () => (evalPrompts.length > 0 ? evaluate(task, model, policy.weights(), evalPrompts).accuracy : null);
   try {
+    const update = methodUpdate(config, task, model, ref, train, policy, opt, lossOpts, log);
+    const extraEval = methodEval(config, task, pairs.heldout, policy);
+    const prefixed = (prefix: string, r: Record<string, number> | null) => Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [prefix + k, v]));
+    let lastExtra: Record<string, number> | null = null;
+    let warmExtra: Record<string, number> = {};
     if (!ck) {
       warmEval = evalNow();
-      writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({ warm_start_eval_accuracy: warmEval, warm_start_heldout_pair_accuracy: pairAccuracy(policy, held, pad) }, null, 2) + "\n");
+      warmExtra = prefixed("warm_start_", extraEval?.() ?? null);
+      writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({ warm_start_eval_accuracy: warmEval, warm_start_heldout_pair_accuracy: pairAccuracy(policy, held, pad), ...warmExtra }, null, 2) + "\n");
       if (warmEval !== null) log(`reference held-out accuracy ${warmEval.toFixed(3)}`);
     } else if (existsSync(join(o.outDir, "summary.json"))) {
-      warmEval = (readJson(join(o.outDir, "summary.json")) as { warm_start_eval_accuracy: number | null }).warm_start_eval_accuracy;
+      const w = readJson(join(o.outDir, "summary.json")) as { warm_start_eval_accuracy: number | null } & Record<string, unknown>;
+      warmEval = w.warm_start_eval_accuracy;
+      warmExtra = Object.fromEntries(Object.entries(w).filter((e): e is [string, number] => e[0].startsWith("warm_start_heldout_self") && typeof e[1] === "number"));
     }
     let step = ck ? ck.step : 0;
     let lastEval: number | null = warmEval, lastHeld: number | null = null;
@@ -469,16 +487,16 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
     while (step < config.steps) {
       if (o.stopAfter !== undefined && done >= o.stopAfter) break;
       const t0 = performance.now();
-      const idx = batchIndices(train.length, config.batch, config.seed, 1, step);
       const lr = lrAt(config.optim, step, config.steps);
-      const r = preferUpdate(policy, opt, idx.map((i) => train[i]), lossOpts, pad, lr);
+      const r = update(step, lr);
       step++;
-      const m: PreferMetrics = { step, loss: r.loss, pair_accuracy: r.pairAccuracy, grad_norm: r.gradNorm, lr, time_s: 0 };
+      const m: PreferMetrics = { step, loss: r.loss, ...r.metrics, grad_norm: r.gradNorm, lr, time_s: 0 };
       const last = step === config.steps;
       if ((config.eval.every > 0 && step % config.eval.every === 0) || last) {
         m.heldout_pair_accuracy = lastHeld = pairAccuracy(policy, held, pad);
         const e = evalNow();
         if (e !== null) m.eval_accuracy = lastEval = e;
+        if (extraEval) Object.assign(m, (lastExtra = extraEval()));
       }
       m.time_s = (performance.now() - started) / 1000;
       appendFileSync(metricsPath, JSON.stringify(m) + "\n");
@@ -495,6 +513,7 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
     };
     if (finished) {
       writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({
+        ...warmExtra, ...prefixed("final_", lastExtra),
         warm_start_eval_accuracy: warmEval, final_eval_accuracy: summary.finalEvalAccuracy, final_heldout_pair_accuracy: summary.finalHeldoutPairAccuracy,
         steps: step, pairs: train.length, heldout_pairs: held.length, sampled_tokens: pairs.sampledTokens, seconds: summary.seconds,
         task: task.name, method: config.method, seed: config.seed,
@@ -505,6 +524,89 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
     opt.dispose();
     policy.dispose();
   }
+}
+
+type Update = (step: number, lr: number) => { loss: number; gradNorm: number; metrics: Pick<PreferMetrics, "pair_accuracy" | "sample_accuracy" | "sampled_tokens" | "self_reward_balanced_accuracy"> };
+
+/** A method's own held-out measures beside the common ones (LaSeR: self-verification on the held-out pairs' finished responses). */
+function methodEval(config: PreferConfig, task: Task, heldout: readonly Pair[], policy: Policy): (() => Record<string, number>) | null {
+  if (config.method !== "laser-loss") return null;
+  const s = selfRewardSetup(task);
+  const eos = task.vocab.eos;
+  const items = heldout.flatMap((p) => [{ prompt: p.prompt, response: p.chosen, verifier: 1 }, { prompt: p.prompt, response: p.rejected, verifier: 0 }]).filter((it) => it.response[it.response.length - 1] === eos);
+  return () => ({ heldout_self_reward_balanced_accuracy: selfRewardAccuracy(selfRewards(policy, items, s, task.vocab.pad), items) });
+}
+
+/**
+ * The policy update of `config.method` at a step: pairs for the pairwise methods, on-policy
+ * rationales for InTRO, the corpus for RMT. Every random choice comes from the (seed, step)
+ * streams, so a resumed run redoes exactly what the unbroken run did.
+ */
+function methodUpdate(config: PreferConfig, task: Task, model: ModelConfig, ref: Map<string, Float32Array>, train: readonly PairData[], policy: Policy, opt: Adam, lossOpts: PairLossOptions, log: (s: string) => void): Update {
+  const pad = task.vocab.pad;
+  const o = config.methodOptions;
+  const G = methodRollouts(config);
+  const stepWith = (g: { loss: number; grads: Map<string, tf.Tensor> }, lr: number) => {
+    const gradNorm = opt.step(g.grads, lr);
+    tf.dispose([...g.grads.values()]);
+    return gradNorm;
+  };
+  if (config.method === "intro") {
+    const example = task.samplePrompt(streamRng(config.seed, 0x1e70).fn());
+    log(`InTRO: each update samples ${G} rationales for each of ${config.batch} prompts from the policy, keeps the correct ones, ${o.candidates} candidates per position; answer-conditioned input e.g. "${task.vocab.decode(answerConditioned(task, example))}"`);
+    return (step, lr) => {
+      const promptRng = streamRng(config.seed, 0x1e71, step);
+      const prompts = Array.from({ length: config.batch }, () => task.samplePrompt(promptRng.fn()));
+      const b = introSample(policy, task, prompts, G, config.pairs.temperature, streamRng(config.seed, 0x1e72, step));
+      const metrics = { sample_accuracy: b.correct / Math.max(1, b.sampled), sampled_tokens: b.sampledTokens };
+      // No correct rationale: nothing to learn from, no update (Adam's state does not move).
+      if (b.rationales.length === 0) return { loss: 0, gradNorm: 0, metrics };
+      const g = introGrads(policy, b.rationales, o.candidates, o.clipMax, streamRng(config.seed, 0x1e73, step).fn(), pad);
+      return { loss: g.loss, gradNorm: stepWith(g, lr), metrics };
+    };
+  }
+  if (config.method === "rmt") {
+    const t0 = performance.now();
+    const corpus = rmtCorpus(task, o.corpus, config.seed);
+    const refPolicy = new Policy(model, ref, false);
+    let tiers: Uint8Array[];
+    try {
+      tiers = entropyTiers(refPolicy, corpus, pad);
+    } finally {
+      refPolicy.dispose();
+    }
+    const tokens = corpus.map((q) => Int32Array.from(q.response));
+    log(`RMT: corpus of ${corpus.length} task demonstrations (${corpus.reduce((a, q) => a + q.response.length, 0)} tokens, 0 sampled), entropy tiers under the reference, ${((performance.now() - t0) / 1000).toFixed(1)} s; each update ${o.rlTokens} RL token(s) per sequence x ${G} one-token rollouts, NTP on the rest (lambda ${o.lambda})`);
+    return (step, lr) => {
+      const idx = batchIndices(corpus.length, config.batch, config.seed, 0x4d71, step);
+      const selRng = streamRng(config.seed, 0x4d72, step);
+      const p = rmtCurriculum(step, config.steps, o.curriculumStart, o.curriculumEnd);
+      const items = idx.map((i) => ({ prompt: corpus[i].prompt, tokens: tokens[i], selected: rmtSelect(tiers[i], o.rlTokens, p, selRng) }));
+      const g = rmtGrads(policy, items, { G, budget: rmtBudget(step, config.steps), lambda: o.lambda, w: o.lengthWeight }, streamRng(config.seed, 0x4d73, step).fn(), pad);
+      const sampled = items.reduce((a, it) => a + it.selected.length * G, 0);
+      return { loss: g.loss, gradNorm: stepWith(g, lr), metrics: { sample_accuracy: g.matchRate, sampled_tokens: sampled } };
+    };
+  }
+  if (config.method === "laser-loss") {
+    const s = selfRewardSetup(task);
+    log(`LaSeR self-reward loss: each update samples ${G} responses for each of ${config.batch} prompts from the policy and trains log pi("${task.vocab.decode([s.token])}" | x, y, EOS) on the finished ones (c = ${s.c.toFixed(3)}, beta_v ${s.betaV}, balanced)`);
+    return (step, lr) => {
+      const promptRng = streamRng(config.seed, 0x1a51, step);
+      const prompts = Array.from({ length: config.batch }, () => task.samplePrompt(promptRng.fn()));
+      const { samples, sampledTokens } = sampleVerified(task, model, policy.weights(), prompts, G, config.pairs.temperature, streamRng(config.seed, 0x1a52, step));
+      const items = samples.filter((x) => x.finished).map((x) => ({ prompt: x.prompt.tokens, response: x.tokens, verifier: x.correct ? 1 : 0 }));
+      const sample_accuracy = samples.filter((x) => x.correct).length / Math.max(1, samples.length);
+      if (items.length === 0) return { loss: 0, gradNorm: 0, metrics: { sample_accuracy, sampled_tokens: sampledTokens } };
+      const g = laserGrads(policy, items, s, pad);
+      const metrics = { sample_accuracy, sampled_tokens: sampledTokens, self_reward_balanced_accuracy: selfRewardAccuracy(g.selfReward, items) };
+      return { loss: g.loss, gradNorm: stepWith(g, lr), metrics };
+    };
+  }
+  return (step, lr) => {
+    const idx = batchIndices(train.length, config.batch, config.seed, 1, step);
+    const r = preferUpdate(policy, opt, idx.map((i) => train[i]), lossOpts, pad, lr);
+    return { loss: r.loss, gradNorm: r.gradNorm, metrics: { pair_accuracy: r.pairAccuracy } };
+  };
 }
 
 const PREFER_CHECKPOINT_SCHEMA = v.object({

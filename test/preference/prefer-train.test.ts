@@ -153,7 +153,7 @@ test("prefer: bad usage and bad configuration are one line, exit 2, nothing writ
   try {
     let r = cf(["prefer", "--method", "kto", "--out", join(dir, "a")]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^creditflow: --method must be one of dpo, ipo, tdpo1, tdpo2, tgdpo, cdpo, t-reg, aligndistil, got "kto"\n$/);
+    assert.match(r.stderr, /^creditflow: --method must be one of dpo, ipo, tdpo1, tdpo2, tgdpo, cdpo, t-reg, aligndistil, intro, rmt, laser-loss, got "kto"\n$/);
     r = cf(["prefer", "--config", '{"beta": -1}', "--out", join(dir, "b")]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^creditflow: config: field 'beta': .*\n$/);
