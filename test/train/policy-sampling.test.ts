@@ -12,7 +12,9 @@ import { join } from "node:path";
 import { useBackend } from "../../src/train/policy/tf.js";
 import { initialWeights, type ModelConfig } from "../../src/train/policy/model.js";
 import { Rng } from "../../src/train/rng.js";
-import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../../src/train/config.js";
+import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../../src/train/config.js";
+import { ConfigError } from "../../src/core/errors.js";
+import { parseTrainArgs } from "../../src/cli/train.js";
 import { runTraining, type StepMetrics } from "../../src/train/trainer.js";
 import { resolveTask } from "../../src/train/tasks.js";
 import { sampleGroups } from "../../src/train/rollouts.js";
@@ -94,4 +96,11 @@ test("a 2-step run with sampler llamacpp writes its metrics; step 1 samples what
   for (const k of ["reward_mean", "accuracy", "step_sampled_tokens", "response_len_mean"] as const) assert.equal(cpp[0][k], ref[0][k], k);
   // old log-probs differ by float rounding only (< 1e-4), so the step's loss barely moves
   assert.ok(Math.abs(cpp[0].loss - ref[0].loss) < 1e-3, `loss ${cpp[0].loss} vs ${ref[0].loss}`);
+});
+
+test("train --sampler sets config.sampler; an unknown sampler is refused by the flag and by the config schema", () => {
+  assert.equal(parseTrainArgs(["--sampler", "llamacpp"]).config.sampler, "llamacpp");
+  assert.equal(parseTrainArgs([]).config.sampler, "builtin");
+  assert.throws(() => parseTrainArgs(["--sampler", "gguf"]), /--sampler must be one of builtin, llamacpp, got "gguf"/);
+  assert.throws(() => validateConfig({ ...structuredClone(DEFAULT_TRAIN), sampler: "gguf" as never }), (e: unknown) => e instanceof ConfigError && /^config\.sampler: /.test(e.message));
 });
