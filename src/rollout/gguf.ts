@@ -25,7 +25,7 @@ import type { ModelConfig } from "../train/policy/model.js";
 import type { Rng } from "../train/rng.js";
 import { BackendError, checkRequests, countTokens, type BackendCapabilities, type SampleOptions, type SampleRequest, type SampleResult, type ScoreRequest, type UpdatableBackend } from "./backend.js";
 import { drawToken, DrawScratch, tempered, temperedLogprob } from "./draw.js";
-import { runJobs, Shard, type Job, type NativeContext, type NativeOutput, type NativeSampler } from "./llama-engine.js";
+import { runJobs, Shard, type EngineTimings, type Job, type NativeContext, type NativeOutput, type NativeSampler } from "./llama-engine.js";
 import { policyToGguf, type GgufVocabSpec } from "./gguf-export.js";
 
 /** The parts of node-llama-cpp used here (typed locally: the package is optional). */
@@ -108,14 +108,23 @@ function serializeLogitReads(context: LlamaContextLike): NativeContext {
   if (!native || typeof sampleToken !== "function" || typeof native.addToBatch !== "function" || typeof native.decodeBatch !== "function") {
     throw new BackendError("gguf: this node-llama-cpp has no context._ctx.sampleToken / addToBatch / decodeBatch; creditflow needs node-llama-cpp@3.21.1 exactly");
   }
-  let tail: Promise<unknown> = Promise.resolve();
-  const serialized: NativeSampleToken = (...args) => {
-    const run = tail.then(() => sampleToken.apply(native, args));
-    tail = run.catch(() => undefined);
+  const decodeBatch = native.decodeBatch;
+  // After each decode the first read runs alone (it does the reordering); once it has returned,
+  // the outputs are in place and the batch's other reads may run concurrently.
+  let firstRead: Promise<unknown> | null = null;
+  const decode = () => {
+    firstRead = null;
+    return decodeBatch.call(native);
+  };
+  const read: NativeSampleToken = (...args) => {
+    if (firstRead) return firstRead.then(() => sampleToken.apply(native, args));
+    const run = sampleToken.apply(native, args);
+    firstRead = run.catch(() => undefined);
     return run;
   };
-  // The addon's methods are read-only prototype properties: shadow it on the instance.
-  Object.defineProperty(native, "sampleToken", { value: serialized, configurable: true });
+  // The addon's methods are read-only prototype properties: shadow them on the instance.
+  Object.defineProperty(native, "sampleToken", { value: read, configurable: true });
+  Object.defineProperty(native, "decodeBatch", { value: decode, configurable: true });
   return native;
 }
 
@@ -302,6 +311,18 @@ export class GgufBackend implements UpdatableBackend {
     const { contexts, shards } = await GgufBackend.makeShards(this.model, { contextSize: this.exported.config.maxSeqLen, ...this.opts });
     this.contexts = contexts;
     this.shards = shards;
+  }
+
+  /** Decode and read counts and times of every shard since the contexts were made. */
+  timings(): EngineTimings {
+    const t: EngineTimings = { decodes: 0, decodeMs: 0, reads: 0, readMs: 0 };
+    for (const s of this.shards) {
+      t.decodes += s.timings.decodes;
+      t.decodeMs += s.timings.decodeMs;
+      t.reads += s.timings.reads;
+      t.readMs += s.timings.readMs;
+    }
+    return t;
   }
 
   private async run(jobs: readonly Job[]): Promise<void> {

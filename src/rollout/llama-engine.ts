@@ -99,8 +99,18 @@ interface Active {
   outputs: NativeOutput[];
 }
 
+/** Where a shard's time went (bench/llamacpp-sampling.ts reports it). */
+export interface EngineTimings {
+  decodes: number;
+  decodeMs: number;
+  /** Outputs read (sampleToken calls) and the wall time from a batch's first read to its last. */
+  reads: number;
+  readMs: number;
+}
+
 /** One llama.cpp context and its sequences, decoding its rows in a loop. */
 export class Shard {
+  readonly timings: EngineTimings = { decodes: 0, decodeMs: 0, reads: 0, readMs: 0 };
   /** Tokens each sequence's KV cache holds. */
   private cached: number[][];
   private free: number[];
@@ -161,24 +171,35 @@ export class Shard {
       this.ctx.initBatch(this.batchSize - room);
       for (const p of adds) parts.push({ a: p.a, count: p.count, logitIdx: this.ctx.addToBatch(p.a.seq, p.a.pos, p.tokens, p.logits) });
       await slots.take();
+      const t0 = performance.now();
       try {
         await this.ctx.decodeBatch();
       } finally {
         slots.give();
       }
+      const t1 = performance.now();
       const reads: Promise<void>[] = [];
+      let nReads = 0;
       for (const { a, count, logitIdx } of parts) {
         a.pos += count;
         a.fed += count;
         const { probabilities, confidence } = a.job.want;
-        const at = a.outputs.length;
-        for (let i = 0; i < logitIdx.length; i++) {
-          reads.push(this.ctx.sampleToken(logitIdx[i], a.job.sampler, probabilities, confidence).then(([token, probs, conf]) => {
-            a.outputs[at + i] = { token, probabilities: probs, confidence: conf };
-          }));
-        }
+        if (logitIdx.length === 0) continue;
+        // A job's reads share its sampler (one candidate buffer): they run one after another.
+        reads.push((async () => {
+          for (let i = 0; i < logitIdx.length; i++) {
+            const [token, probs, conf] = await this.ctx.sampleToken(logitIdx[i], a.job.sampler, probabilities, confidence);
+            a.outputs.push({ token, probabilities: probs, confidence: conf });
+          }
+        })());
+        nReads += logitIdx.length;
       }
       await Promise.all(reads);
+      const tm = this.timings;
+      tm.decodes++;
+      tm.decodeMs += t1 - t0;
+      tm.reads += nReads;
+      tm.readMs += performance.now() - t1;
       // Rows whose feed is complete hand their outputs over and get their next feed.
       for (let i = 0; i < active.length; i++) {
         const a = active[i];

@@ -114,3 +114,38 @@ test("a prefix longer than the model or a token outside the vocabulary is refuse
   await assert.rejects(cpp.sample([{ prefix: [1, 99], maxNew: 2 }], { temperature: 1, topP: 1, eos: EOS }, new Rng(0)), /outside the vocabulary/);
   await assert.rejects(cpp.score([{ prefix: new Array(cpp.maxSeqLen + 1).fill(3), tokens: [] }]), /more than/);
 });
+
+test("native mode: llama.cpp's chain draws; the sampled log-prob is the tempered log-prob (tfjs scoring, 1e-4); seeded; top-p < 1 falls back to exact", async () => {
+  const native = await GgufBackend.fromPolicy(config, weights, policyVocab(VOCAB), { sequences: 16, sequencesPerContext: 8, mode: "native" });
+  try {
+    assert.equal(native.capabilities.entropies, false);
+    const reqs = prompts.flatMap((p) => Array.from({ length: 8 }, () => ({ prefix: p, maxNew: 12 })));
+    for (const T of [1, 0.7, 0]) {
+      const opts = { temperature: T, topP: 1, eos: EOS };
+      const a = await native.sample(reqs, opts, new Rng(3));
+      const again = await native.sample(reqs, opts, new Rng(3));
+      assert.deepEqual(again.map((r) => r.tokens), a.map((r) => r.tokens), `T=${T}: same generator, same tokens`);
+      const scored = await tfjs.score(reqs.map((q, k) => ({ prefix: q.prefix, tokens: a[k].tokens })), T);
+      a.forEach((r, k) => {
+        assert.deepEqual(r.entropies, []);
+        assert.ok(r.tokens.length >= 1 && r.tokens.length <= 12);
+        assert.equal(r.finished, r.tokens[r.tokens.length - 1] === EOS);
+        assertClose(r.logprobs, scored[k], 1e-4, 0, `T=${T} row ${k}`);
+      });
+      if (T > 0) {
+        assert.ok(new Set(a.map((r) => r.tokens.join(","))).size > 6, `T=${T}: rows are different samples`);
+        const other = await native.sample(reqs, opts, new Rng(4));
+        assert.notDeepEqual(other.map((r) => r.tokens), a.map((r) => r.tokens), "another generator, other samples");
+      } else {
+        const ref = await tfjs.sample(reqs, opts, new Rng(3));
+        assert.deepEqual(a.map((r) => r.tokens), ref.map((r) => r.tokens), "greedy equals the tfjs sampler's greedy");
+      }
+    }
+    // top-p < 1: llama.cpp's chain truncates before temperature, so native mode samples exactly (same tokens as tfjs).
+    const opts = { temperature: 0.8, topP: 0.9, eos: EOS };
+    const [a, b] = [await native.sample(reqs, opts, new Rng(5)), await tfjs.sample(reqs, opts, new Rng(5))];
+    a.forEach((r, k) => assert.deepEqual(r.tokens, b[k].tokens, `top-p row ${k}`));
+  } finally {
+    await native.close();
+  }
+});
