@@ -41,7 +41,7 @@ Writes OUT/results.json, OUT/report.md and OUT/report.html (inline SVG plots, no
     k: { type: "string", value: "K", doc: `fidelity: Monte Carlo continuations per prefix (default ${DEFAULT_FIDELITY.K})` },
     heatmaps: { type: "string", value: "N", doc: `fidelity: responses shown as token heatmaps per task (default ${DEFAULT_FIDELITY.heatmaps})` },
     workers: { type: "string", value: "N", doc: "fidelity: sampling threads (default 1; same results)" },
-    sampler: { type: "string", value: "NAME", doc: "what samples groups, oracle continuations and training runs: builtin (default)\nor llamacpp (the policy exported to GGUF; docs/backends.md)" },
+    sampler: { type: "string", value: "NAME", doc: "what samples groups, oracle continuations and training runs: builtin (default),\nllamacpp or llamacpp-native (the policy exported to GGUF; docs/backends.md)" },
     "sft-steps": { type: "string", value: "SPEC", doc: `warm-start SFT steps: N for every task or task=N,task=N\n(default ${Object.entries(DEFAULT_SFT_STEPS).map(([k, v]) => `${k}=${v}`).join(",")})` },
     model: { type: "string", value: "FILE", doc: "JSON model overrides (as `creditflow sft --model`)" },
     cache: { type: "string", value: "DIR", doc: "warm-start cache (default OUT/warm)" },

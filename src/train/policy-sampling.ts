@@ -12,7 +12,13 @@ import { SamplerPool } from "./policy/pool.js";
 import type { BatchSampler } from "./rollouts.js";
 import type { GgufBackend } from "../rollout/gguf.js";
 
-export const SAMPLER_KINDS = ["builtin", "llamacpp"] as const;
+/**
+ * builtin: the wasm sampler; llamacpp: llama.cpp evaluates and the built-in rules draw (exact:
+ * same tokens as builtin for the same seed, entropies kept); llamacpp-native: llama.cpp's own
+ * sampler chain draws (no entropies, other tokens than builtin; top-p < 1 and adaptive
+ * temperature still sample exactly). Log-probs are those of the sampling distribution in all three.
+ */
+export const SAMPLER_KINDS = ["builtin", "llamacpp", "llamacpp-native"] as const;
 export type SamplerKind = (typeof SAMPLER_KINDS)[number];
 
 /** A sampler over one set of weights, valid until release(). */
@@ -33,7 +39,7 @@ export class PolicySampling {
   /** A sampler over `weights` for sampling with `options` (release it before the weights change). */
   async open(weights: Map<string, Float32Array>, options: SampleOptions): Promise<OpenSampler> {
     const maxSeqLen = this.model.maxSeqLen;
-    if (this.kind === "llamacpp") {
+    if (this.kind !== "builtin") {
       const b = await this.llamaCpp(weights);
       return { sampler: b, release: () => {} };
     }
@@ -55,7 +61,7 @@ export class PolicySampling {
     else {
       // Imported here so that the built-in sampler never loads the rollout layer.
       const [{ GgufBackend }, { policyVocab }] = await Promise.all([import("../rollout/gguf.js"), import("../rollout/open.js")]);
-      this.gguf = await GgufBackend.fromPolicy(this.model, weights, policyVocab(this.vocab), { threads: this.workers });
+      this.gguf = await GgufBackend.fromPolicy(this.model, weights, policyVocab(this.vocab), { threads: this.workers, mode: this.kind === "llamacpp-native" ? "native" : "exact" });
     }
     this.ggufWeights = weights;
     return this.gguf;

@@ -90,7 +90,7 @@ export const TRAIN_SCHEMA = v.strictObject({
   ),
   checkpointEvery: int(0, Number.MAX_SAFE_INTEGER, "write checkpoint.json every this many steps and at the last one (0: never)"),
   workers: int(1, 64, "sampling threads (1: the training thread; n > 1: n worker threads, same results)"),
-  sampler: pick(SAMPLER_KINDS, "what samples the rollouts: builtin (the wasm sampler) or llamacpp (the policy exported to GGUF after each update, sampled by llama.cpp; docs/backends.md)"),
+  sampler: pick(SAMPLER_KINDS, "what samples the rollouts: builtin (the wasm sampler), llamacpp (the policy exported to GGUF after each update; llama.cpp evaluates, the built-in rules draw: same tokens as builtin) or llamacpp-native (llama.cpp's sampler draws); docs/backends.md"),
   warmStart: v.pipe(v.nullable(v.string()), v.description("a policy file from `creditflow sft` to start from; null: run the SFT below first")),
   sft: section(
     {

@@ -47,5 +47,5 @@ test("bench --sampler sets the fidelity sampler and the training runs' sampler; 
   assert.equal(a.options.fidelity.sampler, "llamacpp");
   assert.equal(a.options.efficiency.train.sampler, "llamacpp");
   assert.equal(parseBenchArgs([]).options.fidelity.sampler, "builtin");
-  assert.throws(() => parseBenchArgs(["--sampler", "vllm"]), /--sampler must be one of builtin, llamacpp, got "vllm"/);
+  assert.throws(() => parseBenchArgs(["--sampler", "vllm"]), /--sampler must be one of builtin, llamacpp, llamacpp-native, got "vllm"/);
 });

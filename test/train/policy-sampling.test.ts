@@ -85,6 +85,27 @@ async function run(name: string, over: unknown): Promise<StepMetrics[]> {
   return readFileSync(join(dir, "metrics.jsonl"), "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as StepMetrics);
 }
 
+test("llamacpp-native sampling: llama.cpp draws, and the log-probs equal the policy's rescoring to 1e-4 after each weight change", async () => {
+  const cpp = new PolicySampling("llamacpp-native", model, task.vocab, 1);
+  const prompts = Array.from({ length: 4 }, (_, k) => task.samplePrompt(new Rng(k).fn()));
+  try {
+    for (const [seed, T] of [[1, 1], [2, 0.7]] as const) {
+      const w = weights(seed);
+      const options = { temperature: T, topP: 1, eos: task.vocab.eos };
+      const a = await cpp.open(w, options);
+      const g = await sampleGroups(task, a.sampler, prompts, 4, options, new Rng(9), 0);
+      a.release();
+      const rescoring = new BuiltinBackend(model, w);
+      const scored = await rescoring.score(g.rollouts.map((r) => ({ prefix: r.prompt.tokens, tokens: r.tokens })), T);
+      await rescoring.close();
+      g.rollouts.forEach((r, i) => assertClose(r.logprobs, scored[i], 1e-4, 0, `weights ${seed} row ${i}`));
+      assert.ok(new Set(g.rollouts.map((r) => r.tokens.join(","))).size > 4);
+    }
+  } finally {
+    await cpp.close();
+  }
+});
+
 test("a 2-step run with sampler llamacpp writes its metrics; step 1 samples what the builtin run samples", async () => {
   const cpp = await run("llamacpp", { sampler: "llamacpp" });
   const ref = await run("builtin", { sampler: "builtin" });
@@ -96,11 +117,14 @@ test("a 2-step run with sampler llamacpp writes its metrics; step 1 samples what
   for (const k of ["reward_mean", "accuracy", "step_sampled_tokens", "response_len_mean"] as const) assert.equal(cpp[0][k], ref[0][k], k);
   // old log-probs differ by float rounding only (< 1e-4), so the step's loss barely moves
   assert.ok(Math.abs(cpp[0].loss - ref[0].loss) < 1e-3, `loss ${cpp[0].loss} vs ${ref[0].loss}`);
+  const native = await run("llamacpp-native", { sampler: "llamacpp-native" });
+  assert.equal(native.length, 2);
+  for (const m of native) for (const [k, v] of Object.entries(m)) if (typeof v === "number") assert.ok(Number.isFinite(v), `native ${k} = ${v}`);
 });
 
 test("train --sampler sets config.sampler; an unknown sampler is refused by the flag and by the config schema", () => {
   assert.equal(parseTrainArgs(["--sampler", "llamacpp"]).config.sampler, "llamacpp");
   assert.equal(parseTrainArgs([]).config.sampler, "builtin");
-  assert.throws(() => parseTrainArgs(["--sampler", "gguf"]), /--sampler must be one of builtin, llamacpp, got "gguf"/);
+  assert.throws(() => parseTrainArgs(["--sampler", "gguf"]), /--sampler must be one of builtin, llamacpp, llamacpp-native, got "gguf"/);
   assert.throws(() => validateConfig({ ...structuredClone(DEFAULT_TRAIN), sampler: "gguf" as never }), (e: unknown) => e instanceof ConfigError && /^config\.sampler: /.test(e.message));
 });
