@@ -12,13 +12,14 @@ import { join } from "node:path";
 import { useBackend } from "../../src/train/policy/tf.js";
 import { initialWeights, type ModelConfig } from "../../src/train/policy/model.js";
 import { Rng } from "../../src/train/rng.js";
-import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "../../src/train/config.js";
+import { DEFAULT_TRAIN, validateConfig } from "../../src/train/config.js";
 import { ConfigError } from "../../src/core/errors.js";
 import { parseTrainArgs } from "../../src/cli/train.js";
-import { runTraining, type StepMetrics } from "../../src/train/trainer.js";
+import type { StepMetrics } from "../../src/train/trainer.js";
+import { runTiny } from "./tiny-run.js";
 import { resolveTask } from "../../src/train/tasks.js";
 import { sampleGroups } from "../../src/train/rollouts.js";
-import { PolicySampling } from "../../src/train/policy-sampling.js";
+import { PolicySampling, type SamplerKind } from "../../src/train/policy-sampling.js";
 import { BuiltinBackend } from "../../src/rollout/builtin.js";
 import { assertClose } from "../helpers.js";
 
@@ -36,75 +37,52 @@ function weights(seed: number): Map<string, Float32Array> {
   return w;
 }
 
-test("llamacpp sampling: log-probs equal the policy's rescoring to 1e-4, same tokens as builtin, and it follows new weights", async () => {
-  const cpp = new PolicySampling("llamacpp", model, task.vocab, 1);
-  const builtin = new PolicySampling("builtin", model, task.vocab, 1);
+/**
+ * Samples 4 groups of 4 with `kind` at two temperatures, each with new weights (the second is a
+ * weight change for the same sampler); every sampled log-prob must equal the policy's own
+ * rescoring to 1e-4. Returns the rollouts' tokens per setting.
+ */
+async function sampleAndRescore(kind: SamplerKind): Promise<number[][][]> {
+  const sampling = new PolicySampling(kind, model, task.vocab, 1);
   const prompts = Array.from({ length: 4 }, (_, k) => task.samplePrompt(new Rng(k).fn()));
+  const out: number[][][] = [];
   try {
     for (const [seed, T] of [[1, 1], [2, 0.7]] as const) {
       const w = weights(seed);
       const options = { temperature: T, topP: 1, eos: task.vocab.eos };
-      const a = await cpp.open(w, options);
-      const b = await builtin.open(w, options);
-      const ga = await sampleGroups(task, a.sampler, prompts, 4, options, new Rng(9), 0);
-      const gb = await sampleGroups(task, b.sampler, prompts, 4, options, new Rng(9), 0);
-      a.release();
-      b.release();
-      const rescoring = new BuiltinBackend(model, w);
-      const scored = await rescoring.score(ga.rollouts.map((r) => ({ prefix: r.prompt.tokens, tokens: r.tokens })), T);
-      await rescoring.close();
-      ga.rollouts.forEach((r, i) => {
-        assert.deepEqual(r.tokens, gb.rollouts[i].tokens, `weights ${seed} row ${i}: same tokens as builtin`);
-        assertClose(r.logprobs, scored[i], 1e-4, 0, `weights ${seed} row ${i}: sampled vs rescored`);
-      });
-      assert.equal(ga.sampledTokens, gb.sampledTokens);
-      // not vacuous: some sampled tokens were unlikely, and the rows differ
-      assert.ok(Math.min(...scored.flatMap((x) => [...x])) < -1);
-      assert.ok(new Set(ga.rollouts.map((r) => r.tokens.join(","))).size > 4);
-    }
-  } finally {
-    await cpp.close();
-    await builtin.close();
-  }
-});
-
-function tiny(over: unknown): TrainConfig {
-  const base = mergeConfig(structuredClone(DEFAULT_TRAIN), {
-    task: "addition-1d", steps: 2, group: 4, promptsPerStep: 2, checkpointEvery: 0,
-    model: { dModel: 16, nHeads: 2, nLayers: 1, dFF: 32, maxSeqLen: 32 },
-    sft: { steps: 3, batch: 4 },
-    eval: { n: 8, every: 2 },
-  });
-  return mergeConfig(base, over);
-}
-
-async function run(name: string, over: unknown): Promise<StepMetrics[]> {
-  const dir = join(root, name);
-  await runTraining(tiny(over), { outDir: dir, resume: false });
-  assert.equal(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")).sampler, (over as { sampler: string }).sampler);
-  return readFileSync(join(dir, "metrics.jsonl"), "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as StepMetrics);
-}
-
-test("llamacpp-native sampling: llama.cpp draws, and the log-probs equal the policy's rescoring to 1e-4 after each weight change", async () => {
-  const cpp = new PolicySampling("llamacpp-native", model, task.vocab, 1);
-  const prompts = Array.from({ length: 4 }, (_, k) => task.samplePrompt(new Rng(k).fn()));
-  try {
-    for (const [seed, T] of [[1, 1], [2, 0.7]] as const) {
-      const w = weights(seed);
-      const options = { temperature: T, topP: 1, eos: task.vocab.eos };
-      const a = await cpp.open(w, options);
-      const g = await sampleGroups(task, a.sampler, prompts, 4, options, new Rng(9), 0);
-      a.release();
+      const open = await sampling.open(w, options);
+      const g = await sampleGroups(task, open.sampler, prompts, 4, options, new Rng(9), 0);
+      open.release();
       const rescoring = new BuiltinBackend(model, w);
       const scored = await rescoring.score(g.rollouts.map((r) => ({ prefix: r.prompt.tokens, tokens: r.tokens })), T);
       await rescoring.close();
-      g.rollouts.forEach((r, i) => assertClose(r.logprobs, scored[i], 1e-4, 0, `weights ${seed} row ${i}`));
+      g.rollouts.forEach((r, i) => assertClose(r.logprobs, scored[i], 1e-4, 0, `${kind}, weights ${seed}, row ${i}: sampled vs rescored`));
+      assert.equal(g.sampledTokens, g.rollouts.reduce((s, r) => s + r.tokens.length, 0));
+      // not vacuous: some sampled tokens were unlikely, and the rows differ
+      assert.ok(Math.min(...scored.flatMap((x) => [...x])) < -1);
       assert.ok(new Set(g.rollouts.map((r) => r.tokens.join(","))).size > 4);
+      out.push(g.rollouts.map((r) => r.tokens));
     }
   } finally {
-    await cpp.close();
+    await sampling.close();
   }
+  return out;
+}
+
+test("llamacpp sampling: log-probs equal the policy's rescoring to 1e-4 across a weight change, and the tokens are builtin's", async () => {
+  assert.deepEqual(await sampleAndRescore("llamacpp"), await sampleAndRescore("builtin"));
 });
+
+test("llamacpp-native sampling: llama.cpp draws; log-probs equal the policy's rescoring to 1e-4 across a weight change", async () => {
+  const native = await sampleAndRescore("llamacpp-native");
+  assert.notDeepEqual(native, await sampleAndRescore("builtin"), "llama.cpp's own draws");
+});
+
+async function run(name: string, over: { sampler: SamplerKind }): Promise<StepMetrics[]> {
+  const m = await runTiny(root, name, over);
+  assert.equal(JSON.parse(readFileSync(join(root, name, "config.json"), "utf8")).sampler, over.sampler);
+  return m;
+}
 
 test("a 2-step run with sampler llamacpp writes its metrics; step 1 samples what the builtin run samples", async () => {
   const cpp = await run("llamacpp", { sampler: "llamacpp" });
