@@ -75,13 +75,15 @@ export async function llamaCppSampling(reps: number): Promise<LlamaCppFigures> {
       await b.sample(Array.from({ length: ROWS }, () => ({ prefix: [1, 3, 4], maxNew: 1 })), { temperature: 1, topP: 1, eos: -1 }, new Rng(0));
       const step = (performance.now() - t0) / 1000;
       if (step > STALL_SECONDS) {
-        rows.push(`| ${label} | not measured: one step took ${step.toFixed(1)} s (cores oversubscribed) | | | |`);
+        rows.push(`| ${label} | not measured: one step took ${step.toFixed(1)} s (cores oversubscribed) | | | | |`);
         continue;
       }
       const before = b.timings();
       const r = await rate(b, reps);
       const t = b.timings();
       const decodeMs = (t.decodeMs - before.decodeMs) / Math.max(1, t.decodes - before.decodes);
+      // rate() samples reps + 1 times ROWS x NEW_TOKENS tokens (the warm-up included).
+      const decodeUs = (1000 * (t.decodeMs - before.decodeMs)) / ((reps + 1) * ROWS * NEW_TOKENS);
       const readUs = (1000 * (t.readMs - before.readMs)) / Math.max(1, t.reads - before.reads);
       const key = `llamacpp_${mode}_${threads}${per === ROWS ? "_one_context" : ""}`;
       rates.set(key, r);
@@ -89,7 +91,8 @@ export async function llamaCppSampling(reps: number): Promise<LlamaCppFigures> {
       figures[`${key}_vs_reference`] = +(r / ref).toFixed(2);
       figures[`${key}_decode_ms_per_batch`] = +decodeMs.toFixed(2);
       figures[`${key}_read_us_per_token`] = Math.round(readUs);
-      rows.push(`| ${label} | ${Math.round(r)} | ${(r / ref).toFixed(2)}x | ${decodeMs.toFixed(2)} | ${Math.round(readUs)} |`);
+      figures[`${key}_decode_us_per_token`] = Math.round(decodeUs);
+      rows.push(`| ${label} | ${Math.round(r)} | ${(r / ref).toFixed(2)}x | ${decodeMs.toFixed(2)} | ${Math.round(decodeUs)} | ${Math.round(readUs)} |`);
       if (mode === "exact" && threads === 1) {
         // What the trainer pays after each update: a new GGUF file, model and contexts.
         const times: number[] = [];
@@ -116,13 +119,14 @@ export async function llamaCppSampling(reps: number): Promise<LlamaCppFigures> {
   const table = [
     `## Sampling backends (default model, batch ${ROWS}, ${NEW_TOKENS} new tokens, temperature 1)`,
     "",
-    "| sampler | tokens/s (wall, median) | vs built-in | llama.cpp decode, ms per batch | output reads, us per token |",
-    "|---|---:|---:|---:|---:|",
-    `| built-in wasm sampler, 1 core (reference) | ${Math.round(ref)} | 1.00x | | |`,
+    "| sampler | tokens/s (wall, median) | vs built-in | llama.cpp decode, ms per batch | decode, us per token | output reads, us per token |",
+    "|---|---:|---:|---:|---:|---:|",
+    `| built-in wasm sampler, 1 core (reference) | ${Math.round(ref)} | 1.00x | | ${Math.round(1e6 / ref)} (whole sampler) | |`,
     ...rows,
     "",
     speedups.length ? `llama.cpp speed-up, 2 cores vs 1: ${speedups.join(", ")}.` : "",
     figures.llamacpp_set_weights_ms !== undefined ? `Replacing the weights (setWeights: GGUF write, model and contexts reloaded): ${figures.llamacpp_set_weights_ms} ms.` : "",
+    "Decode, us per token: llama.cpp's decode time alone (no reads, no drawing) over the tokens sampled; the reference's figure is its whole sampler.",
     "Output reads: wall time from a batch's first sampleToken call to its last, per token (reads of other shards and decodes overlap it).",
     `Medians of ${reps} runs after warm-up, same run. Load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(" ")}.`,
     "",
