@@ -3,17 +3,14 @@
  * (`LlamaContext._ctx`: initBatch / addToBatch / decodeBatch / sampleToken) instead of through
  * `LlamaContextSequence.controlledEvaluate`.
  *
- * Why not the public API: for a small model the per-token JavaScript around each native call
- * set the rate (bench/llamacpp-sampling.ts): controlledEvaluate makes a sampler per call, takes
- * locks, schedules the batch on the next tick and revives every probability list into a Map.
- * Here each row keeps one sampler for its whole life, and a batch is built and decoded as soon as
- * every active row has fed its token.
+ * Why not the public API: controlledEvaluate makes a sampler per call, takes locks, waits a tick
+ * before each batch and turns every probability list into a Map, all per token. Here each row
+ * keeps one sampler for its whole life, and a batch is built and decoded as soon as every active
+ * row of the context has fed its token.
  *
- * Why several contexts ("shards") of few sequences each: llama.cpp's decode time grew faster than
- * the number of sequences in one context (measured for the default model, one thread: 64 rows in
- * one 64-sequence context ~9 ms a step, 16 rows in a 16-sequence context ~1 ms). Shards decode
- * independently: with `threads` > 1, that many decodes run at once (one llama.cpp thread each),
- * and one shard's sampling overlaps another's decode.
+ * Why several contexts ("shards"): with `threads` > 1 that many shards decode at once (one
+ * llama.cpp thread each), and one shard's output reads overlap another's decode. On one core a
+ * single context of all the rows did as well (bench/llamacpp-sampling.ts measures both).
  *
  * A job is one row: tokens to feed, and positions whose next-token output it wants. It takes a
  * free sequence of its shard (the one whose cache shares the longest prefix with its tokens) and
