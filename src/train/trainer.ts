@@ -33,7 +33,7 @@ import { evaluate } from "./evaluate.js";
 import type { Rollout } from "./rollouts.js";
 import { loadCheckpoint, readJson, readPolicyFile, saveCheckpoint, writeAtomic, writePolicyFile, type TrainState } from "./checkpoint.js";
 import { sftWarmStart } from "./sft.js";
-import { validateConfig, type TrainConfig } from "./config.js";
+import { DEFAULT_TRAIN, validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
 import { adapterFor, checkRun, taskMethodOptions, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
 import { Critic } from "./critic.js";
@@ -356,7 +356,8 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
   if (o.resume) {
     if (!existsSync(ckptPath)) throw new ConfigError(`--resume: no checkpoint in ${o.outDir}`);
     const ck = loadCheckpoint(ckptPath);
-    config = ck.config;
+    // A run saved before a key existed (sampler, say) resumes with that key's default.
+    config = { ...ck.config, sampler: ck.config.sampler ?? DEFAULT_TRAIN.sampler };
     state = ck.state;
     log(`resuming from step ${state.step}`);
   }

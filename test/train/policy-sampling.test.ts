@@ -6,7 +6,7 @@
  */
 import test from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBackend } from "../../src/train/policy/tf.js";
@@ -15,8 +15,8 @@ import { Rng } from "../../src/train/rng.js";
 import { DEFAULT_TRAIN, validateConfig } from "../../src/train/config.js";
 import { ConfigError } from "../../src/core/errors.js";
 import { parseTrainArgs } from "../../src/cli/train.js";
-import type { StepMetrics } from "../../src/train/trainer.js";
-import { runTiny } from "./tiny-run.js";
+import { runTraining, type StepMetrics } from "../../src/train/trainer.js";
+import { runTiny, tinyConfig } from "./tiny-run.js";
 import { resolveTask } from "../../src/train/tasks.js";
 import { sampleGroups } from "../../src/train/rollouts.js";
 import { PolicySampling, type SamplerKind } from "../../src/train/policy-sampling.js";
@@ -105,4 +105,15 @@ test("train --sampler sets config.sampler; an unknown sampler is refused by the 
   assert.equal(parseTrainArgs([]).config.sampler, "builtin");
   assert.throws(() => parseTrainArgs(["--sampler", "gguf"]), /--sampler must be one of builtin, llamacpp, llamacpp-native, got "gguf"/);
   assert.throws(() => validateConfig({ ...structuredClone(DEFAULT_TRAIN), sampler: "gguf" as never }), (e: unknown) => e instanceof ConfigError && /^config\.sampler: /.test(e.message));
+});
+
+test("a run saved before the sampler key existed resumes with the builtin sampler", async () => {
+  const dir = join(root, "old-run");
+  await runTraining(tinyConfig({ checkpointEvery: 1 }), { outDir: dir, resume: false, stopAfter: 1 });
+  const ckpt = join(dir, "checkpoint.json");
+  const f = JSON.parse(readFileSync(ckpt, "utf8"));
+  delete f.config.sampler;
+  writeFileSync(ckpt, JSON.stringify(f));
+  const summary = await runTraining(tinyConfig({ checkpointEvery: 1 }), { outDir: dir, resume: true });
+  assert.equal(summary.steps, 2);
 });
