@@ -149,3 +149,32 @@ test("native mode: llama.cpp's chain draws; the sampled log-prob is the tempered
     await native.close();
   }
 });
+
+test("more rows than sequences, prefixes longer than a batch holds: queued, fed in pieces, every log-prob and token as tfjs", async () => {
+  // Two contexts of 16 sequences x 64 positions: node-llama-cpp caps their batch at 512 tokens, so
+  // 16 rows of 40+ tokens go in pieces, and 40 rows wait for the 32 sequences.
+  const long: ModelConfig = { ...config, maxSeqLen: 64 };
+  const w = initialWeights(long, 11);
+  for (const [name, a] of w) if (!name.includes("norm")) for (let k = 0; k < a.length; k++) a[k] *= 8;
+  const ref = new BuiltinBackend(long, w);
+  const cppLong = await GgufBackend.fromPolicy(long, w, policyVocab(VOCAB), { sequences: 32, sequencesPerContext: 16 });
+  try {
+    const rng = new Rng(21);
+    const reqs = Array.from({ length: 40 }, () => ({
+      prefix: [VOCAB.bos, ...Array.from({ length: 40 + rng.int(10) }, () => 3 + rng.int(VOCAB.size - 3))],
+      tokens: Array.from({ length: 5 + rng.int(10) }, () => 3 + rng.int(VOCAB.size - 3)),
+    }));
+    const [a, b] = [await cppLong.score(reqs, 1), await ref.score(reqs, 1)];
+    reqs.forEach((_, k) => assertClose(a[k], b[k], 1e-4, 0, `scored row ${k}`));
+    const samples = reqs.map((q) => ({ prefix: q.prefix, maxNew: 12 }));
+    const opts = { temperature: 1, topP: 1, eos: EOS };
+    const [sa, sb] = [await cppLong.sample(samples, opts, new Rng(8)), await ref.sample(samples, opts, new Rng(8))];
+    sa.forEach((r, k) => {
+      assert.deepEqual(r.tokens, sb[k].tokens, `sampled row ${k}`);
+      assertClose(r.logprobs, sb[k].logprobs, 1e-4, 0, `sampled row ${k}`);
+    });
+  } finally {
+    await cppLong.close();
+    await ref.close();
+  }
+});
