@@ -91,18 +91,20 @@ const FULL_DISTRIBUTION = { temperature: 1, topK: 0, topP: 1, minP: 0, seed: 0 }
 type NativeSampleToken = (...args: unknown[]) => Promise<unknown>;
 
 /**
- * Runs node-llama-cpp's native `sampleToken` calls of one context one at a time.
+ * Makes the first `sampleToken` call after each decode of a context run alone; the batch's other
+ * reads wait for it, then run concurrently.
  *
  * Why: when a batch holds several sequences, llama.cpp may compute their outputs out of order
  * and put them back in order lazily, in place, on the first `llama_get_logits_ith` after the
- * decode. node-llama-cpp reads each sequence's logits from a separate libuv worker thread, so
- * two threads can both reorder the shared logits buffer and a row gets another position's
+ * decode. node-llama-cpp reads each output from a libuv worker thread, so two concurrent first
+ * reads can both reorder the shared logits buffer and a row gets another position's
  * distribution (seen as one wrong log-prob out of ~40 in CI; 770 of ~4000 in a stress test with
- * 16 rows). Calls to sampleToken only read logits and cost little next to the decode, so
- * serializing them keeps the batching and removes the race. node-llama-cpp is pinned at 3.21.1,
- * whose context keeps its native handle in `_ctx`; any other layout is refused, not guessed.
+ * 16 rows, when every read ran concurrently). Once the first read has returned the outputs are in
+ * place. (Reads that share one sampler must still not overlap: the engine orders a job's reads.)
+ * node-llama-cpp is pinned at 3.21.1, whose context keeps its native handle in `_ctx`; any other
+ * layout is refused, not guessed.
  */
-function serializeLogitReads(context: LlamaContextLike): NativeContext {
+function guardLogitReads(context: LlamaContextLike): NativeContext {
   const native = (context as unknown as { _ctx?: NativeContext })._ctx;
   const sampleToken = native?.sampleToken as NativeSampleToken | undefined;
   if (!native || typeof sampleToken !== "function" || typeof native.addToBatch !== "function" || typeof native.decodeBatch !== "function") {
@@ -279,7 +281,7 @@ export class GgufBackend implements UpdatableBackend {
           experimentalKvCacheValueType: "F32",
         });
         contexts.push(context);
-        shards.push(new Shard(serializeLogitReads(context), Math.min(per, total - k * per), context.batchSize, context.contextSize));
+        shards.push(new Shard(guardLogitReads(context), Math.min(per, total - k * per), context.batchSize, context.contextSize));
       }
     } catch (e) {
       for (const c of contexts) await c.dispose();
