@@ -10,7 +10,7 @@
  *
  * Why several contexts ("shards"): with `threads` > 1 that many shards decode at once (one
  * llama.cpp thread each), and one shard's output reads overlap another's decode. On one core a
- * single context of all the rows did as well (bench/llamacpp-sampling.ts measures both).
+ * single context of all the rows was as fast or slightly faster (bench/llamacpp-sampling.ts measures both).
  *
  * A job is one row: tokens to feed, and positions whose next-token output it wants. It takes a
  * free sequence of its shard (the one whose cache shares the longest prefix with its tokens) and
