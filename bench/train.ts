@@ -23,7 +23,7 @@ import { sample, samplerWeights, disposeSamplerWeights, type SampleRequest } fro
 import { SamplerPool } from "../src/train/policy/pool.js";
 import { Rng } from "../src/train/rng.js";
 import { Workspace } from "../src/train/native/kernels.js";
-import { llamaCppSamplingTable } from "./llamacpp-sampling.js";
+import { llamaCppSampling } from "./llamacpp-sampling.js";
 
 const CONFIG: ModelConfig = { ...DEFAULT_MODEL, vocabSize: 49 };
 const TRAIN_B = 32, TRAIN_T = 40;
@@ -191,8 +191,10 @@ async function main(): Promise<void> {
     fig.sampling_ratio_vs_torch = +(samp.wall / t.sampling_tokens_per_s).toFixed(2);
   }
   fig.load_average = loadavg()[0].toFixed(1);
+  // The GGUF sampler (llama.cpp through node-llama-cpp) on the same workload, in the same run.
+  const llamaCpp = await llamaCppSampling(Number(process.env.BENCH_REPS ?? reps));
   if (json) {
-    process.stdout.write(JSON.stringify(fig) + "\n");
+    process.stdout.write(JSON.stringify({ ...fig, ...llamaCpp.figures }) + "\n");
     return;
   }
   const row = (what: string, native: unknown, ref: unknown, torch: unknown) => `| ${what} | ${native} | ${ref} | ${torch ?? ""} |`;
@@ -213,8 +215,7 @@ async function main(): Promise<void> {
     `Load average at the end: ${fig.load_average} (the machine may be shared; compare ratios measured in one run).`,
   ];
   process.stdout.write(out.join("\n") + "\n");
-  // The GGUF sampler (llama.cpp through node-llama-cpp) on the same workload, in the same run.
-  process.stdout.write("\n" + (await llamaCppSamplingTable(Number(process.env.BENCH_REPS ?? reps))));
+  process.stdout.write("\n" + llamaCpp.table);
 }
 
 await main();

@@ -13,6 +13,7 @@ import { DEFAULT_TRAIN, mergeConfig, validateConfig } from "../train/config.js";
 import { DEFAULT_SFT_STEPS, DEFAULT_TASKS, defaultBenchOptions, runBench, type BenchOptions } from "../creditbench/run.js";
 import { DEFAULT_FIDELITY } from "../creditbench/fidelity.js";
 import { DEFAULT_EFFICIENCY } from "../creditbench/efficiency.js";
+import { SAMPLER_KINDS } from "../train/policy-sampling.js";
 
 export const BENCH_COMMAND = defineCommand({
   name: "bench",
@@ -40,6 +41,7 @@ Writes OUT/results.json, OUT/report.md and OUT/report.html (inline SVG plots, no
     k: { type: "string", value: "K", doc: `fidelity: Monte Carlo continuations per prefix (default ${DEFAULT_FIDELITY.K})` },
     heatmaps: { type: "string", value: "N", doc: `fidelity: responses shown as token heatmaps per task (default ${DEFAULT_FIDELITY.heatmaps})` },
     workers: { type: "string", value: "N", doc: "fidelity: sampling threads (default 1; same results)" },
+    sampler: { type: "string", value: "NAME", doc: "what samples groups, oracle continuations and training runs: builtin (default),\nllamacpp or llamacpp-native (the policy exported to GGUF; docs/backends.md)" },
     "sft-steps": { type: "string", value: "SPEC", doc: `warm-start SFT steps: N for every task or task=N,task=N\n(default ${Object.entries(DEFAULT_SFT_STEPS).map(([k, v]) => `${k}=${v}`).join(",")})` },
     model: { type: "string", value: "FILE", doc: "JSON model overrides (as `creditflow sft --model`)" },
     cache: { type: "string", value: "DIR", doc: "warm-start cache (default OUT/warm)" },
@@ -90,6 +92,10 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
   if (f.k !== undefined) o.fidelity.K = intFlag("k", f.k, 2);
   if (f.heatmaps !== undefined) o.fidelity.heatmaps = intFlag("heatmaps", f.heatmaps);
   if (f.workers !== undefined) o.fidelity.workers = intFlag("workers", f.workers, 1);
+  if (f.sampler !== undefined) {
+    o.fidelity.sampler = choiceFlag("sampler", f.sampler, SAMPLER_KINDS);
+    o.efficiency.train = { ...o.efficiency.train, sampler: o.fidelity.sampler };
+  }
   if (f["sft-steps"] !== undefined) {
     const v = f["sft-steps"];
     if (/^\d+$/.test(v)) {

@@ -12,6 +12,7 @@ import { DEFAULT_TRAIN, mergeConfig, validateConfig, type TrainConfig } from "..
 import { checkRun, runTraining, trainableMethods, type ProgressInfo } from "../train/trainer.js";
 import { taskFor } from "../train/adapters/index.js";
 import { resolveTask } from "../train/tasks.js";
+import { SAMPLER_KINDS } from "../train/policy-sampling.js";
 
 export const TRAIN_COMMAND = defineCommand({
   name: "train",
@@ -30,6 +31,7 @@ printing held-out accuracy before and after.`,
     seed: { type: "string", value: "S", doc: `seed of everything (default ${DEFAULT_TRAIN.seed})` },
     "warm-start": { type: "string", value: "FILE", doc: "policy file from `creditflow sft` (default: run a short SFT first)" },
     workers: { type: "string", value: "N", doc: "sampling threads (default 1; N > 1 samples on N worker threads, same results)" },
+    sampler: { type: "string", value: "NAME", doc: "what samples the rollouts: builtin (default), llamacpp or llamacpp-native (the\npolicy exported to GGUF after each update and run by llama.cpp; docs/backends.md)" },
     out: { type: "string", value: "DIR", doc: "run directory (default runs/<task>-<method>-<seed>)" },
     resume: { type: "boolean", doc: "continue the run in --out from its last checkpoint, exactly (with the\nrun's saved configuration; other flags are ignored)" },
     force: { type: "boolean", doc: "start a new run in an --out that already holds one, replacing it\n(without it, such an --out is refused)" },
@@ -85,6 +87,7 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
   if (f.seed !== undefined) config.seed = intFlag("seed", f.seed);
   if (f["warm-start"]) config.warmStart = f["warm-start"];
   if (f.workers !== undefined) config.workers = intFlag("workers", f.workers);
+  if (f.sampler !== undefined) config.sampler = choiceFlag("sampler", f.sampler, SAMPLER_KINDS);
   const resume = f.resume === true, force = f.force === true;
   if (resume && force) throw new ConfigError("--resume and --force contradict each other (continue the run, or replace it)");
   return {

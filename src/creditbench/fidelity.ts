@@ -18,8 +18,8 @@ import { getMethod, listMethods } from "../core/registry.js";
 import "../methods/index.js";
 import { Policy } from "../train/policy/model.js";
 import { Rng } from "../train/rng.js";
-import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "../train/policy/sampler.js";
-import { SamplerPool } from "../train/policy/pool.js";
+import type { SampleOptions } from "../train/policy/sampler.js";
+import { PolicySampling, type OpenSampler, type SamplerKind } from "../train/policy-sampling.js";
 import { sampleGroups, type BatchSampler, type Rollout } from "../train/rollouts.js";
 import { adapterFor, missingInputs, needsOwnEpisodes } from "../train/adapters/index.js";
 import { assignCredit } from "../train/credit.js";
@@ -43,9 +43,11 @@ export interface FidelityConfig {
   heatmaps: number;
   /** Sampling threads (1 = in this thread; results are identical either way). */
   workers: number;
+  /** What samples the groups, the oracle's continuations and the methods' extra samples (the trainer's config.sampler). */
+  sampler: SamplerKind;
 }
 
-export const DEFAULT_FIDELITY: FidelityConfig = { groups: 8, groupSize: 8, K: 16, seed: 1, spoChainSamples: DEFAULT_TRAIN.spoChain.samples, heatmaps: 3, workers: 1 };
+export const DEFAULT_FIDELITY: FidelityConfig = { groups: 8, groupSize: 8, K: 16, seed: 1, spoChainSamples: DEFAULT_TRAIN.spoChain.samples, heatmaps: 3, workers: 1, sampler: "builtin" };
 
 export interface MethodFidelity {
   method: string;
@@ -250,13 +252,11 @@ export async function runFidelity(task: Task, warm: WarmStart, methods: readonly
   const opts: SampleOptions = { temperature: DEFAULT_TRAIN.sampling.temperature, topP: DEFAULT_TRAIN.sampling.topP, eos: task.vocab.eos };
   const rng = new Rng(cfg.seed * 7919 + 101);
   const policy = new Policy(warm.model, warm.weights, false);
-  const sw = samplerWeights(warm.model, warm.weights);
-  const pool = cfg.workers > 1 ? new SamplerPool(cfg.workers) : null;
-  if (pool) await pool.setWeights(warm.model, warm.weights);
-  const sampler: BatchSampler = pool
-    ? { maxSeqLen: warm.model.maxSeqLen, sample: (r, o, g) => pool.sample(r, o, g) }
-    : { maxSeqLen: warm.model.maxSeqLen, sample: async (r, o, g) => sample(sw, r, o, g) };
+  const sampling = new PolicySampling(cfg.sampler, warm.model, task.vocab, cfg.workers);
+  let open: OpenSampler | null = null;
   try {
+    open = await sampling.open(warm.weights, opts);
+    const sampler = open.sampler;
     const prompts = Array.from({ length: cfg.groups }, () => task.samplePrompt(rng.fn()));
     const gen = await sampleGroups(task, sampler, prompts, cfg.groupSize, opts, rng, 0);
     const rollouts = gen.rollouts;
@@ -321,8 +321,8 @@ export async function runFidelity(task: Task, warm: WarmStart, methods: readonly
       methods: results, skipped, heatmaps, seconds: (performance.now() - t0) / 1000,
     };
   } finally {
-    await pool?.close();
-    disposeSamplerWeights(sw);
+    open?.release();
+    await sampling.close();
     policy.dispose();
   }
 }

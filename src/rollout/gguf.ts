@@ -1,16 +1,22 @@
 /**
  * GGUF models through llama.cpp (node-llama-cpp 3.21.1, an optional dependency loaded on first
- * use). llama.cpp evaluates; we draw. Each step asks llama.cpp for the whole next-token
- * distribution (temperature 1, topK 0, topP 1, minP 0: nothing truncated) and draws the token
- * here with the built-in sampler's rules (./draw.ts), so log-probs are exact for any temperature
- * and top-p, entropies are available, and the same generator gives the same tokens as the tfjs
- * sampler up to float rounding. The cost is a vocabulary-sized probability list per token:
- * right for the built-in policy's small vocabularies, slow for 150k-token vocabularies.
+ * use). Two sampling modes:
  *
- * Many rows share one context: each holds a sequence, and rows waiting on llama.cpp in the same
- * tick are evaluated in one batch. A row takes the free sequence whose cached tokens share the
- * longest prefix with its own and evaluates only the rest (prefix reuse: G samples of one
- * prompt, tree branches from one node). The KV cache is F32 so log-probs match tfjs to 1e-4.
+ * - "exact" (default): llama.cpp evaluates, we draw. Each step asks llama.cpp for the whole
+ *   next-token distribution (temperature 1, topK 0, topP 1, minP 0: nothing truncated) and draws
+ *   the token here with the built-in sampler's rules (./draw.ts), so log-probs are exact for any
+ *   temperature and top-p, entropies are available, adaptive temperature works, and the same
+ *   generator gives the same tokens as the tfjs sampler up to float rounding. The cost is a
+ *   vocabulary-sized probability list per token: right for the built-in policy's small
+ *   vocabularies, slow for 150k-token vocabularies.
+ * - "native": llama.cpp's own sampler chain draws (temperature, seed; one chain per row, seeded
+ *   from the row's generator) and only the drawn token's probability comes back. It gives up
+ *   entropies and same-seed equality with the tfjs sampler; the log-prob is still that of the
+ *   sampling distribution. llama.cpp's chain applies top-p before temperature and reports the
+ *   probability after truncation, so top-p < 1 and adaptive temperature sample in exact mode.
+ *
+ * Rows are decoded by ./llama-engine.ts on several small contexts (shards) with prefix reuse.
+ * The KV cache is F32 so log-probs match tfjs to 1e-4.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,22 +25,13 @@ import type { ModelConfig } from "../train/policy/model.js";
 import type { Rng } from "../train/rng.js";
 import { BackendError, checkRequests, countTokens, type BackendCapabilities, type SampleOptions, type SampleRequest, type SampleResult, type ScoreRequest, type UpdatableBackend } from "./backend.js";
 import { drawToken, DrawScratch, tempered, temperedLogprob } from "./draw.js";
+import { runJobs, Shard, type EngineTimings, type Job, type NativeContext, type NativeOutput, type NativeSampler } from "./llama-engine.js";
 import { policyToGguf, type GgufVocabSpec } from "./gguf-export.js";
 
 /** The parts of node-llama-cpp used here (typed locally: the package is optional). */
-interface NextOptions {
-  generateNext: { probabilities: true; options: { temperature: number; topK: number; topP: number; minP: number } };
-}
-type EvalItem = number | [number, NextOptions];
-interface LlamaSequence {
-  readonly contextTokens: number[];
-  readonly nextTokenIndex: number;
-  eraseContextTokenRanges(ranges: { start: number; end: number }[]): Promise<void>;
-  controlledEvaluate(input: EvalItem[]): Promise<({ next: { probabilities?: Map<number, number> } } | undefined)[]>;
-}
 interface LlamaContextLike {
   readonly contextSize: number;
-  getSequence(): LlamaSequence;
+  readonly batchSize: number;
   dispose(): Promise<void>;
 }
 interface LlamaModelLike {
@@ -74,72 +71,165 @@ export function loadLlama(): Promise<LlamaLike> {
   return llamaPromise;
 }
 
+export type GgufSamplingMode = "exact" | "native";
+
 export interface GgufBackendOptions {
-  /** llama.cpp threads (default 1; 2 pays only for large batches). */
+  /** Cores llama.cpp decodes on (default 1): that many shards decode at once, one thread each (a single shard gets them all). */
   threads?: number;
-  /** Sequences (rows evaluated together) in the context (default 64). */
+  /** Rows decoded at once, over all shards (default 64). */
   sequences?: number;
+  /** Sequences per llama.cpp context (default 16: decode time grows faster than the sequences of one context). */
+  sequencesPerContext?: number;
   /** Tokens per sequence (default: the model's training context). */
   contextSize?: number;
+  /** Who draws the token (default exact; see the file's comment). */
+  mode?: GgufSamplingMode;
 }
 
-const FULL_DISTRIBUTION: NextOptions = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
-
-/** Common leading tokens of two sequences. */
-function commonPrefix(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
-  let k = 0;
-  while (k < n && a[k] === b[k]) k++;
-  return k;
-}
+const FULL_DISTRIBUTION = { temperature: 1, topK: 0, topP: 1, minP: 0, seed: 0 };
 
 type NativeSampleToken = (...args: unknown[]) => Promise<unknown>;
 
 /**
- * Runs node-llama-cpp's native `sampleToken` calls of one context one at a time.
+ * Makes the first `sampleToken` call after each decode of a context run alone; the batch's other
+ * reads wait for it, then run concurrently.
  *
  * Why: when a batch holds several sequences, llama.cpp may compute their outputs out of order
  * and put them back in order lazily, in place, on the first `llama_get_logits_ith` after the
- * decode. node-llama-cpp reads each sequence's logits from a separate libuv worker thread, so
- * two threads can both reorder the shared logits buffer and a row gets another position's
+ * decode. node-llama-cpp reads each output from a libuv worker thread, so two concurrent first
+ * reads can both reorder the shared logits buffer and a row gets another position's
  * distribution (seen as one wrong log-prob out of ~40 in CI; 770 of ~4000 in a stress test with
- * 16 rows). Calls to sampleToken only read logits and cost little next to the decode, so
- * serializing them keeps the batching and removes the race. node-llama-cpp is pinned at 3.21.1,
- * whose context keeps its native handle in `_ctx`; any other layout is refused, not guessed.
+ * 16 rows, when every read ran concurrently). Once the first read has returned the outputs are in
+ * place. (Reads that share one sampler must still not overlap: the engine orders a job's reads.)
+ * node-llama-cpp is pinned at 3.21.1, whose context keeps its native handle in `_ctx`; any other
+ * layout is refused, not guessed.
  */
-function serializeLogitReads(context: LlamaContextLike): void {
-  const native = (context as unknown as { _ctx?: { sampleToken?: NativeSampleToken } })._ctx;
-  const sampleToken = native?.sampleToken;
-  if (!native || typeof sampleToken !== "function") {
-    throw new BackendError("gguf: this node-llama-cpp has no context._ctx.sampleToken; creditflow needs node-llama-cpp@3.21.1 exactly");
+function guardLogitReads(context: LlamaContextLike): NativeContext {
+  const native = (context as unknown as { _ctx?: NativeContext })._ctx;
+  const sampleToken = native?.sampleToken as NativeSampleToken | undefined;
+  if (!native || typeof sampleToken !== "function" || typeof native.addToBatch !== "function" || typeof native.decodeBatch !== "function") {
+    throw new BackendError("gguf: this node-llama-cpp has no context._ctx.sampleToken / addToBatch / decodeBatch; creditflow needs node-llama-cpp@3.21.1 exactly");
   }
-  let tail: Promise<unknown> = Promise.resolve();
-  const serialized: NativeSampleToken = (...args) => {
-    const run = tail.then(() => sampleToken.apply(native, args));
-    tail = run.catch(() => undefined);
+  const decodeBatch = native.decodeBatch;
+  // After each decode the first read runs alone (it does the reordering); once it has returned,
+  // the outputs are in place and the batch's other reads may run concurrently.
+  let firstRead: Promise<unknown> | null = null;
+  const decode = () => {
+    firstRead = null;
+    return decodeBatch.call(native);
+  };
+  const read: NativeSampleToken = (...args) => {
+    if (firstRead) return firstRead.then(() => sampleToken.apply(native, args));
+    const run = sampleToken.apply(native, args);
+    firstRead = run.catch(() => undefined);
     return run;
   };
-  // The addon's methods are read-only prototype properties: shadow it on the instance.
-  Object.defineProperty(native, "sampleToken", { value: serialized, configurable: true });
+  // The addon's methods are read-only prototype properties: shadow them on the instance.
+  Object.defineProperty(native, "sampleToken", { value: read, configurable: true });
+  Object.defineProperty(native, "decodeBatch", { value: decode, configurable: true });
+  return native;
+}
+
+/** A new llama.cpp sampler chain of `model` (node-llama-cpp 3.21.1's AddonSampler). */
+function newSampler(model: LlamaModelLike, config: Record<string, number>): NativeSampler {
+  const m = model as unknown as { _llama?: { _bindings?: { AddonSampler?: new (m: unknown) => NativeSampler } }; _model?: unknown };
+  const Ctor = m._llama?._bindings?.AddonSampler;
+  if (typeof Ctor !== "function" || !m._model) throw new BackendError("gguf: this node-llama-cpp has no AddonSampler binding; creditflow needs node-llama-cpp@3.21.1 exactly");
+  const s = new Ctor(m._model);
+  s.applyConfig(config);
+  return s;
+}
+
+/** Log-probs over the vocabulary from sampleToken's flat [token, probability, ...] list. */
+function logProbsOf(flat: readonly number[] | undefined, V: number): Float64Array {
+  if (!flat) throw new BackendError("gguf: llama.cpp returned no probabilities");
+  const z = new Float64Array(V).fill(-Infinity);
+  for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] < V && flat[i + 1] > 0) z[flat[i]] = Math.log(flat[i + 1]);
+  return z;
+}
+
+/** One sampled row: feeds its prefix, then each drawn token; reads one output per step. */
+class SampleJob implements Job {
+  readonly sequence: number[];
+  readonly result: SampleResult = { tokens: [], logprobs: [], entropies: [], finished: false };
+  private done = false;
+
+  constructor(
+    private readonly q: SampleRequest, private readonly opts: SampleOptions, private readonly draw: (out: NativeOutput) => { token: number; logprob: number; entropy: number | null },
+    private readonly maxSeqLen: number, readonly sampler: NativeSampler, readonly want: { probabilities: boolean; confidence: boolean },
+  ) {
+    this.sequence = [...q.prefix];
+    this.done = q.maxNew <= 0;
+  }
+
+  next(): { tokens: readonly number[]; outputAt: readonly number[] } | null {
+    if (this.done) return null;
+    const r = this.result;
+    // The first feed is the whole prefix; then the last drawn token.
+    return r.tokens.length === 0 ? { tokens: this.sequence, outputAt: [this.sequence.length - 1] } : { tokens: [r.tokens[r.tokens.length - 1]], outputAt: [0] };
+  }
+
+  take(outputs: readonly NativeOutput[]): void {
+    const d = this.draw(outputs[0]);
+    const r = this.result;
+    r.tokens.push(d.token);
+    r.logprobs.push(d.logprob);
+    if (d.entropy !== null) r.entropies.push(d.entropy);
+    if (d.token === this.opts.eos) {
+      r.finished = true;
+      this.done = true;
+      return;
+    }
+    // As the tfjs sampler: stop at maxNew, or when every position of the model is used.
+    if (r.tokens.length >= this.q.maxNew || this.sequence.length >= this.maxSeqLen) this.done = true;
+    else this.sequence.push(d.token);
+  }
+}
+
+/** One scored row: feeds prefix + tokens (but the last) once, reads the distribution after each position from the prefix's end. */
+class ScoreJob implements Job {
+  readonly sequence: number[];
+  readonly logprobs: Float64Array;
+  private fed = false;
+  readonly want = { probabilities: true, confidence: false };
+
+  constructor(private readonly q: ScoreRequest, private readonly temperature: number, private readonly V: number, private readonly scratch: DrawScratch, readonly sampler: NativeSampler) {
+    this.sequence = [...q.prefix, ...q.tokens].slice(0, -1);
+    this.logprobs = new Float64Array(q.tokens.length);
+  }
+
+  next(): { tokens: readonly number[]; outputAt: readonly number[] } | null {
+    if (this.fed || this.q.tokens.length === 0) return null;
+    this.fed = true;
+    return { tokens: this.sequence, outputAt: this.q.tokens.map((_, j) => this.q.prefix.length - 1 + j) };
+  }
+
+  take(outputs: readonly NativeOutput[]): void {
+    outputs.forEach((o, j) => {
+      this.logprobs[j] = temperedLogprob(logProbsOf(o.probabilities, this.V), this.q.tokens[j], this.temperature, this.scratch);
+    });
+  }
 }
 
 export class GgufBackend implements UpdatableBackend {
   readonly name = "gguf";
-  readonly capabilities: BackendCapabilities = { entropies: true, seeded: true, scoreAnyTemperature: true, adaptiveTemperature: true };
+  readonly capabilities: BackendCapabilities;
   sampledTokens = 0;
   readonly vocabSize: number;
-  private free: LlamaSequence[];
-  private waiting: ((s: LlamaSequence) => void)[] = [];
-  private readonly scratchPool: DrawScratch[] = [];
+  readonly mode: GgufSamplingMode;
+  private readonly scratch: DrawScratch;
   /** Set when the GGUF is our own export (removed on close). */
   private exportDir: string | null = null;
   private exported: { config: ModelConfig; vocab: GgufVocabSpec } | null = null;
 
-  private constructor(private model: LlamaModelLike, private context: LlamaContextLike, private readonly opts: GgufBackendOptions, sequences: LlamaSequence[]) {
-    this.free = sequences;
+  private constructor(private model: LlamaModelLike, private contexts: LlamaContextLike[], private shards: Shard[], private readonly opts: GgufBackendOptions) {
     const toks = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     if (!toks) throw new BackendError("gguf: the model has no tokenizer.ggml.tokens, so its vocabulary size is unknown");
     this.vocabSize = toks.length;
+    this.scratch = new DrawScratch(this.vocabSize);
+    this.mode = opts.mode ?? "exact";
+    const exact = this.mode === "exact";
+    this.capabilities = { entropies: exact, seeded: true, scoreAnyTemperature: true, adaptiveTemperature: true };
   }
 
   /** Opens a GGUF file. */
@@ -151,8 +241,8 @@ export class GgufBackend implements UpdatableBackend {
     } catch (e) {
       throw new BackendError(`gguf: cannot load ${path}: ${(e as Error).message}`);
     }
-    const { context, sequences } = await GgufBackend.makeContext(model, opts);
-    return new GgufBackend(model, context, opts, sequences);
+    const { contexts, shards } = await GgufBackend.makeShards(model, opts);
+    return new GgufBackend(model, contexts, shards, opts);
   }
 
   /** The built-in policy, exported to a temporary GGUF file and loaded (the file is removed on close). */
@@ -171,23 +261,37 @@ export class GgufBackend implements UpdatableBackend {
     }
   }
 
-  private static async makeContext(model: LlamaModelLike, opts: GgufBackendOptions): Promise<{ context: LlamaContextLike; sequences: LlamaSequence[] }> {
-    const n = opts.sequences ?? 64;
-    const context = await model.createContext({
-      sequences: n,
-      contextSize: opts.contextSize ?? model.trainContextSize,
-      threads: opts.threads ?? 1,
-      flashAttention: false,
-      // F16 keys and values cost ~1e-3 in log-probs; F32 keeps llama.cpp within 1e-4 of tfjs.
-      experimentalKvCacheKeyType: "F32",
-      experimentalKvCacheValueType: "F32",
-    });
-    serializeLogitReads(context);
-    return { context, sequences: Array.from({ length: n }, () => context.getSequence()) };
+  private static async makeShards(model: LlamaModelLike, opts: GgufBackendOptions): Promise<{ contexts: LlamaContextLike[]; shards: Shard[] }> {
+    const total = opts.sequences ?? 64;
+    const per = Math.min(total, opts.sequencesPerContext ?? 16);
+    const n = Math.ceil(total / per);
+    const threads = opts.threads ?? 1;
+    const contexts: LlamaContextLike[] = [];
+    const shards: Shard[] = [];
+    try {
+      for (let k = 0; k < n; k++) {
+        const context = await model.createContext({
+          sequences: Math.min(per, total - k * per),
+          contextSize: opts.contextSize ?? model.trainContextSize,
+          // Several shards: parallelism is shards decoding at once, each on one thread.
+          threads: n > 1 ? 1 : threads,
+          flashAttention: false,
+          // F16 keys and values cost ~1e-3 in log-probs; F32 keeps llama.cpp within 1e-4 of tfjs.
+          experimentalKvCacheKeyType: "F32",
+          experimentalKvCacheValueType: "F32",
+        });
+        contexts.push(context);
+        shards.push(new Shard(guardLogitReads(context), Math.min(per, total - k * per), context.batchSize, context.contextSize));
+      }
+    } catch (e) {
+      for (const c of contexts) await c.dispose();
+      throw e;
+    }
+    return { contexts, shards };
   }
 
   get maxSeqLen(): number {
-    return this.context.contextSize;
+    return this.shards[0]?.maxSeqLen ?? 0;
   }
 
   get eos(): number | null {
@@ -199,127 +303,83 @@ export class GgufBackend implements UpdatableBackend {
     return this.model.tokenize(text, false);
   }
 
-  /** Replaces the weights of an exported policy (the trainer's update): a new GGUF, a new context. */
+  /** Replaces the weights of an exported policy (the trainer's update): a new GGUF, new contexts. */
   async setWeights(weights: Map<string, Float32Array>): Promise<void> {
     if (!this.exported || !this.exportDir) throw new BackendError("gguf: setWeights needs a backend made by GgufBackend.fromPolicy");
     const path = join(this.exportDir, "policy.gguf");
     writeFileSync(path, policyToGguf(this.exported.config, weights, this.exported.vocab));
-    await this.context.dispose();
-    await this.model.dispose();
+    await this.disposeModel();
     this.model = await (await loadLlama()).loadModel({ modelPath: path });
-    const { context, sequences } = await GgufBackend.makeContext(this.model, { contextSize: this.exported.config.maxSeqLen, ...this.opts });
-    this.context = context;
-    this.free = sequences;
+    const { contexts, shards } = await GgufBackend.makeShards(this.model, { contextSize: this.exported.config.maxSeqLen, ...this.opts });
+    this.contexts = contexts;
+    this.shards = shards;
   }
 
-  /** A free sequence, preferring the one whose cache shares the longest prefix with `tokens`. */
-  private acquire(tokens: readonly number[]): Promise<LlamaSequence> {
-    if (this.free.length === 0) return new Promise((resolve) => this.waiting.push(resolve));
-    let best = 0, bestLen = -1;
-    this.free.forEach((s, k) => {
-      const c = commonPrefix(s.contextTokens, tokens);
-      if (c > bestLen) {
-        bestLen = c;
-        best = k;
-      }
-    });
-    return Promise.resolve(this.free.splice(best, 1)[0]);
-  }
-
-  private release(s: LlamaSequence): void {
-    const next = this.waiting.shift();
-    if (next) next(s);
-    else this.free.push(s);
-  }
-
-  private scratch(): DrawScratch {
-    return this.scratchPool.pop() ?? new DrawScratch(this.vocabSize);
-  }
-
-  /**
-   * Makes `seq` hold `tokens` and returns the next-token log-probs after each position from
-   * `from` on (full vocabulary, temperature 1). Cached tokens are kept as far as they agree.
-   */
-  private async evaluate(seq: LlamaSequence, tokens: readonly number[], from: number): Promise<Float64Array[]> {
-    const keep = Math.min(commonPrefix(seq.contextTokens, tokens), from);
-    if (seq.nextTokenIndex > keep) await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
-    const items: EvalItem[] = [];
-    for (let k = keep; k < tokens.length; k++) items.push(k >= from ? [tokens[k], FULL_DISTRIBUTION] : tokens[k]);
-    const out = await seq.controlledEvaluate(items);
-    const V = this.vocabSize;
-    const dists: Float64Array[] = [];
-    for (let k = from; k < tokens.length; k++) {
-      const probs = out[k - keep]?.next.probabilities;
-      if (!probs) throw new BackendError("gguf: llama.cpp returned no probabilities");
-      const z = new Float64Array(V).fill(-Infinity);
-      for (const [tok, p] of probs) if (tok < V && p > 0) z[tok] = Math.log(p);
-      dists.push(z);
+  /** Decode and read counts and times of every shard since the contexts were made. */
+  timings(): EngineTimings {
+    const t: EngineTimings = { decodes: 0, decodeMs: 0, reads: 0, readMs: 0 };
+    for (const s of this.shards) {
+      t.decodes += s.timings.decodes;
+      t.decodeMs += s.timings.decodeMs;
+      t.reads += s.timings.reads;
+      t.readMs += s.timings.readMs;
     }
-    return dists;
+    return t;
   }
 
-  private async sampleRow(q: SampleRequest, opts: SampleOptions, rng: Rng): Promise<SampleResult> {
-    const res: SampleResult = { tokens: [], logprobs: [], entropies: [], finished: false };
-    if (q.maxNew <= 0) return res;
-    const seq = await this.acquire(q.prefix);
-    const s = this.scratch();
+  private async run(jobs: readonly Job[]): Promise<void> {
     try {
-      const all = [...q.prefix];
-      let from = all.length - 1;
-      while (true) {
-        const [z] = await this.evaluate(seq, all, from);
-        const T = opts.adaptiveTemperature ? opts.adaptiveTemperature(tempered(z, 1, s).entropy) : opts.temperature;
-        const d = drawToken(z, T, opts.topP, () => rng.next(), s);
-        res.tokens.push(d.token);
-        res.logprobs.push(d.logprob);
-        res.entropies.push(d.entropy);
-        if (d.token === opts.eos) {
-          res.finished = true;
-          break;
-        }
-        // As the tfjs sampler: stop at maxNew, or when every position of the model is used.
-        if (res.tokens.length >= q.maxNew || all.length >= this.maxSeqLen) break;
-        all.push(d.token);
-        from = all.length - 1;
-      }
+      await runJobs(this.shards, jobs, this.opts.threads ?? 1);
     } finally {
-      this.scratchPool.push(s);
-      this.release(seq);
+      for (const j of jobs) j.sampler.dispose();
     }
-    return res;
   }
 
   async sample(requests: readonly SampleRequest[], opts: SampleOptions, rng: Rng): Promise<SampleResult[]> {
     checkRequests(this.name, requests, this.maxSeqLen, this.vocabSize);
     // One generator per row, forked in row order before anything runs (as the tfjs sampler).
     const rngs = requests.map(() => rng.fork());
-    const res = await Promise.all(requests.map((q, r) => this.sampleRow(q, opts, rngs[r])));
+    const native = this.mode === "native" && opts.topP >= 1 && !opts.adaptiveTemperature;
+    const V = this.vocabSize, s = this.scratch;
+    const jobs = requests.map((q, r) => {
+      if (native) {
+        // llama.cpp's chain draws: temperature (greedy at T <= 0), seeded from the row's generator.
+        const seed = Math.floor(rngs[r].next() * 0x100000000);
+        const draw = (o: NativeOutput) => {
+          if (o.token < 0 || o.confidence === undefined || !(o.confidence > 0)) throw new BackendError("gguf: llama.cpp's sampler returned no token or no probability");
+          return { token: o.token, logprob: Math.log(o.confidence), entropy: null };
+        };
+        return new SampleJob(q, opts, draw, this.maxSeqLen, newSampler(this.model, { temperature: opts.temperature, topK: 0, topP: 1, minP: 0, seed }), { probabilities: false, confidence: true });
+      }
+      const draw = (o: NativeOutput) => {
+        const z = logProbsOf(o.probabilities, V);
+        const T = opts.adaptiveTemperature ? opts.adaptiveTemperature(tempered(z, 1, s).entropy) : opts.temperature;
+        return drawToken(z, T, opts.topP, () => rngs[r].next(), s);
+      };
+      return new SampleJob(q, opts, draw, this.maxSeqLen, newSampler(this.model, FULL_DISTRIBUTION), { probabilities: true, confidence: false });
+    });
+    await this.run(jobs);
+    const res = jobs.map((j) => j.result);
     this.sampledTokens += countTokens(res);
     return res;
   }
 
   async score(requests: readonly ScoreRequest[], temperature = 1): Promise<Float64Array[]> {
-    const full = requests.map((q) => [...q.prefix, ...q.tokens]);
-    checkRequests(this.name, full.map((prefix) => ({ prefix })), this.maxSeqLen, this.vocabSize);
-    return Promise.all(requests.map(async (q, r) => {
-      const lp = new Float64Array(q.tokens.length);
-      if (q.tokens.length === 0) return lp;
-      const seq = await this.acquire(full[r]);
-      const s = this.scratch();
-      try {
-        const dists = await this.evaluate(seq, full[r].slice(0, -1), q.prefix.length - 1);
-        for (let j = 0; j < q.tokens.length; j++) lp[j] = temperedLogprob(dists[j], q.tokens[j], temperature, s);
-      } finally {
-        this.scratchPool.push(s);
-        this.release(seq);
-      }
-      return lp;
-    }));
+    checkRequests(this.name, requests.map((q) => ({ prefix: [...q.prefix, ...q.tokens] })), this.maxSeqLen, this.vocabSize);
+    const jobs = requests.map((q) => new ScoreJob(q, temperature, this.vocabSize, this.scratch, newSampler(this.model, FULL_DISTRIBUTION)));
+    await this.run(jobs);
+    return jobs.map((j) => j.logprobs);
+  }
+
+  private async disposeModel(): Promise<void> {
+    for (const c of this.contexts) await c.dispose();
+    this.contexts = [];
+    this.shards = [];
+    await this.model.dispose();
   }
 
   async close(): Promise<void> {
-    await this.context.dispose();
-    await this.model.dispose();
+    await this.disposeModel();
     if (this.exportDir) rmSync(this.exportDir, { recursive: true, force: true });
     this.exportDir = null;
   }

@@ -10,6 +10,7 @@ import { configProblem, type TRAIN_SCHEMA } from "./schema.js";
 import type { InferOutput } from "valibot";
 import { DEFAULT_SFT, type SftConfig } from "./sft.js";
 import { DEFAULT_CRITIC, type CriticConfig } from "./critic.js";
+import type { SamplerKind } from "./policy-sampling.js";
 
 export interface LossConfig {
   policyLoss: PolicyLossKind;
@@ -52,6 +53,8 @@ export interface TrainConfig {
   checkpointEvery: number;
   /** Sampling threads: 1 samples in the training thread; n > 1 uses n worker threads (same results). */
   workers: number;
+  /** What samples the rollouts: the built-in sampler, or llama.cpp on the policy exported to GGUF. */
+  sampler: SamplerKind;
   /** A policy file (from `creditflow sft`) to start from; null = run the SFT below first. */
   warmStart: string | null;
   sft: SftConfig;
@@ -86,6 +89,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   eval: { every: 10, n: 1000, seed: 12345, sampled: true },
   checkpointEvery: 10,
   workers: 1,
+  sampler: "builtin",
   warmStart: null,
   sft: { ...DEFAULT_SFT },
   critic: { ...DEFAULT_CRITIC },

@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import { AGG_MODES, KL_KINDS, POLICY_LOSSES } from "./losses.js";
+import { SAMPLER_KINDS } from "./policy-sampling.js";
 
 const int = (lo: number, hi: number, doc: string) => v.pipe(v.number(), v.integer(), v.minValue(lo), v.maxValue(hi), v.description(doc));
 const num = (lo: number, hi: number, doc: string) => v.pipe(v.number(), v.finite(), v.minValue(lo), v.maxValue(hi), v.description(doc));
@@ -89,6 +90,7 @@ export const TRAIN_SCHEMA = v.strictObject({
   ),
   checkpointEvery: int(0, Number.MAX_SAFE_INTEGER, "write checkpoint.json every this many steps and at the last one (0: never)"),
   workers: int(1, 64, "sampling threads (1: the training thread; n > 1: n worker threads, same results)"),
+  sampler: pick(SAMPLER_KINDS, "what samples the rollouts: builtin (the wasm sampler), llamacpp (the policy exported to GGUF after each update; llama.cpp evaluates, the built-in rules draw: same tokens as builtin) or llamacpp-native (llama.cpp's sampler draws); docs/backends.md"),
   warmStart: v.pipe(v.nullable(v.string()), v.description("a policy file from `creditflow sft` to start from; null: run the SFT below first")),
   sft: section(
     {

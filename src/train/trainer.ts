@@ -24,16 +24,16 @@ import { tf } from "./policy/tf.js";
 import { Policy, type ModelConfig } from "./policy/model.js";
 import { Adam, lrAt } from "./policy/optim.js";
 import { Rng } from "./rng.js";
-import { sample, samplerWeights, disposeSamplerWeights, type SampleOptions } from "./policy/sampler.js";
-import { SamplerPool } from "./policy/pool.js";
+import type { SampleOptions } from "./policy/sampler.js";
+import { PolicySampling } from "./policy-sampling.js";
 import { gather, packPairs, scatter } from "./policy/batching.js";
 import { entropyFromLogits, selectLogProbs } from "./policy/ops.js";
 import { klPenaltyHost } from "./losses.js";
 import { evaluate } from "./evaluate.js";
-import type { BatchSampler, Rollout } from "./rollouts.js";
+import type { Rollout } from "./rollouts.js";
 import { loadCheckpoint, readJson, readPolicyFile, saveCheckpoint, writeAtomic, writePolicyFile, type TrainState } from "./checkpoint.js";
 import { sftWarmStart } from "./sft.js";
-import { validateConfig, type TrainConfig } from "./config.js";
+import { DEFAULT_TRAIN, validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
 import { adapterFor, checkRun, taskMethodOptions, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
 import { Critic } from "./critic.js";
@@ -127,8 +127,8 @@ export class Trainer {
   step = 0;
   sampledTokens = 0;
   private evalPrompts: TaskPrompt[];
-  /** Sampling worker threads (config.workers > 1). */
-  pool: SamplerPool | null = null;
+  /** The sampler (builtin or llama.cpp, config.sampler), over the current weights each step. */
+  readonly sampling: PolicySampling;
   private byVarName: Map<string, string>;
 
   constructor(readonly config: TrainConfig, task: Task, init: Map<string, Float32Array>, ref: Map<string, Float32Array> | null, state: TrainState | null) {
@@ -148,11 +148,11 @@ export class Trainer {
     }
     this.evalPrompts = config.eval.n > 0 ? task.evalSet(config.eval.n, config.eval.seed) : [];
     this.byVarName = new Map([...this.policy.params].map(([n, v]) => [v.name, n]));
+    this.sampling = new PolicySampling(config.sampler, this.modelConfig, task.vocab, config.workers);
   }
 
   async close(): Promise<void> {
-    await this.pool?.close();
-    this.pool = null;
+    await this.sampling.close();
   }
 
   dispose(): void {
@@ -184,22 +184,14 @@ export class Trainer {
     return this.adapter.sampleOptions ? this.adapter.sampleOptions(base) : base;
   }
 
-  /** Step 2: this step's rollouts, through the worker pool or in this thread. */
+  /** Step 2: this step's rollouts, sampled from the current weights (config.sampler, config.workers). */
   private async collect(prompts: TaskPrompt[]): Promise<Collected> {
     const options = this.sampleOptions();
-    const run = (sampler: BatchSampler) => collectRollouts(this.adapter, { config: this.config, task: this.task, sampler, options, rng: this.rng, step: this.step, policy: this.policy }, prompts);
-    const current = this.policy.weights();
-    // Workers cannot run a per-token sampling function (a closure): such steps sample in this thread.
-    const pool = this.pool && !options.adaptiveTemperature ? this.pool : null;
-    if (pool) {
-      await pool.setWeights(this.modelConfig, current);
-      return run({ maxSeqLen: this.modelConfig.maxSeqLen, sample: (r, o, g) => pool.sample(r, o, g) });
-    }
-    const sw = samplerWeights(this.modelConfig, current);
+    const open = await this.sampling.open(this.policy.weights(), options);
     try {
-      return await run({ maxSeqLen: this.modelConfig.maxSeqLen, sample: async (r, o, g) => sample(sw, r, o, g) });
+      return await collectRollouts(this.adapter, { config: this.config, task: this.task, sampler: open.sampler, options, rng: this.rng, step: this.step, policy: this.policy }, prompts);
     } finally {
-      disposeSamplerWeights(sw);
+      open.release();
     }
   }
 
@@ -370,7 +362,8 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
   if (o.resume) {
     if (!existsSync(ckptPath)) throw new ConfigError(`--resume: no checkpoint in ${o.outDir}`);
     const ck = loadCheckpoint(ckptPath);
-    config = ck.config;
+    // A run saved before a key existed (sampler, say) resumes with that key's default.
+    config = { ...ck.config, sampler: ck.config.sampler ?? DEFAULT_TRAIN.sampler };
     state = ck.state;
     log(`resuming from step ${state.step}`);
   }
@@ -407,7 +400,6 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     writePolicyFile(refPath, modelConfig, init, { task: task.name, from: config.warmStart ?? "sft" });
   }
   const trainer = new Trainer(config, task, init, config.loss.klCoef > 0 ? init : null, state);
-  if (config.workers > 1) trainer.pool = new SamplerPool(config.workers);
   const started = performance.now() - (state ? state.elapsed * 1000 : 0);
   try {
     if (!state && config.eval.n > 0) {

@@ -114,3 +114,67 @@ test("a prefix longer than the model or a token outside the vocabulary is refuse
   await assert.rejects(cpp.sample([{ prefix: [1, 99], maxNew: 2 }], { temperature: 1, topP: 1, eos: EOS }, new Rng(0)), /outside the vocabulary/);
   await assert.rejects(cpp.score([{ prefix: new Array(cpp.maxSeqLen + 1).fill(3), tokens: [] }]), /more than/);
 });
+
+test("native mode: llama.cpp's chain draws; the sampled log-prob is the tempered log-prob (tfjs scoring, 1e-4); seeded; top-p < 1 falls back to exact", async () => {
+  const native = await GgufBackend.fromPolicy(config, weights, policyVocab(VOCAB), { sequences: 16, sequencesPerContext: 8, mode: "native" });
+  try {
+    assert.equal(native.capabilities.entropies, false);
+    const reqs = prompts.flatMap((p) => Array.from({ length: 8 }, () => ({ prefix: p, maxNew: 12 })));
+    for (const T of [1, 0.7, 0]) {
+      const opts = { temperature: T, topP: 1, eos: EOS };
+      const a = await native.sample(reqs, opts, new Rng(3));
+      const again = await native.sample(reqs, opts, new Rng(3));
+      assert.deepEqual(again.map((r) => r.tokens), a.map((r) => r.tokens), `T=${T}: same generator, same tokens`);
+      const scored = await tfjs.score(reqs.map((q, k) => ({ prefix: q.prefix, tokens: a[k].tokens })), T);
+      a.forEach((r, k) => {
+        assert.deepEqual(r.entropies, []);
+        assert.ok(r.tokens.length >= 1 && r.tokens.length <= 12);
+        assert.equal(r.finished, r.tokens[r.tokens.length - 1] === EOS);
+        assertClose(r.logprobs, scored[k], 1e-4, 0, `T=${T} row ${k}`);
+      });
+      if (T > 0) {
+        assert.ok(new Set(a.map((r) => r.tokens.join(","))).size > 6, `T=${T}: rows are different samples`);
+        const other = await native.sample(reqs, opts, new Rng(4));
+        assert.notDeepEqual(other.map((r) => r.tokens), a.map((r) => r.tokens), "another generator, other samples");
+      } else {
+        const ref = await tfjs.sample(reqs, opts, new Rng(3));
+        assert.deepEqual(a.map((r) => r.tokens), ref.map((r) => r.tokens), "greedy equals the tfjs sampler's greedy");
+      }
+    }
+    // top-p < 1: llama.cpp's chain truncates before temperature, so native mode samples exactly (same tokens as tfjs).
+    const opts = { temperature: 0.8, topP: 0.9, eos: EOS };
+    const [a, b] = [await native.sample(reqs, opts, new Rng(5)), await tfjs.sample(reqs, opts, new Rng(5))];
+    a.forEach((r, k) => assert.deepEqual(r.tokens, b[k].tokens, `top-p row ${k}`));
+  } finally {
+    await native.close();
+  }
+});
+
+test("more rows than sequences, prefixes longer than a batch holds: queued, fed in pieces, every log-prob and token as tfjs", async () => {
+  // Two contexts of 16 sequences x 64 positions: node-llama-cpp caps their batch at 512 tokens, so
+  // 16 rows of 40+ tokens go in pieces, and 40 rows wait for the 32 sequences.
+  const long: ModelConfig = { ...config, maxSeqLen: 64 };
+  const w = initialWeights(long, 11);
+  for (const [name, a] of w) if (!name.includes("norm")) for (let k = 0; k < a.length; k++) a[k] *= 8;
+  const ref = new BuiltinBackend(long, w);
+  const cppLong = await GgufBackend.fromPolicy(long, w, policyVocab(VOCAB), { sequences: 32, sequencesPerContext: 16 });
+  try {
+    const rng = new Rng(21);
+    const reqs = Array.from({ length: 40 }, () => ({
+      prefix: [VOCAB.bos, ...Array.from({ length: 40 + rng.int(10) }, () => 3 + rng.int(VOCAB.size - 3))],
+      tokens: Array.from({ length: 5 + rng.int(10) }, () => 3 + rng.int(VOCAB.size - 3)),
+    }));
+    const [a, b] = [await cppLong.score(reqs, 1), await ref.score(reqs, 1)];
+    reqs.forEach((_, k) => assertClose(a[k], b[k], 1e-4, 0, `scored row ${k}`));
+    const samples = reqs.map((q) => ({ prefix: q.prefix, maxNew: 12 }));
+    const opts = { temperature: 1, topP: 1, eos: EOS };
+    const [sa, sb] = [await cppLong.sample(samples, opts, new Rng(8)), await ref.sample(samples, opts, new Rng(8))];
+    sa.forEach((r, k) => {
+      assert.deepEqual(r.tokens, sb[k].tokens, `sampled row ${k}`);
+      assertClose(r.logprobs, sb[k].logprobs, 1e-4, 0, `sampled row ${k}`);
+    });
+  } finally {
+    await cppLong.close();
+    await ref.close();
+  }
+});

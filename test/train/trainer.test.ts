@@ -4,33 +4,18 @@
  */
 import test from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBackend } from "../../src/train/policy/tf.js";
-import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../../src/train/config.js";
-import { checkTrainable, runTraining, type StepMetrics } from "../../src/train/trainer.js";
+import { checkTrainable, type StepMetrics } from "../../src/train/trainer.js";
+import { runTiny as runTinyIn } from "./tiny-run.js";
 
 const root = mkdtempSync(join(tmpdir(), "cf-trainer-"));
 test.after(() => rmSync(root, { recursive: true, force: true }));
 test.before(async () => useBackend("wasm"));
 
-function tiny(over: unknown): TrainConfig {
-  const base = mergeConfig(structuredClone(DEFAULT_TRAIN), {
-    task: "addition-1d", steps: 2, group: 4, promptsPerStep: 2, checkpointEvery: 0,
-    model: { dModel: 16, nHeads: 2, nLayers: 1, dFF: 32, maxSeqLen: 32 },
-    sft: { steps: 3, batch: 4 },
-    eval: { n: 8, every: 2 },
-  });
-  return mergeConfig(base, over);
-}
-
-async function runTiny(name: string, over: unknown): Promise<StepMetrics[]> {
-  const dir = join(root, name);
-  await runTraining(tiny(over), { outDir: dir, resume: false });
-  const lines = readFileSync(join(dir, "metrics.jsonl"), "utf8").split("\n").filter((l) => l.trim());
-  return lines.map((l) => JSON.parse(l) as StepMetrics);
-}
+const runTiny = (name: string, over: unknown): Promise<StepMetrics[]> => runTinyIn(root, name, over);
 
 const routes: [string, unknown][] = [
   ["grpo", { method: "grpo" }],
