@@ -184,9 +184,12 @@ export function runMethod(name: string, batch: RolloutBatch, rawOptions?: unknow
     if (out.returns) checkLength(spec.name, "returns", out.returns, batch);
     delete out.finiteChecked;
   } else {
-    enforceOutput(spec.name, "advantages", out.advantages, batch, true);
-    // Outcome methods return the advantages as their returns (verl does): one array, checked once.
+    // Returns first: a method's returns come before its batch-wide normalisation, so a non-finite
+    // one names the rollout that caused it, where the normalised advantages are non-finite
+    // everywhere. Outcome methods return the advantages as their returns (verl does): one array,
+    // checked once.
     if (out.returns && out.returns !== out.advantages) enforceOutput(spec.name, "returns", out.returns, batch, true);
+    enforceOutput(spec.name, "advantages", out.advantages, batch, true);
   }
   if (out.weights) {
     enforceOutput(spec.name, "weights", out.weights, batch, false);

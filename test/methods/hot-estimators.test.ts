@@ -84,14 +84,17 @@ describe("gae and reinforce++: in-pass statistics equal two-pass statistics", ()
 
 describe("gae and reinforce++: overflow is still refused with the file, line and token", () => {
   const huge = 1.5e308;
-  // The runner's own message: file and line of the rollout, the field, and the token.
-  const refused = (e: unknown) => e instanceof InputError && /^test\.jsonl:\d+: field '(advantages|returns)': method '[a-z+]+' produced a non-finite value at token \d+/.test(e.message);
-  it("gae: returns and advantages past the float range", () => {
+  // The runner's own message, naming the rollout that overflowed (line 2), its field and token.
+  const refusedAtCause = (e: unknown) => e instanceof InputError && /^test\.jsonl:2: field 'returns': method '[a-z+]+' produced a non-finite value at token \d+/.test(e.message);
+  // Finite advantages whose batch statistics overflow: NaN everywhere after whitening, so the
+  // first rollout is named (no single rollout is at fault).
+  const refusedInBatch = (e: unknown) => e instanceof InputError && /^test\.jsonl:1: field 'advantages': method 'gae' produced a non-finite value at token 0/.test(e.message);
+  it("gae: finite advantages whose whitening statistics overflow", () => {
     const b = makeBatch([
       { tokens: [1, 2], reward: 0, values: [0, 0] },
       { tokens: [1, 2, 3], reward: huge, values: [0, 0, huge] },
     ]);
-    assert.throws(() => runMethod("gae", b), refused);
+    assert.throws(() => runMethod("gae", b), refusedInBatch);
   });
 
   it("gae: an advantage that overflows (reward minus a large negative value)", () => {
@@ -99,7 +102,7 @@ describe("gae and reinforce++: overflow is still refused with the file, line and
       { tokens: [1, 2], reward: 0, values: [0, 0] },
       { tokens: [1, 2], reward: huge, values: [0, -huge] },
     ]);
-    assert.throws(() => runMethod("gae", b), refused);
+    assert.throws(() => runMethod("gae", b), refusedAtCause);
   });
 
   it("reinforce++: dense token rewards whose return overflows", () => {
@@ -107,6 +110,6 @@ describe("gae and reinforce++: overflow is still refused with the file, line and
       { tokens: [1, 2], reward: 0 },
       { tokens: [1, 2, 3], reward: 0, token_rewards: [huge, huge, 0] },
     ]);
-    assert.throws(() => runMethod("reinforce++", b), refused);
+    assert.throws(() => runMethod("reinforce++", b), refusedAtCause);
   });
 });
