@@ -306,13 +306,21 @@ function refBaseline(p: Padded): number[][] {
 
 const unpadTo = (rows: PartialRow[], x: number[][]) => rows.flatMap((row, i) => x[i].slice(0, row.tokens.length));
 
+/**
+ * Doubles with magnitudes below 1e-12 snapped to 0. gpg counts the scores that are exactly non-zero,
+ * and a score such as 5e-324 + 0.99 - 0.99 is 0 or 5e-324 depending on the order of the additions
+ * (which no two implementations share, and torch's sum does not fix): such inputs test the
+ * summation order, not the estimator.
+ */
+const snapped = (min: number, max: number) => fc.double({ min, max, noNaN: true }).map((x) => (Math.abs(x) < 1e-12 ? 0 : x));
+
 const rowArb = fc.record({
   len: fc.integer({ min: 0, max: 7 }),
   group: fc.constantFrom("a", "b", "c", "d"),
-  reward: fc.oneof(fc.constantFrom(0, 1), fc.double({ min: -3, max: 3, noNaN: true })),
+  reward: fc.oneof(fc.constantFrom(0, 1), snapped(-3, 3)),
   maskBits: fc.array(fc.constantFrom(0, 1, 1, 1), { minLength: 7, maxLength: 7 }),
   dense: fc.boolean(),
-  seed: fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 7, maxLength: 7 }),
+  seed: fc.array(snapped(-1, 1), { minLength: 7, maxLength: 7 }),
 });
 
 type RowSpec = typeof rowArb extends fc.Arbitrary<infer T> ? T : never;
