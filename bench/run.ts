@@ -22,7 +22,7 @@ import { knownSignals, listMethods, runMethod } from "../src/core/registry.js";
 import { batchFromObjects, type RolloutRow } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { DEFAULT_SYNTH, mulberry32, synthRows } from "./synth.js";
-import { timeMin, warmUp } from "./timing.js";
+import { collectGarbage, timeMin, warmUp } from "./timing.js";
 import { trieScaling } from "./trie.js";
 import { benchSinkhorn } from "./toolcalls.js";
 
@@ -70,7 +70,6 @@ async function main(): Promise<void> {
     prepare?.(rows, mulberry32(2));
     return batchFromObjects(rows, "bench", { knownSignals: signals });
   };
-  const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
   const base = packed();
 
   // --- in-process ---------------------------------------------------------------------------
@@ -91,7 +90,7 @@ async function main(): Promise<void> {
       process.stderr.write(`  ${name}: not timed (${e.field} ${e.detail})\n`);
       continue;
     }
-    collect();
+    collectGarbage();
     let adv: Float64Array = new Float64Array(0);
     const ms = timeMin(() => {
       adv = runMethod(name, batch, opts).advantages;

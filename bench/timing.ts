@@ -20,6 +20,12 @@ export function timeMin(fn: () => void, n: number): number {
 }
 
 /**
+ * A full garbage collection when the process runs with --expose-gc (else nothing), so no method
+ * is timed with garbage left by the one before.
+ */
+export const collectGarbage: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+/**
  * Runs a method 20 times on a small batch before it meets the large one. V8 may compile a hot
  * loop while its first call is still running, before the code after the loop has any type
  * feedback; that code then deoptimises and the loop stays up to 4x slower for the rest of the

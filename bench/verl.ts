@@ -14,7 +14,7 @@ import { knownSignals, runMethod } from "../src/core/registry.js";
 import { batchFromObjects } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { DEFAULT_SYNTH, synthRows } from "./synth.js";
-import { timeMin, warmUp } from "./timing.js";
+import { collectGarbage, timeMin, warmUp } from "./timing.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({ options: { python: { type: "string", default: "python3" }, reps: { type: "string", default: "5" } } });
@@ -29,9 +29,6 @@ const { batch, job } = (() => {
     job: JSON.stringify({ T: DEFAULT_SYNTH.tokens, reps, rows: rows.map((r) => ({ group: r.group, reward: r.reward, mask: r.mask, values: r.values })) }),
   };
 })();
-// With --expose-gc (npm run bench:verl passes it): a full collection before each method, so no
-// method is timed with garbage left by the one before.
-const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const small = batchFromObjects(synthRows({ ...DEFAULT_SYNTH, rollouts: 4 * DEFAULT_SYNTH.groupSize }), "bench", { knownSignals: knownSignals() });
 const py = spawnSync(args.python as string, [join(HERE, "..", "..", "bench", "verl_ref.py")], { input: job, encoding: "utf8", maxBuffer: 1 << 26 });
 if (py.status !== 0) {
@@ -50,7 +47,7 @@ const cases: [string, string, Record<string, unknown>][] = [
 ];
 for (const [label, m, opts] of cases) {
   warmUp(m, small, opts);
-  collect();
+  collectGarbage();
   const ms = timeMin(() => runMethod(m, batch, opts), Math.max(reps, 7));
   process.stdout.write(`| ${label} | ${verl[m].toFixed(1)} | ${ms.toFixed(2)} | ${(verl[m] / ms).toFixed(1)}x |\n`);
 }

@@ -24,6 +24,14 @@ export class MaskedStats {
    * pass over the output; a shift near the values (the run's first one) keeps the shifted sum
    * of squares free of cancellation.
    */
+  /**
+   * Whether the statistics are finite: false when any value added was NaN or infinite (the
+   * shifted sums then are), or when they overflowed (conservatively: a caller then checks).
+   */
+  get finite(): boolean {
+    return Number.isFinite(this.mean) && Number.isFinite(this.m2);
+  }
+
   addShifted(count: number, shift: number, sum: number, sumSq: number): void {
     if (count === 0) return;
     const m = shift + sum / count;

@@ -27,7 +27,7 @@ export function gae(batch: RolloutBatch, opts: GaeOptions): Assignment {
   const { stats, returnsFinite } = outcomeTokenGae(batch, values, opts.gamma, opts.lambda, out);
   const advantagesFinite = opts.whiten
     ? maskedWhitenChecked(out.advantages, batch.mask, {}, stats, out.advantages).finite
-    : Number.isFinite(stats.mean) && Number.isFinite(stats.m2);
+    : stats.finite;
   return { ...out, finiteChecked: returnsFinite && advantagesFinite };
 }
 

@@ -28,8 +28,7 @@ export function reinforcePP(batch: RolloutBatch, opts: ReinforcePPOptions): Assi
   const returns = new Float64Array(batch.nTokens);
   const stats = outcomeTokenReturns(batch, opts.gamma, returns);
   const whitened = maskedWhitenChecked(returns, batch.mask, {}, stats);
-  const returnsFinite = Number.isFinite(stats.mean) && Number.isFinite(stats.m2);
-  return { advantages: whitened.out, returns, finiteChecked: returnsFinite && whitened.finite };
+  return { advantages: whitened.out, returns, finiteChecked: stats.finite && whitened.finite };
 }
 
 export const reinforcePPSpec = registerMethod<ReinforcePPOptions>({
