@@ -17,6 +17,7 @@ The wire format and limits are in docs/serve.md.`,
     "max-body-mb": { type: "string", value: "MB", doc: `largest request body, in MiB (default ${DEFAULT_SERVE_OPTIONS.maxBodyBytes / 2 ** 20}); larger: 413` },
     "timeout-s": { type: "string", value: "S", doc: `time limit per request, from arrival to answer (default ${DEFAULT_SERVE_OPTIONS.timeoutMs / 1000}); past it: 408` },
     "max-concurrent": { type: "string", value: "N", doc: `assign requests served at once (default ${DEFAULT_SERVE_OPTIONS.maxConcurrent}); more: 503 + Retry-After` },
+    "inline-kb": { type: "string", value: "KB", doc: `JSON and Arrow bodies up to this size (KiB) are computed on the event loop, larger ones in a worker thread (default ${DEFAULT_SERVE_OPTIONS.inlineMaxBytes / 1024}; 0: always a thread)` },
     "log-level": { type: "string", value: "L", doc: "debug, info (default: one line per request), warn, error or silent" },
     help: { type: "boolean", short: "h", doc: "this help" },
   },
@@ -48,6 +49,7 @@ export async function runServe(argv: string[]): Promise<number> {
     maxBodyBytes: values["max-body-mb"] === undefined ? d.maxBodyBytes : Math.floor(numberFlag("max-body-mb", values["max-body-mb"], 0) * 2 ** 20),
     timeoutMs: values["timeout-s"] === undefined ? d.timeoutMs : Math.round(numberFlag("timeout-s", values["timeout-s"], 0) * 1000),
     maxConcurrent: values["max-concurrent"] === undefined ? d.maxConcurrent : intFlag("max-concurrent", values["max-concurrent"], 1),
+    inlineMaxBytes: values["inline-kb"] === undefined ? d.inlineMaxBytes : intFlag("inline-kb", values["inline-kb"], 0) * 1024,
     logLevel: values["log-level"] === undefined ? d.logLevel : choiceFlag("log-level", values["log-level"], LOG_LEVELS),
   });
   process.stdout.write(JSON.stringify({ listening: server.url }) + "\n");

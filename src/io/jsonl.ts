@@ -6,6 +6,7 @@ import { InputError } from "../core/errors.js";
 import type { RolloutBatch } from "../core/batch.js";
 import type { Assignment } from "../core/registry.js";
 import { packRows, validateRow, type RolloutRow, type ValidateOptions } from "../core/rows.js";
+import { AsciiChunks } from "./ascii-chunks.js";
 
 /** Parses and validates a JSONL rollout file into a packed batch. */
 export function parseRolloutsJsonl(text: string, file: string, opts: ValidateOptions = {}): RolloutBatch {
@@ -37,28 +38,56 @@ export function parseRolloutsJsonl(text: string, file: string, opts: ValidateOpt
 }
 
 /**
- * Numbers per natively joined block: each block is one flat string, so chunks are cheap to turn
- * into bytes. A block is at most 1/1024 of a chunk (25 characters a number at most), so a piece
- * outgrows the chunk by under 3%.
+ * Numbers per natively joined block: each block is converted by one native join. A block is at
+ * most 1/1024 of a chunk (25 characters a number at most), so a chunk outgrows its size by
+ * under 3%.
  */
 const LIST_BLOCK = 1024;
 
-/** Appends arr[a..b) as a JSON list to st.buf, yielding the buffer whenever it reaches chunkChars. */
-function* numberListChunks(arr: Float64Array, a: number, b: number, st: { buf: string }, chunkChars: number): Generator<string> {
-  // join writes each number as String(x) does: the shortest round-trip form of a float64, as the
-  // contract asks (and -0 as 0). Appending number by number instead builds a string of millions
-  // of pieces, which costs more to flatten into bytes than to build.
-  st.buf += "[";
-  const block = Math.max(1, Math.min(LIST_BLOCK, chunkChars >> 10));
-  for (let k = a; k < b; k += block) {
-    const end = Math.min(b, k + block);
-    st.buf += k > a ? "," + arr.subarray(k, end).join(",") : arr.subarray(k, end).join(",");
-    if (st.buf.length >= chunkChars) {
-      yield st.buf;
-      st.buf = "";
+/**
+ * Equal neighbours at least this many long are written by copying one number's bytes: most
+ * methods give a rollout, segment or step one advantage, and converting each copy anew would
+ * dominate the cost of writing their answers.
+ */
+const MIN_RUN = 8;
+
+/** Appends arr[a..b) as a JSON list, yielding a chunk whenever `chunkBytes` are written. */
+function* numberList(arr: Float64Array, a: number, b: number, out: AsciiChunks, chunkBytes: number): Generator<Uint8Array> {
+  // join and String write each number the same way: the shortest round-trip form of a float64,
+  // as the contract asks (and -0 as 0).
+  out.text("[");
+  const block = Math.max(1, Math.min(LIST_BLOCK, Math.floor(chunkBytes / 1024)));
+  let first = true;
+  let pending = a; // arr[pending..k) is not written yet and holds no long run
+  for (let k = a; k <= b; ) {
+    let j = k + 1;
+    if (k < b) {
+      const v = arr[k];
+      while (j < b && arr[j] === v) j++;
+      if (j - k < MIN_RUN) {
+        k = j;
+        continue;
+      }
     }
+    for (let p = pending; p < k; p += block) {
+      const end = Math.min(k, p + block);
+      if (!first) out.text(",");
+      out.text(arr.subarray(p, end).join(","));
+      first = false;
+      if (out.length >= chunkBytes) yield out.take();
+    }
+    if (k === b) break;
+    const text = String(arr[k]);
+    for (let p = k; p < j; p += block) {
+      const n = Math.min(j, p + block) - p;
+      if (first) out.text(text);
+      out.repeat("," + text, first ? n - 1 : n);
+      first = false;
+      if (out.length >= chunkBytes) yield out.take();
+    }
+    pending = k = j;
   }
-  st.buf += "]";
+  out.text("]");
 }
 
 /**
@@ -74,50 +103,68 @@ function asciiJsonString(s: string): string {
   return asciiJson(JSON.stringify(s));
 }
 
+export interface AdvantageTextOptions {
+  /** The size of the yielded chunks (the last line of a chunk may run over by one list block). */
+  readonly chunkBytes?: number;
+  /** Ends each line; the service's JSON answer uses "," to make an array. */
+  readonly lineEnd?: string;
+  /** Ends the last line instead of `lineEnd`. */
+  readonly lastLineEnd?: string;
+  /** Written before the first line and after the last. */
+  readonly prefix?: string;
+  readonly suffix?: string;
+  /** A writer to reuse (see AsciiChunks' `reuse`); by default a fresh one. */
+  readonly writer?: AsciiChunks;
+}
+
 /**
  * Yields the advantage file line by line ({"id", "advantages", "returns"?, "weights"?, "diag"?}),
- * in input order, batched into chunks of about `chunkChars` characters. The text is pure ASCII.
- * `lineEnd` ends each line (the service's JSON answer asks for "," to make an array).
+ * in input order, as byte chunks of about `chunkBytes` (1 MiB). The text is pure ASCII.
  */
-export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, chunkChars = 1 << 20, lineEnd = "\n"): Generator<string> {
-  // Output is built in one buffer flushed every chunkChars, inside number lists too: a rollout of
-  // millions of tokens makes a line longer than the longest string V8 can hold.
-  const st = { buf: "" };
+export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, opts: AdvantageTextOptions = {}): Generator<Uint8Array> {
+  // Output is flushed every chunkBytes, inside number lists too: a rollout of millions of tokens
+  // makes a line longer than one chunk should be.
+  const chunkBytes = opts.chunkBytes ?? 1 << 20;
+  const lineEnd = opts.lineEnd ?? "\n";
+  const lastLineEnd = opts.lastLineEnd ?? lineEnd;
   const diagTokens = Object.entries(out.diag?.tokens ?? {});
   const diagRollouts = Object.entries(out.diag?.rollouts ?? {});
+  // About 20 characters a number (a full-precision double and its comma) and 40 a rollout.
+  const lists = 1 + (out.returns ? 1 : 0) + (out.weights ? 1 : 0) + diagTokens.length;
+  const expected = batch.nTokens * lists * 20 + batch.n * (40 + 20 * diagRollouts.length);
+  const w = opts.writer ?? new AsciiChunks(chunkBytes, expected);
+  w.text(opts.prefix ?? "");
   for (let i = 0; i < batch.n; i++) {
     const a = batch.offsets[i], b = batch.offsets[i + 1];
-    st.buf += `{"id":${asciiJsonString(batch.ids[i])},"advantages":`;
-    yield* numberListChunks(out.advantages, a, b, st, chunkChars);
+    w.text(`{"id":${asciiJsonString(batch.ids[i])},"advantages":`);
+    yield* numberList(out.advantages, a, b, w, chunkBytes);
     if (out.returns) {
-      st.buf += `,"returns":`;
-      yield* numberListChunks(out.returns, a, b, st, chunkChars);
+      w.text(`,"returns":`);
+      yield* numberList(out.returns, a, b, w, chunkBytes);
     }
     if (out.weights) {
-      st.buf += `,"weights":`;
-      yield* numberListChunks(out.weights, a, b, st, chunkChars);
+      w.text(`,"weights":`);
+      yield* numberList(out.weights, a, b, w, chunkBytes);
     }
     if (diagTokens.length || diagRollouts.length) {
-      st.buf += `,"diag":{`;
+      w.text(`,"diag":{`);
       let first = true;
       for (const [k, col] of diagTokens) {
-        st.buf += `${first ? "" : ","}${asciiJsonString(k)}:`;
+        w.text(`${first ? "" : ","}${asciiJsonString(k)}:`);
         first = false;
-        yield* numberListChunks(col, a, b, st, chunkChars);
+        yield* numberList(col, a, b, w, chunkBytes);
       }
       for (const [k, col] of diagRollouts) {
-        st.buf += `${first ? "" : ","}${asciiJsonString(k)}:${col[i] === 0 ? "0" : String(col[i])}`;
+        w.text(`${first ? "" : ","}${asciiJsonString(k)}:${col[i] === 0 ? "0" : String(col[i])}`);
         first = false;
       }
-      st.buf += "}";
+      w.text("}");
     }
-    st.buf += "}" + lineEnd;
-    if (st.buf.length >= chunkChars) {
-      yield st.buf;
-      st.buf = "";
-    }
+    w.text(i === batch.n - 1 ? "}" + lastLineEnd : "}" + lineEnd);
+    if (w.length >= chunkBytes) yield w.take();
   }
-  if (st.buf) yield st.buf;
+  w.text(opts.suffix ?? "");
+  if (w.length > 0) yield w.take();
 }
 
 /** Serialises rollout rows as JSONL (for `convert`), in ASCII. */

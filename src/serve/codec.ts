@@ -10,7 +10,8 @@ import { batchFromObjects, type ValidateOptions } from "../core/rows.js";
 import { resolveOptions } from "../core/schema.js";
 import "../methods/index.js";
 import { advantagesArrow, readArrowRollouts } from "../io/arrow.js";
-import { advantagesJsonl } from "../io/jsonl.js";
+import type { AsciiChunks } from "../io/ascii-chunks.js";
+import { advantagesJsonl, asciiJson } from "../io/jsonl.js";
 import { RequestError } from "./errors.js";
 
 /** The name rollout errors carry as their file; the wire drops it and keeps line and field. */
@@ -80,25 +81,19 @@ export function decodeArrowRequest(bytes: Uint8Array, method: string, config: un
 }
 
 /**
- * `{"method": ..., "advantages": [rows]}`: the rows are the advantage-file lines of
- * docs/rollouts.md section 2, ended by commas instead of newlines. Each chunk becomes bytes at
- * once (holding the chunk strings would keep their many pieces alive), and the last row's comma
- * gives way to the closing bracket.
+ * `{"method": ..., "advantages": [rows]}` as byte chunks: the rows are the advantage-file lines
+ * of docs/rollouts.md section 2, separated by commas. The chunks are sent as they are: joining
+ * tens of megabytes into one buffer would cost more than writing them. `writer`: see jobs.ts.
  */
+export function jsonAnswerChunks(method: string, batch: RolloutBatch, out: Assignment, writer?: AsciiChunks): Uint8Array[] {
+  const prefix = `{"method":${asciiJson(JSON.stringify(method))},"advantages":[`;
+  // A reused writer holds one chunk only: the whole answer.
+  return [...advantagesJsonl(batch, out, { lineEnd: ",", lastLineEnd: "", prefix, suffix: "]}", writer, chunkBytes: writer ? Infinity : undefined })];
+}
+
+/** The JSON answer as one buffer. */
 export function jsonAnswer(method: string, batch: RolloutBatch, out: Assignment): Uint8Array {
-  const pieces: Buffer[] = [Buffer.from(`{"method":${JSON.stringify(method)},"advantages":[`, "latin1")];
-  let total = pieces[0].length;
-  for (const chunk of advantagesJsonl(batch, out, 1 << 20, ",")) {
-    const bytes = Buffer.from(chunk, "latin1"); // the lines are ASCII
-    pieces.push(bytes);
-    total += bytes.length;
-  }
-  // The last row's comma becomes "]", then "}": one byte more; two for an empty list.
-  const end = batch.n > 0 ? total - 1 : total;
-  const body = Buffer.concat(pieces, end + 2);
-  body[end] = 0x5d; // ]
-  body[end + 1] = 0x7d; // }
-  return body;
+  return Buffer.concat(jsonAnswerChunks(method, batch, out));
 }
 
 /** The Arrow IPC stream answer: id, advantages, returns?, weights?, diag? (JSON text). */

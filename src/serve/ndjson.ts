@@ -72,7 +72,7 @@ export interface NdjsonContext {
  * The answer to an NDJSON request, as text chunks of whole or partial lines. An error before
  * the first chunk has no output to undo; after it, the caller must make the failure visible.
  */
-export async function* ndjsonAnswer(body: AsyncIterable<string>, ctx: NdjsonContext): AsyncGenerator<string> {
+export async function* ndjsonAnswer(body: AsyncIterable<string>, ctx: NdjsonContext): AsyncGenerator<Uint8Array> {
   const lines = body[Symbol.asyncIterator]();
   let header: string | undefined;
   for (;;) {
@@ -91,7 +91,7 @@ export async function* ndjsonAnswer(body: AsyncIterable<string>, ctx: NdjsonCont
   const rows = rolloutLines(lines);
   const validate = requestValidation();
 
-  const run = async function* (chunkRows: RolloutRow[], chunkLines: number[]): AsyncGenerator<string> {
+  const run = async function* (chunkRows: RolloutRow[], chunkLines: number[]): AsyncGenerator<Uint8Array> {
     const batch = packRows(chunkRows, chunkLines, REQUEST_SOURCE);
     // The worker takes the batch's arrays; the answer is written from `ids` and `offsets`, which stay here.
     const result = await ctx.pool.run({ kind: "packed", batch, method, config }, batchTransfer(batch), ctx.signal);

@@ -15,7 +15,7 @@ export type WorkerJob =
   | { readonly kind: "packed"; readonly batch: RolloutBatch; readonly method: string; readonly config: unknown };
 
 export type WorkerResult =
-  | { readonly kind: "encoded"; readonly body: Uint8Array; readonly method: string; readonly rollouts: number; readonly tokens: number }
+  | { readonly kind: "encoded"; readonly body: readonly Uint8Array[]; readonly method: string; readonly rollouts: number; readonly tokens: number }
   | { readonly kind: "packed"; readonly out: Assignment };
 
 export type WorkerReply = { readonly id: number; readonly result: WorkerResult } | { readonly id: number; readonly error: PortableError };
@@ -24,6 +24,21 @@ export type WorkerReply = { readonly id: number; readonly result: WorkerResult }
 export function ownBuffer(bytes: Uint8Array): Uint8Array {
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes;
   return new Uint8Array(bytes);
+}
+
+/**
+ * A chunk that may be transferred: a view that is alone in its ArrayBuffer (possibly with unused
+ * room after it, as AsciiChunks leaves) is kept; a view into a shared buffer (Node's small-Buffer
+ * pool) is copied, since transferring would take the buffer from its other users.
+ */
+export function ownChunk(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && !isPooled(bytes)) return bytes;
+  return new Uint8Array(bytes);
+}
+
+/** Node's Buffer.from / allocUnsafe put small buffers in a shared 8 KB pool. */
+function isPooled(bytes: Uint8Array): boolean {
+  return typeof Buffer !== "undefined" && Buffer.isBuffer(bytes) && bytes.byteLength < bytes.buffer.byteLength;
 }
 
 /** Every distinct ArrayBuffer under the given arrays (a transfer list may not name one twice). */

@@ -9,13 +9,14 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Duplex, Writable } from "node:stream";
+import { Readable, type Duplex, type Writable } from "node:stream";
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { methodsJson } from "../cli/methods.js";
 import { checkMethodAndConfig, parseJson } from "./codec.js";
 import { errorJson, RequestError, toRequestError } from "./errors.js";
 import { ServiceMetrics } from "./metrics.js";
 import { bodyLines, bodyTooLarge, ndjsonAnswer } from "./ndjson.js";
+import { runSmallJob } from "./jobs.js";
 import { CancelledError, ownBuffer, WorkerPool } from "./pool.js";
 
 export interface ServeOptions {
@@ -27,6 +28,11 @@ export interface ServeOptions {
   readonly timeoutMs: number;
   /** POST /v1/assign requests served at once; more get 503. */
   readonly maxConcurrent: number;
+  /**
+   * JSON and Arrow bodies up to this size are computed on the event loop: for them, handing the
+   * work to a thread costs more latency than the work itself (docs/serve.md). 0: always a thread.
+   */
+  readonly inlineMaxBytes: number;
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Where the JSON log lines go (default: standard error). */
   readonly logStream?: Writable;
@@ -39,6 +45,7 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   maxBodyBytes: 256 << 20,
   timeoutMs: 60_000,
   maxConcurrent: 64,
+  inlineMaxBytes: 16 << 10,
   logLevel: "info",
 };
 
@@ -223,6 +230,15 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       }
       // No Content-Type and no body: fastify hands over nothing at all.
       if (!Buffer.isBuffer(req.body)) throw new RequestError(400, "body", null, `empty request: send rollouts as ${JSON_TYPE}, ${NDJSON_TYPE} or ${ARROW_TYPE}`);
+      reply.type(encoding === "arrow" ? ARROW_TYPE : JSON_TYPE);
+      if (req.body.byteLength <= opts.inlineMaxBytes) {
+        const small = runSmallJob({ encoding, body: req.body, method, config });
+        info.method = small.method;
+        info.rollouts = small.rollouts;
+        info.tokens = small.tokens;
+        metrics.processed(small.method, small.rollouts, small.tokens);
+        return reply.send(small.answer);
+      }
       const body = ownBuffer(req.body);
       const result = await pool.run({ kind: "encoded", encoding, body, method, config }, [body.buffer as ArrayBuffer], abort.signal);
       if (result.kind !== "encoded") throw new Error("worker answered an encoded job with a packed result");
@@ -230,7 +246,11 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       info.rollouts = result.rollouts;
       info.tokens = result.tokens;
       metrics.processed(result.method, result.rollouts, result.tokens);
-      return reply.type(encoding === "arrow" ? ARROW_TYPE : JSON_TYPE).send(Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength));
+      if (result.body.length === 1) return reply.send(Buffer.from(result.body[0].buffer, result.body[0].byteOffset, result.body[0].byteLength));
+      // Tens of megabytes of JSON: sent chunk by chunk, as the worker wrote them, not joined first.
+      let length = 0;
+      for (const c of result.body) length += c.byteLength;
+      return reply.header("content-length", String(length)).send(Readable.from(result.body, { objectMode: false }));
     } catch (e) {
       if (e instanceof CancelledError) {
         if (timedOut) return sendError(reply.header("connection", "close"), e.reason as RequestError);
@@ -262,7 +282,7 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       },
     });
     const failed = (e: unknown): RequestError => (e instanceof CancelledError ? (e.reason instanceof RequestError ? e.reason : new RequestError(499, null, null, "client closed the connection")) : toRequestError(e));
-    let first: IteratorResult<string>;
+    let first: IteratorResult<Uint8Array>;
     try {
       first = await answer.next();
     } catch (e) {
@@ -274,7 +294,7 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
     }
     reply.hijack();
     res.writeHead(200, { "content-type": NDJSON_TYPE });
-    const write = async (chunk: string): Promise<void> => {
+    const write = async (chunk: Uint8Array): Promise<void> => {
       // Buffer a bounded amount for a client that sends everything before reading; beyond it, wait.
       if (!res.write(chunk) && res.writableLength > NDJSON_OUT_BUFFER) {
         await new Promise<void>((resolve) => {
@@ -297,7 +317,8 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       const re = failed(e);
       if (re.status !== 499) info.failedStatus = re.status;
       if (re.status >= 500) req.log.error({ err: e }, "assign failed mid-stream");
-      if (!res.destroyed) res.write(errorJson(re) + "\n", () => res.destroy());
+      // The status line said 200 already: the error line carries the status the request ended with.
+      if (!res.destroyed) res.write(JSON.stringify({ error: { ...re.wire(), status: re.status } }) + "\n", () => res.destroy());
       await answer.return(undefined);
     }
     return reply;

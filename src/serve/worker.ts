@@ -7,25 +7,9 @@
  *   the output arrays are transferred back (NDJSON streaming packs group by group).
  */
 import { parentPort } from "node:worker_threads";
-import { runMethod, type Assignment } from "../core/registry.js";
-import { arrowAnswer, decodeArrowRequest, decodeJsonRequest, jsonAnswer } from "./codec.js";
 import { toPortable } from "./errors.js";
-import { buffersOf, ownBuffer, type WorkerJob, type WorkerReply, type WorkerResult } from "./pool.js";
-
-function assignmentBuffers(out: Assignment): ArrayBuffer[] {
-  return buffersOf([out.advantages, out.returns, out.weights, ...Object.values(out.diag?.tokens ?? {}), ...Object.values(out.diag?.rollouts ?? {})]);
-}
-
-function runJob(job: WorkerJob): { result: WorkerResult; transfer: ArrayBuffer[] } {
-  if (job.kind === "packed") {
-    const out = runMethod(job.method, job.batch, job.config);
-    return { result: { kind: "packed", out }, transfer: assignmentBuffers(out) };
-  }
-  const req = job.encoding === "json" ? decodeJsonRequest(job.body) : decodeArrowRequest(job.body, job.method as string, job.config);
-  const out = runMethod(req.method, req.batch, req.config);
-  const body = ownBuffer(job.encoding === "json" ? jsonAnswer(req.method, req.batch, out) : arrowAnswer(req.batch, out));
-  return { result: { kind: "encoded", body, method: req.method, rollouts: req.batch.n, tokens: req.batch.nTokens }, transfer: [body.buffer as ArrayBuffer] };
-}
+import { runJob } from "./jobs.js";
+import type { WorkerJob, WorkerReply } from "./pool.js";
 
 if (parentPort) {
   const port = parentPort;

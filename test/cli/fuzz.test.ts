@@ -12,6 +12,7 @@ import { knownSignals, runMethod } from "../../src/core/registry.js";
 import "../../src/methods/index.js";
 import { advantagesJsonl, parseRolloutsJsonl } from "../../src/io/jsonl.js";
 import { cf } from "./run.js";
+import { chunksText } from "../../src/io/ascii-chunks.js";
 
 const PLAIN = readFileSync(join(process.cwd(), "examples", "plain.jsonl"), "utf8");
 const FIELDS = ["id", "group", "tokens", "reward", "mask", "token_rewards", "logprobs", "ref_logprobs", "entropies", "values", "step_ends", "step_rewards", "finished", "episode", "t", "anchor", "signals", "meta", "bogus"];
@@ -79,7 +80,7 @@ describe("fuzz: mutated rollout files", () => {
       try {
         const batch = parseRolloutsJsonl(text, "f.jsonl", { knownSignals: knownSignals() });
         const out = runMethod(method, batch);
-        const lines = [...advantagesJsonl(batch, out)].join("").trim().split("\n").filter(Boolean);
+        const lines = chunksText(advantagesJsonl(batch, out)).trim().split("\n").filter(Boolean);
         assert.equal(lines.length, batch.n);
         lines.forEach((l, i) => {
           const o = JSON.parse(l) as { id: string; advantages: number[] };

@@ -13,6 +13,7 @@ import { BIN, cf, ERROR_LINE, ROOT } from "./run.js";
 import { advantagesJsonl } from "../../src/io/jsonl.js";
 import { runMethod } from "../../src/core/registry.js";
 import { makeBatch } from "../helpers.js";
+import { chunksText } from "../../src/io/ascii-chunks.js";
 
 const example = join(ROOT, "examples", "plain.jsonl");
 const fresh = () => mkdtempSync(join(tmpdir(), "cf-safety-"));
@@ -108,11 +109,11 @@ test("advantage lines are written in pieces: any chunk size gives the same bytes
   const T = 5000;
   const b = makeBatch([{ tokens: new Array(T).fill(3), reward: 1, token_rewards: Array.from({ length: T }, (_, k) => Math.sin(k)) }, { tokens: [1, 2], reward: 0 }]);
   const out = runMethod("reinforce++", b, { gamma: 0.99 });
-  const whole = [...advantagesJsonl(b, out, 1 << 30)].join("");
-  const pieces = [...advantagesJsonl(b, out, 256)];
-  assert.equal(pieces.join(""), whole);
+  const whole = chunksText(advantagesJsonl(b, out, { chunkBytes: 1 << 30 }));
+  const pieces = [...advantagesJsonl(b, out, { chunkBytes: 256 })];
+  assert.equal(chunksText(pieces), whole);
   assert.ok(pieces.length > 100);
-  for (const p of pieces) assert.ok(p.length < 256 + 64, `piece of ${p.length} chars`);
+  for (const p of pieces) assert.ok(p.byteLength < 256 + 64, `piece of ${p.length} chars`);
   const lines = whole.trim().split("\n").map((l) => JSON.parse(l) as { advantages: number[]; returns: number[] });
   assert.deepEqual(lines[0].advantages, Array.from(out.advantages.subarray(0, T)));
 });

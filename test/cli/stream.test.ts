@@ -13,6 +13,7 @@ import { batchFromObjects } from "../../src/core/rows.js";
 import { advantagesJsonl } from "../../src/io/jsonl.js";
 import "../../src/methods/index.js";
 import { cf, ROOT } from "./run.js";
+import { chunksText } from "../../src/io/ascii-chunks.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cf-stream-"));
 const groupLocal = listMethods().filter((m) => m.locality === "group");
@@ -35,7 +36,7 @@ const otherGroups = (lines: string[]): string[] => [...renamed(lines, "b", () =>
 const parse = (lines: string[]) => batchFromObjects(lines.map((l) => JSON.parse(l) as unknown), "t.jsonl", { knownSignals: knownSignals() });
 const serialise = (lines: string[], method: string) => {
   const b = parse(lines);
-  return [...advantagesJsonl(b, runMethod(method, b))].join("");
+  return chunksText(advantagesJsonl(b, runMethod(method, b)));
 };
 
 test("every group-local method is marked so by its behaviour, and streams the whole-batch bytes", () => {

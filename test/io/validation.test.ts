@@ -5,6 +5,7 @@ import { InputError } from "../../src/core/errors.js";
 import { knownSignals } from "../../src/core/registry.js";
 import "../../src/methods/index.js";
 import { parseRolloutsJsonl } from "../../src/io/jsonl.js";
+import { chunksText } from "../../src/io/ascii-chunks.js";
 
 const ok = { id: "a", group: "g", tokens: [1, 2, 3], reward: 1 };
 const parse = (text: string) => parseRolloutsJsonl(text, "f.jsonl", { knownSignals: knownSignals() });
@@ -108,7 +109,7 @@ describe("output encoding", () => {
     const { runMethod } = await import("../../src/core/registry.js");
     const { unpackRows } = await import("../../src/core/rows.js");
     const b = parse(JSON.stringify({ id: "é-😀", group: "g", tokens: [1], reward: 1, meta: { note: "naïve" } }));
-    const adv = [...advantagesJsonl(b, runMethod("grpo", b))].join("");
+    const adv = chunksText(advantagesJsonl(b, runMethod("grpo", b)));
     assert.ok([...adv].every((c) => c.charCodeAt(0) < 128));
     assert.equal((JSON.parse(adv) as { id: string }).id, "é-😀");
     const rows = [...rolloutsJsonl(unpackRows(b))].join("");

@@ -192,7 +192,8 @@ class FakeServer:
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
+                # X-Declared-Length: announce more than is sent, then close (an answer cut off).
+                self.send_header("Content-Length", str(headers.get("X-Declared-Length", len(body))))
                 self.end_headers()
                 try:
                     self.wfile.write(body)
@@ -244,6 +245,22 @@ class RetryTest(unittest.TestCase):
         with FakeServer([(200, {}, short, 0)]) as fake:
             with self.assertRaises(CreditflowServerError):
                 CreditflowClient(fake.url).assign("grpo", TWO)
+
+    def test_ndjson_error_line_after_rows_is_a_typed_error(self):
+        # What the service does when a row fails after answer lines went out (docs/serve.md):
+        # a last line {"error": {..., "status"}} and a response cut off before its end.
+        lines = [json.dumps({"id": "a", "advantages": [1.0, 1.0, 1.0]}), json.dumps({"error": {"field": "reward", "line": 3, "message": "expected a number", "status": 400}})]
+        body = ("\n".join(lines) + "\n").encode()
+        with FakeServer([(200, {"Content-Type": "application/x-ndjson", "X-Declared-Length": len(body) + 100}, body, 0)]) as fake:
+            with self.assertRaises(CreditflowInputError) as ctx:
+                CreditflowClient(fake.url, encoding="ndjson").assign("grpo", TWO)
+        self.assertEqual((ctx.exception.field, ctx.exception.line), ("reward", 3))
+
+    def test_ndjson_cut_off_without_error_line_is_a_transport_error(self):
+        body = (json.dumps({"id": "a", "advantages": [1.0, 1.0, 1.0]}) + "\n").encode()
+        with FakeServer([(200, {"Content-Type": "application/x-ndjson", "X-Declared-Length": len(body) + 100}, body, 0)]) as fake:
+            with self.assertRaises(CreditflowTransportError):
+                CreditflowClient(fake.url, encoding="ndjson", retries=0).assign("grpo", TWO)
 
     def test_refused_connection(self):
         sock = socket.socket()

@@ -16,10 +16,16 @@ const ARROW = "application/vnd.apache.arrow.stream";
 
 describe("POST /v1/assign encodings equal runMethod", () => {
   let server: RunningServer;
+  // Small bodies run on the event loop by default; this one sends every request to a worker.
+  let workersOnly: RunningServer;
   before(async () => {
     server = await startTestServer();
+    workersOnly = await startTestServer({ inlineMaxBytes: 0 });
   });
-  after(() => server.close());
+  after(async () => {
+    await server.close();
+    await workersOnly.close();
+  });
 
   for (const spec of listMethods()) {
     it(`${spec.name}: JSON, NDJSON and Arrow on examples/${spec.example}`, async () => {
@@ -41,8 +47,29 @@ describe("POST /v1/assign encodings equal runMethod", () => {
       assert.equal(a.status, 200, a.body.toString());
       assert.equal(a.headers.get("content-type"), ARROW);
       assertSameRows(arrowRows(a.body), expected, "arrow");
+
+      // On the event loop or in a worker: the same bytes.
+      const jw = await postJson(workersOnly.url, { method: spec.name, rollouts: rows });
+      assert.equal(jw.body.toString(), j.body.toString());
+      const aw = await post(workersOnly.url, rolloutsArrow(rows as unknown as RolloutRow[], "stream"), `${ARROW}`, `/v1/assign?method=${encodeURIComponent(spec.name)}`);
+      assert.deepEqual(arrowRows(aw.body), arrowRows(a.body));
     });
   }
+
+  it("a JSON answer of several MiB is streamed from the worker's chunks and equals runMethod, with its Content-Length", async () => {
+    // grpo's answer is runs of equal values, gae's distinct values (token-level values).
+    const plain = syntheticRows(40, 8, 400);
+    for (const method of ["grpo", "gae"]) {
+      const rows = method === "gae" ? plain.map((r) => ({ ...r, values: (r.tokens as number[]).map((t) => (t % 10) / 10) })) : plain;
+      const expected = expectedRows(method, rows);
+      const j = await postJson(server.url, { method, rollouts: rows });
+      assert.equal(j.status, 200, j.body.toString().slice(0, 300));
+      assert.ok(j.body.length > 2 << 20, `answer of ${j.body.length} bytes`);
+      assert.equal(Number(j.headers.get("content-length")), j.body.length);
+      assertSameRows((JSON.parse(j.body.toString()) as { advantages: AdvantageRowJson[] }).advantages, expected, `${method} large json`);
+    }
+  });
+
 
   it("config reaches the method in every encoding (grpo without std normalisation, tempo tdWeight)", async () => {
     const rows = syntheticRows(3, 4, 6);

@@ -15,7 +15,7 @@ import type { RunningServer } from "../../src/serve/server.js";
 import { ndjsonBody, post, postJson, startTestServer, syntheticRows, type Answer } from "./helpers.js";
 
 interface ErrorBody {
-  error: { field: string | null; line: number | null; message: string };
+  error: { field: string | null; line: number | null; message: string; status?: number };
 }
 
 function errorOf(a: Answer): ErrorBody["error"] {
@@ -208,7 +208,7 @@ describe("NDJSON failure after the answer started streaming", () => {
     const lines = result.text.split("\n").filter((l) => l !== "");
     assert.ok(lines.length > 1);
     const last = JSON.parse(lines[lines.length - 1]) as ErrorBody;
-    assert.deepEqual({ ...last.error, message: "" }, { field: "reward", line: bad, message: "" });
+    assert.deepEqual({ ...last.error, message: "" }, { field: "reward", line: bad, message: "", status: 400 });
     // Every line before it is a complete advantage row of the rows in order.
     lines.slice(0, -1).forEach((l, i) => assert.equal((JSON.parse(l) as { id: string }).id, rows[i].id));
     // Counted as the error it was, not as a success or a client that left.

@@ -8,6 +8,7 @@ order. Standard library only.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import math
 import os
@@ -179,7 +180,20 @@ class CreditflowClient:
         if self.encoding == "ndjson":
             header = json.dumps({"method": method, "config": config}).encode("utf-8")
             body = b"\n".join([header, *lines]) + b"\n"
-            raw = self._request("POST", "/v1/assign", body, {"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"})
+            try:
+                raw = self._request("POST", "/v1/assign", body, {"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"}, partial_ok=True)
+            except _CutOff as cut:
+                # A failure after the first answer line comes as a last line {"error": {..., "status"}}
+                # on a stream cut short (docs/serve.md): the whole request failed.
+                tail = [line for line in cut.partial.splitlines() if line.strip()][-1:]
+                try:
+                    last = json.loads(tail[0]) if tail else None
+                except ValueError:
+                    last = None
+                if isinstance(last, dict) and isinstance(last.get("error"), dict):
+                    status = last["error"].get("status")
+                    raise _http_error(status if isinstance(status, int) else 500, json.dumps(last).encode("utf-8")) from None
+                raise CreditflowTransportError(f"the answer from {self.url} was cut off without an error line") from None
             return [json.loads(line) for line in raw.splitlines() if line.strip()]
         body = b'{"method":' + json.dumps(method).encode("utf-8") + b',"config":' + json.dumps(config).encode("utf-8") + b',"rollouts":[' + b",".join(lines) + b"]}"
         raw = self._request("POST", "/v1/assign", body, {"Content-Type": "application/json", "Accept": "application/json"})
@@ -212,7 +226,9 @@ class CreditflowClient:
 
         return answer_from_arrow(self.assign_arrow(method, rollouts_to_arrow(rollouts), config))
 
-    def _request(self, verb: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> bytes:
+    def _request(self, verb: str, path: str, body: Optional[bytes], headers: Dict[str, str], partial_ok: bool = False) -> bytes:
+        """The answer's body. ``partial_ok``: an answer cut off mid-way raises ``_CutOff`` with what
+        arrived (NDJSON's error line is in it) rather than a transport error."""
         assert self.url is not None
         url = self.url + path
         attempt = 0
@@ -220,7 +236,12 @@ class CreditflowClient:
             request = urllib.request.Request(url, data=body, method=verb, headers=headers)
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return response.read()
+                    try:
+                        return response.read()
+                    except http.client.IncompleteRead as cut:
+                        if partial_ok:
+                            raise _CutOff(cut.partial) from None
+                        raise CreditflowTransportError(f"the answer from {url} was cut off", cause=cut) from None
             except urllib.error.HTTPError as err:
                 payload = err.read()
                 if err.code == 503 and attempt < self.retries:
@@ -273,6 +294,14 @@ def _cli_input_error(line: str) -> CreditflowInputError:
     if field is None and message.startswith("--config"):
         field = "config"
     return CreditflowInputError(message, field=field, line=int(match.group("line")) if match.group("line") else None)
+
+
+class _CutOff(Exception):
+    """An answer that ended before its end (NDJSON after a mid-stream failure)."""
+
+    def __init__(self, partial: bytes):
+        super().__init__("answer cut off")
+        self.partial = partial
 
 
 def _http_error(status: int, payload: bytes) -> CreditflowError:
