@@ -66,8 +66,8 @@ describe("service robustness", () => {
   it("a request past its time limit gets 408 and the server carries on", async () => {
     const server = await startTestServer({ timeoutMs: 500, workers: 1 });
     try {
-      // Far more work than 500 ms: gae over 2M tokens.
-      const rows = syntheticRows(500, 8, 500).map((r) => ({ ...r, values: new Array((r.tokens as number[]).length).fill(0.5) }));
+      // Far more work than 500 ms: gae over 4M tokens (decoding alone takes longer).
+      const rows = syntheticRows(1000, 8, 500).map((r) => ({ ...r, values: new Array((r.tokens as number[]).length).fill(0.5) }));
       const body = JSON.stringify({ method: "gae", rollouts: rows });
       const r = await fetch(server.url + "/v1/assign", { method: "POST", body, headers: { "content-type": "application/json" } }).then(
         async (res) => ({ status: res.status, text: await res.text() }),
