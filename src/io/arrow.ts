@@ -15,8 +15,8 @@
  * [nTokens] Float64Array plus the batch's offsets, no per-row copy.
  */
 import { Bool, CompressionType, compressionRegistry, Field, Float64, Int32, List, makeData, makeVector, Table, tableFromIPC, tableToIPC, Utf8, Vector, vectorFromArray, type DataType } from "apache-arrow";
-import { decompress as zstdDecompress } from "fzstd";
-import { decompress as lz4Decompress } from "lz4js";
+import { Decompress as ZstdStream } from "fzstd";
+import { decompressFrame as lz4DecompressFrame } from "lz4js";
 import type { RolloutBatch } from "../core/batch.js";
 import { InputError } from "../core/errors.js";
 import type { Assignment } from "../core/registry.js";
@@ -25,10 +25,49 @@ import { packRows, validateRow, type RolloutRow, type ValidateOptions } from "..
 // pyarrow compresses Feather/IPC files with LZ4 by default (and offers ZSTD); apache-arrow
 // decodes compressed record batches only with codecs registered here (pure JS, decoding only:
 // what we write is uncompressed).
-// Decoded buffers are read through typed arrays of up to 8-byte elements: they must start aligned.
-const aligned = (b: Uint8Array): Uint8Array => (b.byteOffset % 8 === 0 ? b : new Uint8Array(b));
-compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (data) => aligned(lz4Decompress(data)) });
-compressionRegistry.set(CompressionType.ZSTD, { decode: (data) => aligned(zstdDecompress(data)) });
+//
+// Each compressed buffer declares its decoded length (an int64 that apache-arrow reads and strips
+// just before calling the codec). The codecs decode into exactly that many bytes, so a buffer
+// cannot grow past what it declares, and the declared lengths of one input add up against a
+// budget: a small compressed body cannot expand into gigabytes (a decompression bomb).
+
+/** What the compressed buffers of the input being decoded may still expand to (see decodeTable). */
+let decodeBudget = Infinity;
+let decodeLimit = Infinity;
+
+/** A compressed buffer that lies about its length, or an input over its decode budget. */
+class ArrowDecodeError extends Error {}
+
+function boundedDecode(data: Uint8Array, codec: string, decodeInto: (src: Uint8Array, dst: Uint8Array) => number): Uint8Array {
+  const declared = data.byteOffset >= 8 ? Number(new DataView(data.buffer, data.byteOffset - 8, 8).getBigInt64(0, true)) : -1;
+  if (!Number.isSafeInteger(declared) || declared < 0) throw new ArrowDecodeError(`a ${codec}-compressed buffer declares no valid decoded length`);
+  if (declared > decodeBudget) {
+    throw new ArrowDecodeError(`its compressed buffers decode to more than ${decodeLimit} bytes, the limit for this input (a body may not expand past the size limit it would have uncompressed)`);
+  }
+  decodeBudget -= declared;
+  // One byte of room more than declared: a buffer that holds more fills it, and is refused.
+  const out = new Uint8Array(declared + 1);
+  const n = decodeInto(data, out);
+  if (n !== declared) throw new ArrowDecodeError(`a ${codec}-compressed buffer declares ${declared} decoded bytes but holds ${n > declared ? "more" : n}`);
+  // Offset 0: aligned for the typed arrays of up to 8-byte elements that read it.
+  return out.subarray(0, declared);
+}
+
+compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (data) => boundedDecode(data, "LZ4", (src, dst) => lz4DecompressFrame(src, dst)) });
+/** ZSTD through fzstd's stream decoder: its one-shot call into a given buffer does not report how much it wrote. */
+function zstdDecodeInto(src: Uint8Array, dst: Uint8Array): number {
+  let n = 0;
+  const stream = new ZstdStream((chunk) => {
+    // Stop at the first byte past the buffer: the rest is never decoded.
+    if (n + chunk.length > dst.length) throw new ArrowDecodeError(`a ZSTD-compressed buffer declares ${dst.length - 1} decoded bytes but holds more`);
+    dst.set(chunk, n);
+    n += chunk.length;
+  });
+  stream.push(src, true);
+  return n;
+}
+
+compressionRegistry.set(CompressionType.ZSTD, { decode: (data) => boundedDecode(data, "ZSTD", zstdDecodeInto) });
 
 /** Columns holding JSON text. */
 const JSON_COLUMNS = new Set(["signals", "meta", "diag"]);
@@ -82,23 +121,28 @@ function plainCell(v: unknown, file: string, line: number, field: string): unkno
   throw new InputError(file, line, field, `unsupported Arrow value of type ${typeof v}`);
 }
 
-function decodeTable(bytes: Uint8Array, file: string): Table {
+function decodeTable(bytes: Uint8Array, file: string, maxDecodedBytes: number): Table {
   if (bytes.length === 0) throw new InputError(file, 0, "(file)", "empty input: expected an Arrow IPC stream or file");
   // The decoder reads other bytes as an empty table: refuse them by their first bytes instead.
   if (!looksLikeArrow(bytes)) throw new InputError(file, 0, "(file)", "not an Arrow IPC stream or file (it starts with neither 'ARROW1' nor a 0xFFFFFFFF message marker)");
+  decodeBudget = decodeLimit = maxDecodedBytes;
   try {
     return tableFromIPC(bytes);
   } catch (e) {
+    if (e instanceof ArrowDecodeError) throw new InputError(file, 0, "(file)", `Arrow input refused: ${e.message}`);
     throw new InputError(file, 0, "(file)", `not an Arrow IPC stream or file: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    decodeBudget = decodeLimit = Infinity;
   }
 }
 
 /**
  * Reads Arrow IPC (stream or file) rollouts into plain row objects in table order, one per row,
- * with JSON text columns parsed. Row r (0-based) is reported as line r + 1.
+ * with JSON text columns parsed. Row r (0-based) is reported as line r + 1. `maxDecodedBytes`
+ * bounds what compressed record batches may decode to (the service passes its body limit).
  */
-export function readArrowObjects(bytes: Uint8Array, file: string): Record<string, unknown>[] {
-  const table = decodeTable(bytes, file);
+export function readArrowObjects(bytes: Uint8Array, file: string, maxDecodedBytes = Infinity): Record<string, unknown>[] {
+  const table = decodeTable(bytes, file, maxDecodedBytes);
   const n = table.numRows;
   const rows: Record<string, unknown>[] = Array.from({ length: n }, () => ({}));
   for (const field of table.schema.fields) {
@@ -125,8 +169,8 @@ export function readArrowObjects(bytes: Uint8Array, file: string): Record<string
 }
 
 /** Validates and packs Arrow IPC rollouts; errors name the row (as the line) and the column. */
-export function readArrowRollouts(bytes: Uint8Array, file: string, opts: ValidateOptions = {}): RolloutBatch {
-  const objects = readArrowObjects(bytes, file);
+export function readArrowRollouts(bytes: Uint8Array, file: string, opts: ValidateOptions = {}, maxDecodedBytes = Infinity): RolloutBatch {
+  const objects = readArrowObjects(bytes, file, maxDecodedBytes);
   const lines = new Int32Array(objects.length);
   const rows: RolloutRow[] = objects.map((o, k) => {
     lines[k] = k + 1;

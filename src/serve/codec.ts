@@ -76,8 +76,8 @@ export function decodeJsonRequest(bytes: Uint8Array): DecodedRequest {
 }
 
 /** `application/vnd.apache.arrow.stream`: method and config come from the query string. */
-export function decodeArrowRequest(bytes: Uint8Array, method: string, config: unknown): DecodedRequest {
-  return { method, config, batch: readArrowRollouts(bytes, REQUEST_SOURCE, requestValidation()) };
+export function decodeArrowRequest(bytes: Uint8Array, method: string, config: unknown, maxDecodedBytes = Infinity): DecodedRequest {
+  return { method, config, batch: readArrowRollouts(bytes, REQUEST_SOURCE, requestValidation(), maxDecodedBytes) };
 }
 
 /**

@@ -17,7 +17,7 @@ export function runJob(job: WorkerJob): { result: WorkerResult; transfer: ArrayB
     const out = runMethod(job.method, job.batch, job.config);
     return { result: { kind: "packed", out }, transfer: assignmentBuffers(out) };
   }
-  const req = job.encoding === "json" ? decodeJsonRequest(job.body) : decodeArrowRequest(job.body, job.method as string, job.config);
+  const req = job.encoding === "json" ? decodeJsonRequest(job.body) : decodeArrowRequest(job.body, job.method as string, job.config, job.maxDecodedBytes);
   const out = runMethod(req.method, req.batch, req.config);
   // Each chunk sits alone in its buffer (or is copied into one), so all of them move without a copy.
   const body = (job.encoding === "json" ? jsonAnswerChunks(req.method, req.batch, out) : [arrowAnswer(req.batch, out)]).map(ownChunk);
@@ -36,8 +36,8 @@ export interface SmallJobResult {
 }
 
 /** An encoded job small enough to run on the event loop (server.ts `inlineMaxBytes`). */
-export function runSmallJob(job: { readonly encoding: "json" | "arrow"; readonly body: Uint8Array; readonly method?: string; readonly config?: unknown }): SmallJobResult {
-  const req = job.encoding === "json" ? decodeJsonRequest(job.body) : decodeArrowRequest(job.body, job.method as string, job.config);
+export function runSmallJob(job: Omit<Extract<WorkerJob, { kind: "encoded" }>, "kind">): SmallJobResult {
+  const req = job.encoding === "json" ? decodeJsonRequest(job.body) : decodeArrowRequest(job.body, job.method as string, job.config, job.maxDecodedBytes);
   const out = runMethod(req.method, req.batch, req.config);
   let answer: string | Buffer;
   if (job.encoding === "json") {

@@ -11,7 +11,15 @@ import type { Assignment } from "../core/registry.js";
 import { fromPortable, type PortableError } from "./errors.js";
 
 export type WorkerJob =
-  | { readonly kind: "encoded"; readonly encoding: "json" | "arrow"; readonly body: Uint8Array; readonly method?: string; readonly config?: unknown }
+  | {
+      readonly kind: "encoded";
+      readonly encoding: "json" | "arrow";
+      readonly body: Uint8Array;
+      readonly method?: string;
+      readonly config?: unknown;
+      /** What a compressed Arrow body may decode to (the body size limit). */
+      readonly maxDecodedBytes?: number;
+    }
   | { readonly kind: "packed"; readonly batch: RolloutBatch; readonly method: string; readonly config: unknown };
 
 export type WorkerResult =

@@ -232,7 +232,7 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       if (!Buffer.isBuffer(req.body)) throw new RequestError(400, "body", null, `empty request: send rollouts as ${JSON_TYPE}, ${NDJSON_TYPE} or ${ARROW_TYPE}`);
       reply.type(encoding === "arrow" ? ARROW_TYPE : JSON_TYPE);
       if (req.body.byteLength <= opts.inlineMaxBytes) {
-        const small = runSmallJob({ encoding, body: req.body, method, config });
+        const small = runSmallJob({ encoding, body: req.body, method, config, maxDecodedBytes: opts.maxBodyBytes });
         info.method = small.method;
         info.rollouts = small.rollouts;
         info.tokens = small.tokens;
@@ -240,7 +240,7 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
         return reply.send(small.answer);
       }
       const body = ownBuffer(req.body);
-      const result = await pool.run({ kind: "encoded", encoding, body, method, config }, [body.buffer as ArrayBuffer], abort.signal);
+      const result = await pool.run({ kind: "encoded", encoding, body, method, config, maxDecodedBytes: opts.maxBodyBytes }, [body.buffer as ArrayBuffer], abort.signal);
       if (result.kind !== "encoded") throw new Error("worker answered an encoded job with a packed result");
       info.method = result.method;
       info.rollouts = result.rollouts;
