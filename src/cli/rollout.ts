@@ -54,6 +54,7 @@ when --task is given and its rows carry an "answer", else the reward is 0.`,
     eos: { type: "string", value: "ID", doc: "end-of-sequence id (default: the task's or the GGUF's; servers report it)" },
     seed: { type: "string", value: "S", doc: "seed of the prompts and the samples (default 0)" },
     threads: { type: "string", value: "N", doc: "builtin: sampling workers; gguf: llama.cpp threads (default 1)" },
+    sampling: { type: "string", value: "MODE", doc: "gguf: exact (default: llama.cpp's full distribution, drawn here; entropies,\nsame tokens as builtin) or native (llama.cpp's sampler draws; no entropies;\ntop-p < 1 falls back to exact) (docs/backends.md)" },
     out: { type: "string", value: "FILE", doc: "where to write the rollouts (JSONL)" },
     quiet: { type: "boolean", doc: "no progress bar" },
     help: { type: "boolean", short: "h", doc: "this help" },
@@ -127,7 +128,8 @@ async function openBackend(kind: (typeof BACKEND_KINDS)[number], f: Record<strin
     return { backend, tokenize: vocab ? (t) => [vocab.bos, ...vocab.encode(t)] : null, vocabSize: policy.model.vocabSize, eos: vocab ? vocab.eos : EOS };
   }
   const { GgufBackend } = await import("../rollout/gguf.js");
-  const backend = await GgufBackend.open(file, { threads });
+  const mode = f.sampling === undefined ? "exact" : choiceFlag("sampling", f.sampling as string, ["exact", "native"] as const);
+  const backend = await GgufBackend.open(file, { threads, mode });
   if (task && backend.vocabSize !== task.vocab.size) {
     await backend.close();
     throw new ConfigError(`--model ${file}: vocabulary of ${backend.vocabSize} tokens, task ${task.name} has ${task.vocab.size}`);
@@ -170,6 +172,7 @@ export function runRollout(argv: string[]): Promise<number> {
     }
     if (f.backend === undefined) throw new UsageError("rollout: --backend is required (builtin, gguf or openai)");
     const kind = choiceFlag("backend", f.backend, BACKEND_KINDS);
+    if (f.sampling !== undefined && kind !== "gguf") throw new UsageError(`rollout: --sampling is for --backend gguf (the ${kind} backend has one way to sample)`);
     if (f.out === undefined) throw new UsageError("rollout: --out FILE is required");
     if (f.group === undefined) throw new UsageError("rollout: --group G is required");
     if (f.task === undefined && f.prompts === undefined) throw new UsageError("rollout: give --task NAME or --prompts FILE");
@@ -185,6 +188,7 @@ export function runRollout(argv: string[]): Promise<number> {
     const opened = await openBackend(kind, f, task);
     const { backend } = opened;
     try {
+      if (plan?.kind === "entropy" && !backend.capabilities.entropies) throw new UsageError("rollout: --tree entropy needs entropies, which --sampling native does not report (use --sampling exact)");
       let prompts: RolloutPrompt[];
       if (f.prompts !== undefined) {
         const text = new TextDecoder().decode(readInput(f.prompts));

@@ -162,6 +162,32 @@ test("rollout (gguf through llama.cpp, cutpoints and entropy trees): same checks
   a.forEach((r, i) => r.logprobs.forEach((x, k) => assert.ok(Math.abs(x - b[i].logprobs[k]) < 1e-4, `logprobs ${i}`)));
 });
 
+test("rollout --backend gguf --sampling native: llama.cpp's sampler draws, log-probs without entropies; flag misuse is one line, exit 2", () => {
+  const rows = rollout(["--backend", "gguf", "--model", gguf, "--task", "addition", "--n", "3", "--group", "3", "--seed", "4", "--sampling", "native"], join(dir, "native.jsonl"));
+  assert.equal(rows.length, 9);
+  for (const r of rows) {
+    assert.equal(r.entropies, undefined, "native mode reports no entropies");
+    assert.equal(r.logprobs.length, r.tokens.length);
+    assert.ok(r.tokens.every((t) => Number.isInteger(t) && t >= 0 && t < VOCAB.size));
+    assert.ok(r.logprobs.every((x) => Number.isFinite(x) && x <= 0));
+  }
+  // Same seed, same draws: llama.cpp's chain is seeded from the rows' generators.
+  const again = rollout(["--backend", "gguf", "--model", gguf, "--task", "addition", "--n", "3", "--group", "3", "--seed", "4", "--sampling", "native"], join(dir, "native2.jsonl"));
+  assert.deepEqual(again.map((r) => r.tokens), rows.map((r) => r.tokens));
+  const out = join(dir, "never-native.jsonl");
+  for (const [args, re] of [
+    [["--backend", "gguf", "--model", gguf, "--sampling", "native", "--tree", "entropy"], /--tree entropy needs entropies/],
+    [["--backend", "builtin", "--model", policy, "--sampling", "native"], /--sampling is for --backend gguf/],
+    [["--backend", "gguf", "--model", gguf, "--sampling", "fast"], /--sampling must be one of exact, native/],
+  ] as const) {
+    const r = cf(["rollout", ...args, "--task", "addition", "--group", "2", "--out", out]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, ERROR_LINE);
+    assert.match(r.stderr, re);
+    assert.equal(existsSync(out), false);
+  }
+});
+
 test("prompts files: token ids or text, answers verified with --task; bad input is one line, exit 2, no output", () => {
   const prompts = join(dir, "prompts.jsonl");
   writeFileSync(prompts, [
