@@ -5,7 +5,11 @@
  * 1M-token batch (parse, validate, pack, run, write the answer: what `assign` does between
  * reading and writing its files) and the bare transfer of the same bytes through a Node echo
  * server. Then a soak mixing both sizes, sampling the server's resident memory to show it does
- * not grow. Bounded in requests and seconds (about 2 minutes in all).
+ * not grow. Bounded in requests and seconds (about 4 minutes in all).
+ *
+ * The load comes from a lean keep-alive client over raw sockets (./http-load.ts, as wrk is), so
+ * the latencies are the service's, not the client's; one row repeats the 1k-token phase at
+ * concurrency 8 with Node's http client, whose own overhead shows in its tail.
  *
  *   npm run bench:serve [-- --soak-s 120 --workers 2 --inline-kb 16]
  */
@@ -20,6 +24,7 @@ import { runMethod } from "../src/core/registry.js";
 import type { RolloutRow } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { rolloutsArrow } from "../src/io/arrow.js";
+import { load, postRequest } from "./http-load.js";
 import { parseRolloutsJsonl, advantagesJsonl } from "../src/io/jsonl.js";
 import { jsonAnswer } from "../src/serve/codec.js";
 
@@ -128,7 +133,14 @@ interface Phase {
   non200: number;
 }
 
+/** A closed-loop phase: `concurrency` connections, one request in flight on each, `total` requests. */
 async function phase(url: string, body: Buffer, contentType: string, concurrency: number, total: number): Promise<Phase> {
+  const r = await load(new URL(url), postRequest(new URL(url), body, contentType), concurrency, total);
+  return { rps: r.latencies.length / r.seconds, p50: quantile(r.latencies, 0.5), p99: quantile(r.latencies, 0.99), n: r.latencies.length, non200: r.non200 };
+}
+
+/** The same with Node's http client: NDJSON answers are chunked, which the lean client does not read. */
+async function nodeClientPhase(url: string, body: Buffer, contentType: string, concurrency: number, total: number): Promise<Phase> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let next = 0;
@@ -157,12 +169,7 @@ function rss(pid: number): { rss: number; peak: number } {
 }
 
 const echo = await startChild(["--input-type=module", "-e", ECHO, String(answerBytes + 40)]);
-const transfer: number[] = [];
-{
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  for (let k = 0; k < 5; k++) transfer.push((await send(agent, echo.url, bodies.large, "application/json", false)).ms);
-  agent.destroy();
-}
+const transfer = (await load(new URL(echo.url), postRequest(new URL(echo.url), bodies.large, "application/json"), 1, 5)).latencies;
 echo.child.kill();
 const transferMs = median(transfer);
 
@@ -191,16 +198,18 @@ try {
   const row = (what: string, c: number, p: Phase): void => {
     rows.push(`| ${what} | ${c} | ${p.n} | ${p.rps.toFixed(p.rps < 10 ? 2 : 0)} | ${p.p50.toFixed(p.p50 < 10 ? 2 : 0)} | ${p.p99.toFixed(p.p99 < 10 ? 2 : 0)} | ${p.non200} | ${rss(pid).rss.toFixed(0)} |`);
   };
+  const nodeClient8 = await nodeClientPhase(base, bodies.small, "application/json", 8, 2000);
   let small8: Phase | null = null;
   for (const [c, n] of [[1, 500], [8, 2000], [64, 4000]] as const) {
     const p = await phase(base, bodies.small, "application/json", c, n);
     if (c === 8) small8 = p;
     row("1k tokens, JSON", c, p);
   }
+  row("1k tokens, JSON, Node's http client", 8, nodeClient8);
   const largeC1 = await phase(base, bodies.large, "application/json", 1, 9);
   row("1M tokens, JSON", 1, largeC1);
   for (const [c, n] of [[8, 16], [64, 64]] as const) row("1M tokens, JSON", c, await phase(base, bodies.large, "application/json", c, n));
-  const ndjson = await phase(base, bodies.largeNdjson, "application/x-ndjson", 1, 5);
+  const ndjson = await nodeClientPhase(base, bodies.largeNdjson, "application/x-ndjson", 1, 5);
   row("1M tokens, NDJSON (streamed)", 1, ndjson);
   const arrow = await phase(base + "?method=grpo", bodies.largeArrow, "application/vnd.apache.arrow.stream", 1, 5);
   row("1M tokens, Arrow IPC", 1, arrow);
@@ -209,18 +218,13 @@ try {
   const samples: number[] = [];
   const sampler = setInterval(() => samples.push(rss(pid).rss), 250);
   const soakEnd = performance.now() + soakSeconds * 1000;
-  let soakRequests = 0;
-  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-  await Promise.all(
-    Array.from({ length: 8 }, async (_, k) => {
-      while (performance.now() < soakEnd) {
-        await send(agent, base, k === 0 ? bodies.large : bodies.small, "application/json", false);
-        soakRequests++;
-      }
-    }),
-  );
+  const soak = await Promise.all([
+    load(new URL(base), postRequest(new URL(base), bodies.large, "application/json"), 1, Infinity, soakEnd),
+    load(new URL(base), postRequest(new URL(base), bodies.small, "application/json"), 7, Infinity, soakEnd),
+  ]);
+  const soakRequests = soak[0].latencies.length + soak[1].latencies.length;
+  const soakFailed = soak[0].non200 + soak[1].non200;
   clearInterval(sampler);
-  agent.destroy();
   const tenth = Math.max(1, Math.floor(samples.length / 10));
   const early = median(samples.slice(0, tenth));
   const late = median(samples.slice(-tenth));
@@ -239,7 +243,7 @@ Transfer alone (same request bytes in, same answer size out, Node echo server, m
 |---|---:|---:|---:|---:|---:|---:|---:|
 ${rows.join("\n")}
 
-Soak (${soakSeconds} s, ${soakRequests} requests mixing 1M- and 1k-token requests at concurrency 8): server RSS ${rssStart.toFixed(0)} MB after warm-up, median ${early.toFixed(0)} MB over the first tenth of the soak and ${late.toFixed(0)} MB over the last tenth; peak RSS over the whole run ${peak.toFixed(0)} MB.
+Soak (${soakSeconds} s, ${soakRequests} requests mixing 1M- and 1k-token requests at concurrency 8, ${soakFailed} not 200): server RSS ${rssStart.toFixed(0)} MB after warm-up, median ${early.toFixed(0)} MB over the first tenth of the soak and ${late.toFixed(0)} MB over the last tenth; peak RSS over the whole run ${peak.toFixed(0)} MB.
 `);
 } finally {
   server.child.kill("SIGTERM");
