@@ -23,6 +23,7 @@ import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../io/files.js";
 import { join } from "node:path";
 import { buildCritiqueMessages, parseWrongSteps, type ChatMessage } from "./prompt.js";
+import { retryAfterMs } from "../rollout/http.js";
 
 /** One chat request as the client sends it: the fields of an OpenAI chat.completion body. */
 export interface ChatRequest {
@@ -132,14 +133,6 @@ export class TransientError extends Error {
   ) {
     super(message);
   }
-}
-
-function retryAfter(h: string | null): number | null {
-  if (h === null) return null;
-  const secs = Number(h);
-  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
-  const at = Date.parse(h);
-  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -356,7 +349,7 @@ class HttpTransport implements ChatTransport {
     } finally {
       clearTimeout(timer);
     }
-    if (status >= 500 || RETRY_STATUS.has(status)) throw new TransientError(`HTTP ${status}: ${text.slice(0, 200)}`, status, retryAfter(after));
+    if (status >= 500 || RETRY_STATUS.has(status)) throw new TransientError(`HTTP ${status}: ${text.slice(0, 200)}`, status, retryAfterMs(after));
     if (status < 200 || status >= 300) throw new JudgeError(`judge request to ${this.target} failed: HTTP ${status}: ${text.slice(0, 500)}`, status, 1);
     let parsed: unknown;
     try {
