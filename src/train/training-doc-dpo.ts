@@ -1,0 +1,43 @@
+/**
+ * The hand-written section of docs/training.md on methods that read a DPO model's log-probs
+ * (src/train/signal-policies.ts, model-signals.ts POLICY_FILE_SIGNALS), appended by the generator
+ * (training-doc.ts). Each claim is checked by test/train/dpo-policy.test.ts.
+ */
+export const DPO_SECTION: readonly string[] = [
+  "## Methods that read a DPO model",
+  "",
+  "rto, dpo-token-reward and tgdpo read `signals.dpo_logprobs`: each response token's log-prob under a",
+  "DPO-trained policy. `creditflow prefer --method dpo` trains one and, when it finishes, writes it as",
+  "`policy.json` in its run directory; `train --dpo-policy FILE` (`dpoPolicy` above) loads it, frozen:",
+  "",
+  "```",
+  "npx creditflow prefer --method dpo --task decisive --out runs/dpo",
+  "npx creditflow train --method rto --task decisive --dpo-policy runs/dpo/policy.json --warm-start runs/dpo/warm-start.json",
+  "```",
+  "",
+  "(`--method dpo-token-reward` or `--method tgdpo` in the second command likewise.)",
+  "",
+  "- **What the method gets.** Each step, the DPO policy scores the step's sampled responses in one",
+  "  no-gradient batched pass, the same function that gives the reference's `ref_logprobs` and the",
+  "  recomputed old log-probs (`scoreTokens` in `src/train/model-signals.ts`); the method's own code",
+  "  turns them into advantages (`beta (dpo_logprobs - ref_logprobs)` and so on). These methods read",
+  "  `ref_logprobs`, so the run scores the frozen warm start even with `loss.klCoef` 0 (no KL term is",
+  "  added then). Both log-probs are taken at `sampling.temperature`, like the reference's: at the",
+  "  default 1 they are the models' own log-probs, as in the papers; at another temperature they are",
+  "  those of the tempered distributions.",
+  "- **The reference.** The token reward is a log-ratio against the DPO model's reference, and the run's",
+  "  reference is its warm start: give `--warm-start DIR/warm-start.json` of the `prefer` run (its",
+  "  reference) so the two match. With a DPO policy equal to the reference, every dpo-token-reward",
+  "  advantage is exactly 0.",
+  "- **Checks, before anything is written** (one line, exit 2): rto, dpo-token-reward or tgdpo without",
+  "  `--dpo-policy`; `--dpo-policy` with a method that does not read `dpo_logprobs` (refused, not",
+  "  ignored); a file that is missing, not JSON, not a policy file (a training or preference checkpoint",
+  "  is named as such), a policy trained on another task (its `info.task`), of another vocabulary size,",
+  "  or with a shorter `model.maxSeqLen` than the run's. Its width and depth may differ from the run's",
+  "  model.",
+  "- **Resume.** The path is part of the run's configuration (`config.json`, `checkpoint.json`);",
+  "  `--resume` loads the file again from it (checked as above), so keep it in place and unchanged.",
+  "- **Not yet.** cdpo, t-reg, aligndistil and sstoken read other models' logits or log-probs (positive",
+  "  and negative models, evaluator prompts, a history model) that the trainer does not load; they run",
+  "  on `creditflow assign` with your own rollouts.",
+];
