@@ -184,6 +184,8 @@ export function preflightResume(outDir: string): ResumePoint {
   if (!existsSync(ckptPath)) fail(outDir, "--resume: no checkpoint.json in this directory (nothing to resume)");
   const ck = readJsonFile(ckptPath, "checkpoint");
   if (!isObj(ck) || ck.format !== "creditflow-train") fail(ckptPath, `not a creditflow training checkpoint (no "format": "creditflow-train")`);
+  // A checkpoint written before config.dpoPolicy existed had none.
+  if (isObj(ck.config) && !("dpoPolicy" in ck.config)) ck.config.dpoPolicy = null;
   const problem = schemaProblem(CHECKPOINT_SCHEMA, ck);
   if (problem) fail(ckptPath, problem);
   const config = ck.config as unknown as TrainConfig;

@@ -234,3 +234,15 @@ test("bad --dpo-policy inputs: one line naming the file or the flag, exit 2, not
     assert.ok(!existsSync(out), `${args.join(" ")}: nothing written`);
   }
 });
+
+test("a checkpoint written before config.dpoPolicy existed resumes (as null)", async () => {
+  const dir = join(root, "old-ckpt");
+  await runTraining(tiny("addition-1d", "grpo", { checkpointEvery: 1 }), { outDir: dir, resume: false, stopAfter: 1 });
+  const path = join(dir, "checkpoint.json");
+  const ck = JSON.parse(readFileSync(path, "utf8")) as { config: Partial<TrainConfig> };
+  delete ck.config.dpoPolicy;
+  writeFileSync(path, JSON.stringify(ck));
+  const r = cf(["train", "--resume", "--out", dir, "--quiet"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(strip(join(dir, "metrics.jsonl")).map((x) => x.step), [1, 2]);
+});
