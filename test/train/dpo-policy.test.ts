@@ -173,6 +173,11 @@ test("prefer --method dpo writes policy.json; train --method rto --dpo-policy ru
   assert.ok(m.every((x) => x.adv_abs_mean > 0 && x.vf_loss !== undefined), "rto: DPO token rewards and a critic");
   assert.equal((JSON.parse(readFileSync(join(full, "config.json"), "utf8")) as TrainConfig).dpoPolicy, policyPath);
 
+  // tgdpo trains from the same file: TGDPO's token weights on GRPO advantages.
+  const tg = join(root, "tgdpo");
+  await runTraining(mergeConfig(structuredClone(DEFAULT_TRAIN), { ...JSON.parse(cfg), steps: 1, method: "tgdpo", task: "decisive", dpoPolicy: policyPath, warmStart: join(pdir, "warm-start.json") }), { outDir: tg, resume: false });
+  assert.deepEqual(strip(join(tg, "metrics.jsonl")).map((x) => x.step), [1]);
+
   // Cut after one step, then --resume: the DPO policy is read again from the path in the run's configuration.
   const cut = join(root, "rto-cut");
   const c = mergeConfig(structuredClone(DEFAULT_TRAIN), { ...JSON.parse(cfg), method: "rto", task: "decisive", dpoPolicy: policyPath, warmStart: join(pdir, "warm-start.json") });
