@@ -21,7 +21,7 @@ import { packPairs } from "./policy/batching.js";
 import { sftUpdate, sftWarmStart } from "./sft.js";
 import { evaluate } from "./evaluate.js";
 import { resolveTask } from "./tasks.js";
-import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolicyFile } from "./checkpoint.js";
+import { decodeMap, encodeMap, readJson, readPolicyFile, weightsDigest, writeAtomic, writePolicyFile } from "./checkpoint.js";
 import { checkPolicyFile, metricSteps, readJsonFile } from "./rundir.js";
 import { schemaProblem } from "./schema.js";
 import { AUX_MODELS, UNPAIRED_METHODS, methodAlpha, methodRollouts, PREFER_SCHEMA, validatePreferConfig, type AuxName, type PreferConfig, type PreferMethod } from "./prefer-config.js";
@@ -516,7 +516,9 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
       finalEvalAccuracy: finished ? lastEval : null, finalHeldoutPairAccuracy: finished ? lastHeld : null, seconds: (performance.now() - started) / 1000,
     };
     if (finished) {
-      writePolicyFile(join(o.outDir, POLICY_FILE), model, policy.weights(), { task: task.name, from: "prefer", method: config.method, beta: config.beta, steps: step, seed: config.seed });
+      writePolicyFile(join(o.outDir, POLICY_FILE), model, policy.weights(), {
+        task: task.name, from: "prefer", method: config.method, beta: config.beta, steps: step, seed: config.seed, reference_digest: weightsDigest(ref),
+      });
       writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({
         ...warmExtra, ...prefixed("final_", lastExtra),
         warm_start_eval_accuracy: warmEval, final_eval_accuracy: summary.finalEvalAccuracy, final_heldout_pair_accuracy: summary.finalHeldoutPairAccuracy,

@@ -28,7 +28,7 @@ import type { SampleOptions } from "./policy/sampler.js";
 import { PolicySampling } from "./policy-sampling.js";
 import { scatter } from "./policy/batching.js";
 import { scoreTokens } from "./model-signals.js";
-import { loadSignalPolicies } from "./signal-policies.js";
+import { loadSignalPolicies, referenceNote } from "./signal-policies.js";
 import { checkSignalPolicyFiles } from "./rundir.js";
 import { klPenaltyHost } from "./losses.js";
 import { evaluate } from "./evaluate.js";
@@ -392,6 +392,8 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     }
     writePolicyFile(refPath, modelConfig, init, { task: task.name, from: config.warmStart ?? "sft" });
   }
+  const refNote = usesReference(config) ? referenceNote(config, init) : null;
+  if (refNote) log(refNote);
   const trainer = new Trainer(config, task, init, usesReference(config) ? init : null, state);
   const started = performance.now() - (state ? state.elapsed * 1000 : 0);
   try {

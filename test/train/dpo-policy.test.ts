@@ -175,8 +175,15 @@ test("prefer --method dpo writes policy.json; train --method rto --dpo-policy ru
 
   // tgdpo trains from the same file: TGDPO's token weights on GRPO advantages.
   const tg = join(root, "tgdpo");
-  await runTraining(mergeConfig(structuredClone(DEFAULT_TRAIN), { ...JSON.parse(cfg), steps: 1, method: "tgdpo", task: "decisive", dpoPolicy: policyPath, warmStart: join(pdir, "warm-start.json") }), { outDir: tg, resume: false });
+  const logs: string[] = [];
+  await runTraining(mergeConfig(structuredClone(DEFAULT_TRAIN), { ...JSON.parse(cfg), steps: 1, method: "tgdpo", task: "decisive", dpoPolicy: policyPath, warmStart: join(pdir, "warm-start.json") }), { outDir: tg, resume: false, onLog: (l) => logs.push(l) });
   assert.deepEqual(strip(join(tg, "metrics.jsonl")).map((x) => x.step), [1]);
+  assert.ok(!logs.some((l) => /another reference/.test(l)), "the warm start is the DPO policy's reference: no note");
+  // Without prefer's reference as the warm start (a fresh SFT), the run says the token reward is not the DPO model's.
+  const other: string[] = [];
+  await runTraining(mergeConfig(structuredClone(DEFAULT_TRAIN), { ...JSON.parse(cfg), method: "dpo-token-reward", task: "decisive", dpoPolicy: policyPath, sft: { steps: 2, batch: 2 }, eval: { n: 0 } }),
+    { outDir: join(root, "other-ref"), resume: false, stopAfter: 0, onLog: (l) => other.push(l) });
+  assert.ok(other.some((l) => l.startsWith(`note: ${policyPath} (--dpo-policy) was trained against another reference than this run's warm start`)), other.join("\n"));
 
   // Cut after one step, then --resume: the DPO policy is read again from the path in the run's configuration.
   const cut = join(root, "rto-cut");
