@@ -48,7 +48,8 @@ grad_norm, lr; heldout_pair_accuracy and eval_accuracy (greedy, held-out prompts
 steps; intro, rmt and laser-loss: sample_accuracy and sampled_tokens instead of pair_accuracy;
 laser-loss: self_reward_balanced_accuracy, and heldout_self_reward_balanced_accuracy on evaluation steps),
 checkpoint.json (written atomically), warm-start.json (the reference), pairs.json,
-aux-<model>.json for the extra models, and summary.json.`,
+aux-<model>.json for the extra models, summary.json, and policy.json (the trained policy as a
+policy file, when the run finishes: \`train --dpo-policy\` or \`--warm-start\` reads it).`,
 });
 
 export const PREFER_HELP = commandHelp(PREFER_COMMAND);

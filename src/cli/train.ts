@@ -30,6 +30,7 @@ printing held-out accuracy before and after.`,
     prompts: { type: "string", value: "N", doc: `prompts per step (default ${DEFAULT_TRAIN.promptsPerStep})` },
     seed: { type: "string", value: "S", doc: `seed of everything (default ${DEFAULT_TRAIN.seed})` },
     "warm-start": { type: "string", value: "FILE", doc: "policy file from `creditflow sft` (default: run a short SFT first)" },
+    "dpo-policy": { type: "string", value: "FILE", doc: "a DPO-trained policy file (the policy.json of `creditflow prefer --method dpo`):\nits log-probs of each response are signals.dpo_logprobs, which rto, dpo-token-reward\nand tgdpo need (other methods refuse it)" },
     workers: { type: "string", value: "N", doc: "sampling threads (default 1; N > 1 samples on N worker threads, same results)" },
     sampler: { type: "string", value: "NAME", doc: "what samples the rollouts: builtin (default), llamacpp or llamacpp-native (the\npolicy exported to GGUF after each update and run by llama.cpp; docs/backends.md)" },
     out: { type: "string", value: "DIR", doc: "run directory (default runs/<task>-<method>-<seed>)" },
@@ -86,6 +87,7 @@ export function parseTrainArgs(argv: readonly string[]): Parsed {
   if (f.prompts !== undefined) config.promptsPerStep = intFlag("prompts", f.prompts);
   if (f.seed !== undefined) config.seed = intFlag("seed", f.seed);
   if (f["warm-start"]) config.warmStart = f["warm-start"];
+  if (f["dpo-policy"] !== undefined) config.dpoPolicy = f["dpo-policy"];
   if (f.workers !== undefined) config.workers = intFlag("workers", f.workers);
   if (f.sampler !== undefined) config.sampler = choiceFlag("sampler", f.sampler, SAMPLER_KINDS);
   const resume = f.resume === true, force = f.force === true;

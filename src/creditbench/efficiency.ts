@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_TRAIN, mergeConfig, type TrainConfig } from "../train/config.js";
 import { resolveTask } from "../train/tasks.js";
-import { runTraining, checkTrainable, trainableMethods, type StepMetrics } from "../train/trainer.js";
+import { runTraining, checkRun, trainableMethods, type StepMetrics } from "../train/trainer.js";
 import "../methods/index.js";
 import { accuracyAt, spread, tokensToReach, type CurvePoint, type Spread } from "./stats.js";
 import type { WarmStart } from "./warmstart.js";
@@ -159,7 +159,8 @@ export async function runEfficiency(task: string, warm: WarmStart, methods: read
   const skipped: { method: string; reason: string }[] = [];
   for (const m of order) {
     try {
-      checkTrainable(m, resolveTask(task));
+      // The run's configuration too: a method that needs a DPO policy file (--dpo-policy) is skipped, naming it.
+      checkRun(trainConfigFor(task, m, cfg.seeds[0] ?? 0, warm, cfg), resolveTask(task));
     } catch (e) {
       skipped.push({ method: m, reason: (e as Error).message.replace(/\s+/g, " ") });
       continue;

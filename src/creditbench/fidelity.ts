@@ -22,6 +22,7 @@ import type { SampleOptions } from "../train/policy/sampler.js";
 import { PolicySampling, type OpenSampler, type SamplerKind } from "../train/policy-sampling.js";
 import { sampleGroups, type BatchSampler, type Rollout } from "../train/rollouts.js";
 import { adapterFor, missingInputs, needsOwnEpisodes } from "../train/adapters/index.js";
+import { POLICY_FILE_SIGNALS } from "../train/model-signals.js";
 import { assignCredit } from "../train/credit.js";
 import { DEFAULT_TRAIN, type TrainConfig } from "../train/config.js";
 import { computeOracle, exactDecisiveValues, type OracleResult } from "./oracle.js";
@@ -119,6 +120,8 @@ export function fidelityMethodNames(): string[] {
 /** Why a method cannot run on sampled groups of these tasks, or null if it can be tried. */
 function cannotProduce(method: string, task: Task): string | null {
   if ((getMethod(method).requires ?? []).includes("values")) return "needs critic values; fidelity scores the warm start, where no critic has been trained yet";
+  const fromFile = POLICY_FILE_SIGNALS.find((p) => (getMethod(method).requiredSignals ?? []).includes(p.signal));
+  if (fromFile) return `needs signals.${fromFile.signal} from ${fromFile.what} (${fromFile.flag}), which the benchmark does not load`;
   const own = needsOwnEpisodes(method, task);
   if (own) return `${own}; fidelity scores shared groups`;
   const missing = missingInputs(method, task);

@@ -3,6 +3,7 @@
  * atomically: to a temporary file in the same directory, fsync'd, then renamed over the
  * target, so a kill at any moment leaves either the old or the new checkpoint, never half.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../io/files.js";
 import { ConfigError } from "../core/errors.js";
@@ -32,6 +33,16 @@ export function decodeMap(o: Record<string, string>): Map<string, Float32Array> 
   const m = new Map<string, Float32Array>();
   for (const [k, v] of Object.entries(o)) m.set(k, decodeF32(v));
   return m;
+}
+
+/** SHA-256 of weights (names in sorted order, then their bytes): tells two models' weights apart without keeping them. */
+export function weightsDigest(m: ReadonlyMap<string, Float32Array>): string {
+  const h = createHash("sha256");
+  for (const k of [...m.keys()].sort()) {
+    const v = m.get(k)!;
+    h.update(k).update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  }
+  return h.digest("hex");
 }
 
 /** Writes text to `path` atomically: the project's one atomic writer (src/io/files.ts). */

@@ -57,6 +57,11 @@ export interface TrainConfig {
   sampler: SamplerKind;
   /** A policy file (from `creditflow sft`) to start from; null = run the SFT below first. */
   warmStart: string | null;
+  /**
+   * A frozen DPO-trained policy file (`creditflow prefer --method dpo` writes policy.json) whose
+   * per-token log-probs of each sampled response fill `signals.dpo_logprobs`; null: none.
+   */
+  dpoPolicy: string | null;
   sft: SftConfig;
   critic: CriticConfig;
   spoChain: { samples: number };
@@ -91,6 +96,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   workers: 1,
   sampler: "builtin",
   warmStart: null,
+  dpoPolicy: null,
   sft: { ...DEFAULT_SFT },
   critic: { ...DEFAULT_CRITIC },
   spoChain: { samples: 4 },

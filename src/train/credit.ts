@@ -6,7 +6,7 @@
 import { packRows } from "../core/rows.js";
 import { getMethod, runMethod } from "../core/registry.js";
 import type { Policy } from "./policy/model.js";
-import { MODEL_SIGNALS, modelSignals } from "./model-signals.js";
+import { MODEL_SIGNALS, modelSignals, policyFileSignals } from "./model-signals.js";
 import { toRows, type Rollout } from "./rollouts.js";
 
 export interface CreditRequest {
@@ -17,6 +17,8 @@ export interface CreditRequest {
   policy: Policy;
   pad: number;
   temperature: number;
+  /** Frozen policies loaded from policy files, by the signal their log-probs fill (dpo_logprobs). */
+  signalPolicies?: ReadonlyMap<string, Policy>;
   /** Per-rollout reference log-probs, given to methods that read ref_logprobs. */
   refLogprobs?: number[][] | null;
   /** Dense per-token rewards (a KL penalty in the reward, say). */
@@ -44,9 +46,14 @@ export function assignCredit(q: CreditRequest): Credit {
   const spec = getMethod(q.method);
   const requires: readonly string[] = spec.requires ?? [];
   const wanted = new Set((spec.signals ?? []).filter((x: string) => MODEL_SIGNALS.has(x)));
+  const fromFiles = new Set((spec.signals ?? []).filter((x: string) => q.signalPolicies?.has(x)));
   const rollouts: Rollout[] = q.rollouts.map((r) => ({ ...r }));
   if (wanted.size > 0) {
     const extra = modelSignals(q.policy, rollouts, q.pad, q.temperature, wanted);
+    rollouts.forEach((r, i) => (r.signals = { ...(r.signals ?? {}), ...extra[i] }));
+  }
+  if (fromFiles.size > 0 && q.signalPolicies) {
+    const extra = policyFileSignals(q.signalPolicies, rollouts, q.pad, q.temperature, fromFiles);
     rollouts.forEach((r, i) => (r.signals = { ...(r.signals ?? {}), ...extra[i] }));
   }
   const rows = toRows(rollouts, {
@@ -61,5 +68,5 @@ export function assignCredit(q: CreditRequest): Credit {
   const out = runMethod(q.method, batch, opts);
   const slices = (x: Float64Array | undefined): Float64Array[] | null =>
     x ? Array.from({ length: batch.n }, (_, i) => x.slice(batch.offsets[i], batch.offsets[i + 1])) : null;
-  return { adv: slices(out.advantages) as Float64Array[], weights: slices(out.weights), returns: slices(out.returns), modelSignals: [...wanted] };
+  return { adv: slices(out.advantages) as Float64Array[], weights: slices(out.weights), returns: slices(out.returns), modelSignals: [...wanted, ...fromFiles] };
 }

@@ -13,7 +13,8 @@
  */
 import { tf } from "./policy/tf.js";
 import type { ForwardCapture, Policy } from "./policy/model.js";
-import { packPairs } from "./policy/batching.js";
+import { gather, packPairs } from "./policy/batching.js";
+import { entropyFromLogits, selectLogProbs } from "./policy/ops.js";
 import type { Rollout } from "./rollouts.js";
 import { headDistance } from "../methods/attention-credit.js";
 
@@ -21,6 +22,55 @@ import { headDistance } from "../methods/attention-credit.js";
 export const MODEL_SIGNALS: ReadonlySet<string> = new Set(["hidden", "probs", "full_logprobs", "attn_local", "attn_global"]);
 
 const HEAD_SHARE = 0.3;
+
+/**
+ * Signals scored by a frozen policy the run loads from a policy file: the signal, the
+ * configuration key and flag that name the file, and what the model is. Its per-token log-probs
+ * of each response (scoreTokens, at the sampling temperature like the reference's) are the signal.
+ */
+export interface PolicyFileSignal {
+  readonly signal: string;
+  readonly configKey: "dpoPolicy";
+  readonly flag: string;
+  readonly what: string;
+}
+
+export const POLICY_FILE_SIGNALS: readonly PolicyFileSignal[] = [
+  { signal: "dpo_logprobs", configKey: "dpoPolicy", flag: "--dpo-policy", what: "a DPO-trained policy (the policy.json of `creditflow prefer --method dpo`)" },
+];
+
+/**
+ * No-gradient pass over rollouts: per-token log-probs and entropies of each response under
+ * `model` at `temperature`, in batches of 32 (the trainer's old and reference log-probs, and the
+ * policy-file signals).
+ */
+export function scoreTokens(model: Policy, rollouts: readonly Rollout[], pad: number, temperature: number): { logp: number[][]; ent: number[][] } {
+  const logp: number[][] = [], ent: number[][] = [];
+  const chunk = 32;
+  for (let a = 0; a < rollouts.length; a += chunk) {
+    const rs = rollouts.slice(a, a + chunk);
+    const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), pad);
+    const outs = tf.tidy(() => {
+      const logits = tf.div(model.forward(pb.tokens, pb.B, pb.T), temperature) as tf.Tensor2D;
+      return [selectLogProbs(logits, pb.targets), entropyFromLogits(logits)];
+    });
+    const lp = outs[0].dataSync(), en = outs[1].dataSync();
+    tf.dispose(outs);
+    for (const row of gather(pb, lp)) logp.push(Array.from(row));
+    for (const row of gather(pb, en)) ent.push(Array.from(row));
+  }
+  return { logp, ent };
+}
+
+/** Per rollout, the wanted signals of the frozen policies in `models` (signal -> model), scored by scoreTokens. */
+export function policyFileSignals(models: ReadonlyMap<string, Policy>, rollouts: readonly Rollout[], pad: number, temperature: number, want: ReadonlySet<string>): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = rollouts.map(() => ({}));
+  for (const [signal, model] of models) {
+    if (!want.has(signal) || rollouts.length === 0) continue;
+    scoreTokens(model, rollouts, pad, temperature).logp.forEach((lp, i) => (out[i][signal] = lp));
+  }
+  return out;
+}
 
 /** Per rollout, the requested model signals (nested arrays, as a rollout file would hold them). */
 export function modelSignals(model: Policy, rollouts: readonly Rollout[], pad: number, temperature: number, want: ReadonlySet<string>): Record<string, unknown>[] {

@@ -9,7 +9,7 @@
  * surrogate sum(stopgrad(G) * logits) through the model, whose parameter gradient is exactly the
  * loss's (chain rule; tested against finite differences on a tiny model).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import * as v from "valibot";
 import { join } from "node:path";
 import { ConfigError } from "../core/errors.js";
@@ -21,7 +21,7 @@ import { packPairs } from "./policy/batching.js";
 import { sftUpdate, sftWarmStart } from "./sft.js";
 import { evaluate } from "./evaluate.js";
 import { resolveTask } from "./tasks.js";
-import { decodeMap, encodeMap, readJson, readPolicyFile, writeAtomic, writePolicyFile } from "./checkpoint.js";
+import { decodeMap, encodeMap, readJson, readPolicyFile, weightsDigest, writeAtomic, writePolicyFile } from "./checkpoint.js";
 import { checkPolicyFile, metricSteps, readJsonFile } from "./rundir.js";
 import { schemaProblem } from "./schema.js";
 import { AUX_MODELS, UNPAIRED_METHODS, methodAlpha, methodRollouts, PREFER_SCHEMA, validatePreferConfig, type AuxName, type PreferConfig, type PreferMethod } from "./prefer-config.js";
@@ -381,6 +381,8 @@ function truncateMetrics(path: string, step: number): void {
 
 /** The files of a preference run directory besides config.json / metrics.jsonl / checkpoint.json. */
 export const PAIRS_FILE = "pairs.json";
+/** The trained policy as a policy file, written when the run finishes (`train --dpo-policy`, `--warm-start`). */
+export const POLICY_FILE = "policy.json";
 export const auxFile = (name: AuxName) => `aux-${name}.json`;
 
 /** What a method needs of the task and the model, checked before anything is written (InTRO: a full-length rationale after x (+) y fits the model). */
@@ -423,6 +425,8 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
   } else {
     writeAtomic(join(o.outDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
     writeAtomic(metricsPath, "");
+    // A replaced run's final policy must not pass for this run's.
+    rmSync(join(o.outDir, POLICY_FILE), { force: true });
     if (config.warmStart) {
       const pf = readPolicyFile(config.warmStart);
       for (const k of Object.keys(model) as (keyof ModelConfig)[]) {
@@ -512,6 +516,9 @@ export async function runPrefer(config: PreferConfig, o: PreferRunOptions): Prom
       finalEvalAccuracy: finished ? lastEval : null, finalHeldoutPairAccuracy: finished ? lastHeld : null, seconds: (performance.now() - started) / 1000,
     };
     if (finished) {
+      writePolicyFile(join(o.outDir, POLICY_FILE), model, policy.weights(), {
+        task: task.name, from: "prefer", method: config.method, beta: config.beta, steps: step, seed: config.seed, reference_digest: weightsDigest(ref),
+      });
       writeAtomic(join(o.outDir, "summary.json"), JSON.stringify({
         ...warmExtra, ...prefixed("final_", lastExtra),
         warm_start_eval_accuracy: warmEval, final_eval_accuracy: summary.finalEvalAccuracy, final_heldout_pair_accuracy: summary.finalHeldoutPairAccuracy,

@@ -92,6 +92,7 @@ export const TRAIN_SCHEMA = v.strictObject({
   workers: int(1, 64, "sampling threads (1: the training thread; n > 1: n worker threads, same results)"),
   sampler: pick(SAMPLER_KINDS, "what samples the rollouts: builtin (the wasm sampler), llamacpp (the policy exported to GGUF after each update; llama.cpp evaluates, the built-in rules draw: same tokens as builtin) or llamacpp-native (llama.cpp's sampler draws); docs/backends.md"),
   warmStart: v.pipe(v.nullable(v.string()), v.description("a policy file from `creditflow sft` to start from; null: run the SFT below first")),
+  dpoPolicy: v.pipe(v.nullable(v.string()), v.description("a frozen DPO-trained policy file (`creditflow prefer --method dpo` writes policy.json); its log-probs of each sampled response are signals.dpo_logprobs, read by rto, dpo-token-reward and tgdpo (which need it; other methods refuse it); null: none")),
   sft: section(
     {
       steps: int(0, Number.MAX_SAFE_INTEGER, "supervised warm-start steps on the task's demonstrations"),

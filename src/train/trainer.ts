@@ -26,8 +26,10 @@ import { Adam, lrAt } from "./policy/optim.js";
 import { Rng } from "./rng.js";
 import type { SampleOptions } from "./policy/sampler.js";
 import { PolicySampling } from "./policy-sampling.js";
-import { gather, packPairs, scatter } from "./policy/batching.js";
-import { entropyFromLogits, selectLogProbs } from "./policy/ops.js";
+import { scatter } from "./policy/batching.js";
+import { scoreTokens } from "./model-signals.js";
+import { loadSignalPolicies, referenceNote } from "./signal-policies.js";
+import { checkSignalPolicyFiles } from "./rundir.js";
 import { klPenaltyHost } from "./losses.js";
 import { evaluate } from "./evaluate.js";
 import type { Rollout } from "./rollouts.js";
@@ -35,7 +37,7 @@ import { loadCheckpoint, readJson, readPolicyFile, saveCheckpoint, writeAtomic, 
 import { sftWarmStart } from "./sft.js";
 import { DEFAULT_TRAIN, validateConfig, type TrainConfig } from "./config.js";
 import { resolveTask } from "./tasks.js";
-import { adapterFor, checkRun, taskMethodOptions, usesCritic, type LossShaping, type MethodAdapter } from "./adapters/index.js";
+import { adapterFor, checkRun, taskMethodOptions, usesCritic, usesReference, type LossShaping, type MethodAdapter } from "./adapters/index.js";
 import { Critic } from "./critic.js";
 import { collectRollouts, type Collected } from "./collect.js";
 import { assignCredit } from "./credit.js";
@@ -124,6 +126,8 @@ export class Trainer {
   readonly rng: Rng;
   readonly adapter: MethodAdapter;
   readonly critic: Critic | null;
+  /** Frozen policies whose log-probs fill signals the method reads (--dpo-policy), by signal. */
+  readonly signalPolicies: Map<string, Policy>;
   step = 0;
   sampledTokens = 0;
   private evalPrompts: TaskPrompt[];
@@ -133,6 +137,8 @@ export class Trainer {
 
   constructor(readonly config: TrainConfig, task: Task, init: Map<string, Float32Array>, ref: Map<string, Float32Array> | null, state: TrainState | null) {
     this.task = task;
+    // First: a bad policy file is refused before any model is built.
+    this.signalPolicies = loadSignalPolicies(config);
     this.modelConfig = { ...config.model, vocabSize: task.vocab.size };
     this.policy = new Policy(this.modelConfig, state ? state.weights : init);
     this.ref = ref ? new Policy(this.modelConfig, ref, false) : null;
@@ -159,6 +165,7 @@ export class Trainer {
     this.policy.dispose();
     this.ref?.dispose();
     this.critic?.dispose();
+    for (const m of this.signalPolicies.values()) m.dispose();
     this.opt.dispose();
   }
 
@@ -197,22 +204,7 @@ export class Trainer {
 
   /** No-gradient pass over rollouts: per-token log-probs and entropies at the sampling temperature. */
   private score(model: Policy, rollouts: readonly Rollout[]): { logp: number[][]; ent: number[][] } {
-    const logp: number[][] = [], ent: number[][] = [];
-    const T0 = this.config.sampling.temperature;
-    const chunk = 32;
-    for (let a = 0; a < rollouts.length; a += chunk) {
-      const rs = rollouts.slice(a, a + chunk);
-      const pb = packPairs(rs.map((r) => ({ prompt: r.prompt.tokens, response: r.tokens })), this.task.vocab.pad);
-      const outs = tf.tidy(() => {
-        const logits = tf.div(model.forward(pb.tokens, pb.B, pb.T), T0) as tf.Tensor2D;
-        return [selectLogProbs(logits, pb.targets), entropyFromLogits(logits)];
-      });
-      const lp = outs[0].dataSync(), en = outs[1].dataSync();
-      tf.dispose(outs);
-      for (const row of gather(pb, lp)) logp.push(Array.from(row));
-      for (const row of gather(pb, en)) ent.push(Array.from(row));
-    }
-    return { logp, ent };
+    return scoreTokens(model, rollouts, this.task.vocab.pad, this.config.sampling.temperature);
   }
 
   /** Runs one training step and returns its metrics (without eval_accuracy). */
@@ -226,15 +218,15 @@ export class Trainer {
     this.sampledTokens += gen.sampledTokens;
     const scored = c.loss.oldLogprobs === "recompute" || this.adapter.needsRescoring ? this.score(this.policy, rollouts) : null;
     const oldLogp = scored ? scored.logp : rollouts.map((r) => r.logprobs);
-    const refLogp = this.ref && c.loss.klCoef > 0 ? this.score(this.ref, rollouts).logp : null;
+    const refLogp = this.ref && usesReference(c) ? this.score(this.ref, rollouts).logp : null;
     // verl apply_kl_penalty: token rewards -beta * kl on every response token.
-    const tokenRewards = refLogp && c.loss.klInReward
+    const tokenRewards = refLogp && c.loss.klCoef > 0 && c.loss.klInReward
       ? rollouts.map((r, i) => r.logprobs.map((lp, k) => (r.mask?.[k] === 0 ? 0 : -c.loss.klCoef * klPenaltyHost(lp, refLogp[i][k], c.loss.klKind))))
       : undefined;
     const values = this.critic ? this.critic.values(rollouts, this.task.vocab.pad) : null;
     const credit = assignCredit({
       method: c.method, methodOptions: c.methodOptions, rollouts, policy: this.policy, pad: this.task.vocab.pad,
-      temperature: c.sampling.temperature, refLogprobs: refLogp, tokenRewards, values, step: this.step, source: `step ${this.step + 1}`,
+      temperature: c.sampling.temperature, signalPolicies: this.signalPolicies, refLogprobs: refLogp, tokenRewards, values, step: this.step, source: `step ${this.step + 1}`,
     });
     // Value targets: the method's returns, or the undiscounted return to go when it emits none.
     const targets = values ? credit.returns ?? rollouts.map((r, i) => returnToGo(r.verdict.reward, tokenRewards?.[i], r.tokens.length)) : null;
@@ -350,6 +342,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     validateConfig(config);
     const task = resolveTask(config.task);
     checkRun(config, task);
+    checkSignalPolicyFiles(config);
     // Options the task calls for (rank-grpo's number of ranks, say), under the user's own.
     config = { ...config, methodOptions: { ...taskMethodOptions(config.method, task), ...config.methodOptions } };
   }
@@ -363,7 +356,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     if (!existsSync(ckptPath)) throw new ConfigError(`--resume: no checkpoint in ${o.outDir}`);
     const ck = loadCheckpoint(ckptPath);
     // A run saved before a key existed (sampler, say) resumes with that key's default.
-    config = { ...ck.config, sampler: ck.config.sampler ?? DEFAULT_TRAIN.sampler };
+    config = { ...ck.config, sampler: ck.config.sampler ?? DEFAULT_TRAIN.sampler, dpoPolicy: ck.config.dpoPolicy ?? null };
     state = ck.state;
     log(`resuming from step ${state.step}`);
   }
@@ -399,7 +392,9 @@ export async function runTraining(config: TrainConfig, o: RunOptions): Promise<R
     }
     writePolicyFile(refPath, modelConfig, init, { task: task.name, from: config.warmStart ?? "sft" });
   }
-  const trainer = new Trainer(config, task, init, config.loss.klCoef > 0 ? init : null, state);
+  const refNote = usesReference(config) ? referenceNote(config, init) : null;
+  if (refNote) log(refNote);
+  const trainer = new Trainer(config, task, init, usesReference(config) ? init : null, state);
   const started = performance.now() - (state ? state.elapsed * 1000 : 0);
   try {
     if (!state && config.eval.n > 0) {

@@ -6,6 +6,7 @@ import type * as v from "valibot";
 import { DEFAULT_TRAIN } from "./config.js";
 import { TRAIN_SCHEMA } from "./schema.js";
 import { EPISODES_SECTION } from "./training-doc-episodes.js";
+import { DPO_SECTION } from "./training-doc-dpo.js";
 
 type Node = v.GenericSchema & { pipe?: readonly { type: string; requirement?: unknown; description?: string }[]; entries?: Record<string, Node>; options?: readonly string[]; wrapped?: Node; item?: Node };
 
@@ -83,6 +84,6 @@ export function renderTrainingDoc(): string {
     lines.push("", `## \`${k}\`: ${description(top[k])}`, "", "| key | type | default | meaning |", "|---|---|---|---|");
     lines.push(...rows(base.entries as Record<string, Node>, [k]));
   }
-  lines.push("", ...EPISODES_SECTION);
+  lines.push("", ...EPISODES_SECTION, "", ...DPO_SECTION);
   return lines.join("\n") + "\n";
 }

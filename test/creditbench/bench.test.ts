@@ -89,7 +89,7 @@ test("creditflow bench smoke: both parts on three tasks, tiny model, writes resu
   writeFileSync(modelFile, JSON.stringify(TINY));
   const out = join(root, "bench");
   const code = await runBenchCommand([
-    "--tasks", "addition,countdown,decisive", "--methods", "grpo,rloo,spo-chain,tw-grpo,pure", "--seeds", "2", "--budget", "1500",
+    "--tasks", "addition,countdown,decisive", "--methods", "grpo,rloo,spo-chain,tw-grpo,pure,dpo-token-reward", "--seeds", "2", "--budget", "1500",
     "--eval-every", "1", "--eval-n", "8", "--groups", "2", "--group-size", "4", "--k", "2", "--sft-steps", "3",
     "--model", modelFile, "--out", out, "--quiet",
   ]);
@@ -101,14 +101,18 @@ test("creditflow bench smoke: both parts on three tasks, tiny model, writes resu
   for (const r of res.fidelity) {
     assert.deepEqual(r.methods.map((m) => m.method), ["grpo", "rloo", "spo-chain", "tw-grpo"]);
     assert.equal(r.skipped[0].method, "pure");
+    assert.deepEqual(r.skipped.map((s) => s.method), ["pure", "dpo-token-reward"]);
+    assert.match(r.skipped[1].reason, /signals\.dpo_logprobs from a DPO-trained policy .*\(--dpo-policy\), which the benchmark does not load/);
     assert.ok((r.methods.find((m) => m.method === "spo-chain")?.extraSampledTokens ?? 0) > 0, "spo-chain's Monte Carlo tokens are charged");
     assert.ok(r.oracle.sampledTokens > 0);
   }
   assert.ok(res.fidelity[2].oracle.exactAudit !== null, "decisive has exact values");
   for (const r of res.efficiency) {
     // pure's step rewards come from the chain task, not these: skipped, naming the task that has them.
-    assert.deepEqual(r.skipped.map((s) => s.method), ["pure"]);
+    // dpo-token-reward needs a DPO policy file (--dpo-policy), which the benchmark's runs do not get: skipped, naming the flag.
+    assert.deepEqual(r.skipped.map((s) => s.method), ["pure", "dpo-token-reward"]);
     assert.match(r.skipped[0].reason, /task 'chain' does/);
+    assert.match(r.skipped[1].reason, /give its policy file with --dpo-policy FILE/);
     assert.equal(r.runs.length, 4 * 2);
     for (const run of r.runs) {
       assert.equal(run.error, null);

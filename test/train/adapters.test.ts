@@ -34,7 +34,7 @@ test("trainable methods are exactly those with no missing input, and refusals na
   }
   // Inputs only an adapter or the model provides make a method trainable.
   for (const m of ["spo-chain", "tw-grpo", "thr"]) assert.ok(trainable.includes(m), m);
-  assert.ok(!trainable.includes("rto"), "rto reads a DPO model's log-probs, which no task provides");
+  for (const m of ["rto", "dpo-token-reward", "tgdpo"]) assert.ok(trainable.includes(m), `${m}: a DPO model's log-probs from --dpo-policy`);
   for (const m of ["matchtir", "gigpo", "r3l", "brpo", "laser"]) assert.ok(trainable.includes(m), `${m}: episodes, turn rows and extra sampling`);
   assert.ok(trainable.includes("pure") && trainable.includes("rank-grpo"), "inputs from the chain and rank tasks");
   assert.ok(trainable.includes("gae"), "values come from the critic");

@@ -59,7 +59,7 @@ test("sampling on 2 worker threads gives the same run as 1 thread", async () => 
 });
 
 test("methods whose inputs the trainer cannot produce are refused with a clear error", () => {
-  assert.throws(() => checkTrainable("rto"), /signals.dpo_logprobs.*cannot produce/);
+  assert.throws(() => checkTrainable("lare"), /signals.factors.*cannot produce/);
   assert.doesNotThrow(() => checkTrainable("spo-chain"));
 });
 

@@ -8,7 +8,7 @@ import { ConfigError } from "../../core/errors.js";
 import { getMethod, listMethods } from "../../core/registry.js";
 import "../../methods/index.js";
 import type { TrainConfig } from "../config.js";
-import { MODEL_SIGNALS } from "../model-signals.js";
+import { MODEL_SIGNALS, POLICY_FILE_SIGNALS } from "../model-signals.js";
 import { extraSamplingOf, listTasks, meantTaskOf, provisionFor, type Task } from "../../tasks/index.js";
 import { selfRewardOptions } from "../episodes.js";
 import { hapoAdapter } from "./hapo.js";
@@ -40,9 +40,14 @@ export function adapterFor(method: string, config: TrainConfig): MethodAdapter {
   return FACTORIES.get(method)?.create(config) ?? {};
 }
 
-/** Signals the policy itself or the method's adapter can fill. */
+/** Whether a run scores its rollouts under the frozen warm start: for a KL term, or because its method reads ref_logprobs. */
+export function usesReference(config: TrainConfig): boolean {
+  return config.loss.klCoef > 0 || (getMethod(config.method).requires ?? []).includes("ref_logprobs");
+}
+
+/** Signals the policy itself, a policy file the run loads (given its flag), or the method's adapter can fill. */
 function producibleSignals(method: string): Set<string> {
-  return new Set([...MODEL_SIGNALS, ...(FACTORIES.get(method)?.providesSignals ?? [])]);
+  return new Set([...MODEL_SIGNALS, ...POLICY_FILE_SIGNALS.map((p) => p.signal), ...(FACTORIES.get(method)?.providesSignals ?? [])]);
 }
 
 /** What the trainer produces for every task: sampler outputs, the reference, a critic, model and adapter signals. */
@@ -136,9 +141,29 @@ export function taskMethodOptions(method: string, task: Task): Record<string, un
   return { ...(task.methodOptions?.[method] ?? {}) };
 }
 
-/** checkTrainable, and that the configuration gives the method what it needs (a critic for values). */
+/**
+ * A policy file that fills a signal (--dpo-policy) is given exactly when the method reads that
+ * signal: required and missing, or given to a method that never reads it, is refused (an input
+ * no method reads is an error, as in `creditflow assign`).
+ */
+function checkPolicyFileSignals(config: TrainConfig): void {
+  const spec = getMethod(config.method);
+  for (const p of POLICY_FILE_SIGNALS) {
+    const file = config[p.configKey] ?? null;
+    if (file === null && (spec.requiredSignals ?? []).includes(p.signal)) {
+      throw new ConfigError(`method '${config.method}' reads signals.${p.signal}, the log-probs of ${p.what}: give its policy file with ${p.flag} FILE (config.${p.configKey})`);
+    }
+    if (file !== null && !(spec.signals ?? []).includes(p.signal)) {
+      const readers = listMethods().filter((m) => (m.signals ?? []).includes(p.signal)).map((m) => m.name);
+      throw new ConfigError(`${p.flag} (config.${p.configKey}): method '${config.method}' does not read signals.${p.signal}; only ${readers.join(", ")} do (drop the option or pick one of them)`);
+    }
+  }
+}
+
+/** checkTrainable, and that the configuration gives the method what it needs (a critic for values, a DPO policy file for dpo_logprobs). */
 export function checkRun(config: TrainConfig, task?: Task): void {
   checkTrainable(config.method, task);
+  checkPolicyFileSignals(config);
   if ((getMethod(config.method).requires ?? []).includes("values") && !usesCritic(config)) {
     throw new ConfigError(`config.critic.use: method '${config.method}' reads critic values, but the critic is off (use "auto" or "on")`);
   }
