@@ -25,6 +25,7 @@ import type { RolloutRow } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { rolloutsArrow } from "../src/io/arrow.js";
 import { load, postRequest } from "./http-load.js";
+import { collectGarbage } from "./timing.js";
 import { parseRolloutsJsonl, advantagesJsonl } from "../src/io/jsonl.js";
 import { jsonAnswer } from "../src/serve/codec.js";
 
@@ -135,6 +136,8 @@ interface Phase {
 
 /** A closed-loop phase: `concurrency` connections, one request in flight on each, `total` requests. */
 async function phase(url: string, body: Buffer, contentType: string, concurrency: number, total: number): Promise<Phase> {
+  // The client's own garbage (the setup's 1M-token batches above all) is collected before, not during, the phase.
+  collectGarbage();
   const r = await load(new URL(url), postRequest(new URL(url), body, contentType), concurrency, total);
   return { rps: r.latencies.length / r.seconds, p50: quantile(r.latencies, 0.5), p99: quantile(r.latencies, 0.99), n: r.latencies.length, non200: r.non200 };
 }
@@ -217,6 +220,7 @@ try {
   // Soak: both sizes at concurrency 8 for soakSeconds, memory sampled every 250 ms.
   const samples: number[] = [];
   const sampler = setInterval(() => samples.push(rss(pid).rss), 250);
+  collectGarbage();
   const soakEnd = performance.now() + soakSeconds * 1000;
   const soak = await Promise.all([
     load(new URL(base), postRequest(new URL(base), bodies.large, "application/json"), 1, Infinity, soakEnd),
