@@ -28,25 +28,19 @@ export function runJob(job: WorkerJob): { result: WorkerResult; transfer: ArrayB
 let smallAnswers: AsciiChunks | null = null;
 
 export interface SmallJobResult {
-  /** JSON answers as a string: V8 heap memory, which a burst of small answers collects cheaply, unlike a new buffer each. */
-  readonly answer: string | Buffer;
+  /** The answer as a string: V8 heap memory, which a burst of small answers costs the collector little, unlike a new buffer each. */
+  readonly answer: string;
   readonly method: string;
   readonly rollouts: number;
   readonly tokens: number;
 }
 
-/** An encoded job small enough to run on the event loop (server.ts `inlineMaxBytes`). */
-export function runSmallJob(job: Omit<Extract<WorkerJob, { kind: "encoded" }>, "kind">): SmallJobResult {
-  const req = job.encoding === "json" ? decodeJsonRequest(job.body) : decodeArrowRequest(job.body, job.method as string, job.config, job.maxDecodedBytes);
+/** A JSON request small enough to run on the event loop (server.ts `inlineMaxBytes`). */
+export function runSmallJsonJob(body: Uint8Array): SmallJobResult {
+  const req = decodeJsonRequest(body);
   const out = runMethod(req.method, req.batch, req.config);
-  let answer: string | Buffer;
-  if (job.encoding === "json") {
-    smallAnswers ??= new AsciiChunks(Infinity, 1 << 16, true);
-    const [bytes] = jsonAnswerChunks(req.method, req.batch, out, smallAnswers);
-    answer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-  } else {
-    const bytes = arrowAnswer(req.batch, out);
-    answer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
+  smallAnswers ??= new AsciiChunks(Infinity, 1 << 16, true);
+  const [bytes] = jsonAnswerChunks(req.method, req.batch, out, smallAnswers);
+  const answer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
   return { answer, method: req.method, rollouts: req.batch.n, tokens: req.batch.nTokens };
 }

@@ -16,7 +16,7 @@ import { checkMethodAndConfig, parseJson } from "./codec.js";
 import { errorJson, RequestError, toRequestError } from "./errors.js";
 import { ServiceMetrics } from "./metrics.js";
 import { bodyLines, bodyTooLarge, ndjsonAnswer } from "./ndjson.js";
-import { runSmallJob } from "./jobs.js";
+import { runSmallJsonJob } from "./jobs.js";
 import { CancelledError, ownBuffer, WorkerPool } from "./pool.js";
 
 export interface ServeOptions {
@@ -29,8 +29,9 @@ export interface ServeOptions {
   /** POST /v1/assign requests served at once; more get 503. */
   readonly maxConcurrent: number;
   /**
-   * JSON and Arrow bodies up to this size are computed on the event loop: for them, handing the
-   * work to a thread costs more latency than the work itself (docs/serve.md). 0: always a thread.
+   * JSON bodies up to this size are computed on the event loop: for them, handing the work to a
+   * thread costs more latency than the work itself (docs/serve.md). 0: always a thread. Arrow
+   * bodies always go to a thread: a small compressed one may decode to far more.
    */
   readonly inlineMaxBytes: number;
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
@@ -231,8 +232,8 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       // No Content-Type and no body: fastify hands over nothing at all.
       if (!Buffer.isBuffer(req.body)) throw new RequestError(400, "body", null, `empty request: send rollouts as ${JSON_TYPE}, ${NDJSON_TYPE} or ${ARROW_TYPE}`);
       reply.type(encoding === "arrow" ? ARROW_TYPE : JSON_TYPE);
-      if (req.body.byteLength <= opts.inlineMaxBytes) {
-        const small = runSmallJob({ encoding, body: req.body, method, config, maxDecodedBytes: opts.maxBodyBytes });
+      if (encoding === "json" && req.body.byteLength <= opts.inlineMaxBytes) {
+        const small = runSmallJsonJob(req.body);
         info.method = small.method;
         info.rollouts = small.rollouts;
         info.tokens = small.tokens;
