@@ -24,7 +24,7 @@ import { runMethod } from "../src/core/registry.js";
 import type { RolloutRow } from "../src/core/rows.js";
 import "../src/methods/index.js";
 import { rolloutsArrow } from "../src/io/arrow.js";
-import { load, postRequest } from "./http-load.js";
+import { load, postRequest, type LoadResult } from "./http-load.js";
 import { collectGarbage } from "./timing.js";
 import { parseRolloutsJsonl, advantagesJsonl } from "../src/io/jsonl.js";
 import { jsonAnswer } from "../src/serve/codec.js";
@@ -134,12 +134,16 @@ interface Phase {
   non200: number;
 }
 
+function summary({ latencies, seconds, non200 }: LoadResult): Phase {
+  return { rps: latencies.length / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: latencies.length, non200 };
+}
+
 /** A closed-loop phase: `concurrency` connections, one request in flight on each, `total` requests. */
 async function phase(url: string, body: Buffer, contentType: string, concurrency: number, total: number): Promise<Phase> {
   // The client's own garbage (the setup's 1M-token batches above all) is collected before, not during, the phase.
   collectGarbage();
-  const r = await load(new URL(url), postRequest(new URL(url), body, contentType), concurrency, total);
-  return { rps: r.latencies.length / r.seconds, p50: quantile(r.latencies, 0.5), p99: quantile(r.latencies, 0.99), n: r.latencies.length, non200: r.non200 };
+  const target = new URL(url);
+  return summary(await load(target, postRequest(target, body, contentType), concurrency, total));
 }
 
 /** The same with Node's http client: NDJSON answers are chunked, which the lean client does not read. */
@@ -159,9 +163,8 @@ async function nodeClientPhase(url: string, body: Buffer, contentType: string, c
       }
     }),
   );
-  const seconds = (performance.now() - t0) / 1000;
   agent.destroy();
-  return { rps: total / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: total, non200 };
+  return summary({ latencies, seconds: (performance.now() - t0) / 1000, non200 });
 }
 
 /** Resident and peak resident memory of a process, in MB (Linux /proc). */

@@ -53,7 +53,6 @@ function boundedDecode(data: Uint8Array, codec: string, decodeInto: (src: Uint8A
   return out.subarray(0, declared);
 }
 
-compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (data) => boundedDecode(data, "LZ4", (src, dst) => lz4DecompressFrame(src, dst)) });
 /** ZSTD through fzstd's stream decoder: its one-shot call into a given buffer does not report how much it wrote. */
 function zstdDecodeInto(src: Uint8Array, dst: Uint8Array): number {
   let n = 0;
@@ -67,6 +66,7 @@ function zstdDecodeInto(src: Uint8Array, dst: Uint8Array): number {
   return n;
 }
 
+compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (data) => boundedDecode(data, "LZ4", lz4DecompressFrame) });
 compressionRegistry.set(CompressionType.ZSTD, { decode: (data) => boundedDecode(data, "ZSTD", zstdDecodeInto) });
 
 /** Columns holding JSON text. */

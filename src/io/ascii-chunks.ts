@@ -14,6 +14,8 @@ const EMPTY = new Uint8Array(0);
 export class AsciiChunks {
   private buf: Uint8Array;
   private at = 0;
+  /** The size of the next chunk's first allocation (set once a chunk has been taken). */
+  private next = 0;
 
   /**
    * `chunkBytes`: the size at which a caller is expected to `take()`; writes past it grow the
@@ -21,7 +23,7 @@ export class AsciiChunks {
    * is written into one allocation.
    */
   constructor(
-    private readonly chunkBytes: number,
+    readonly chunkBytes: number,
     expectedBytes = INITIAL_BYTES,
     /**
      * Keep one buffer for all output: `take()` returns a view that the next write overwrites.
@@ -35,6 +37,11 @@ export class AsciiChunks {
   /** Bytes written since the last take. */
   get length(): number {
     return this.at;
+  }
+
+  /** Whether a chunk's worth is written: time to `take()` it. */
+  get full(): boolean {
+    return this.at >= this.chunkBytes;
   }
 
   /** Appends ASCII text (one byte per character). */
@@ -75,8 +82,6 @@ export class AsciiChunks {
     this.next = this.chunkBytes + (this.chunkBytes >> 4) + 1;
     return out;
   }
-
-  private next = 0;
 
   private reserve(n: number): void {
     if (this.at + n <= this.buf.length) return;

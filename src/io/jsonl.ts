@@ -51,12 +51,12 @@ const LIST_BLOCK = 1024;
  */
 const MIN_RUN = 8;
 
-/** Appends arr[a..b) as a JSON list, yielding a chunk whenever `chunkBytes` are written. */
-function* numberList(arr: Float64Array, a: number, b: number, out: AsciiChunks, chunkBytes: number): Generator<Uint8Array> {
+/** Appends arr[a..b) as a JSON list, yielding a chunk whenever the writer's chunk is full. */
+function* numberList(arr: Float64Array, a: number, b: number, out: AsciiChunks): Generator<Uint8Array> {
   // join and String write each number the same way: the shortest round-trip form of a float64,
   // as the contract asks (and -0 as 0).
   out.text("[");
-  const block = Math.max(1, Math.min(LIST_BLOCK, Math.floor(chunkBytes / 1024)));
+  const block = Math.max(1, Math.min(LIST_BLOCK, Math.floor(out.chunkBytes / 1024)));
   let first = true;
   let pending = a; // arr[pending..k) is not written yet and holds no long run
   for (let k = a; k <= b; ) {
@@ -74,7 +74,7 @@ function* numberList(arr: Float64Array, a: number, b: number, out: AsciiChunks, 
       if (!first) out.text(",");
       out.text(arr.subarray(p, end).join(","));
       first = false;
-      if (out.length >= chunkBytes) yield out.take();
+      if (out.full) yield out.take();
     }
     if (k === b) break;
     const text = String(arr[k]);
@@ -83,7 +83,7 @@ function* numberList(arr: Float64Array, a: number, b: number, out: AsciiChunks, 
       if (first) out.text(text);
       out.repeat("," + text, first ? n - 1 : n);
       first = false;
-      if (out.length >= chunkBytes) yield out.take();
+      if (out.full) yield out.take();
     }
     pending = k = j;
   }
@@ -104,7 +104,7 @@ function asciiJsonString(s: string): string {
 }
 
 export interface AdvantageTextOptions {
-  /** The size of the yielded chunks (the last line of a chunk may run over by one list block). */
+  /** The size of the yielded chunks (the last line of a chunk may run over by one list block); a `writer` has its own. */
   readonly chunkBytes?: number;
   /** Ends each line; the service's JSON answer uses "," to make an array. */
   readonly lineEnd?: string;
@@ -113,7 +113,7 @@ export interface AdvantageTextOptions {
   /** Written before the first line and after the last. */
   readonly prefix?: string;
   readonly suffix?: string;
-  /** A writer to reuse (see AsciiChunks' `reuse`); by default a fresh one. */
+  /** A writer to reuse (see AsciiChunks' `reuse`), whose chunk size applies; by default a fresh one. */
   readonly writer?: AsciiChunks;
 }
 
@@ -122,9 +122,8 @@ export interface AdvantageTextOptions {
  * in input order, as byte chunks of about `chunkBytes` (1 MiB). The text is pure ASCII.
  */
 export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, opts: AdvantageTextOptions = {}): Generator<Uint8Array> {
-  // Output is flushed every chunkBytes, inside number lists too: a rollout of millions of tokens
-  // makes a line longer than one chunk should be.
-  const chunkBytes = opts.chunkBytes ?? 1 << 20;
+  // Output is flushed every chunk, inside number lists too: a rollout of millions of tokens makes
+  // a line longer than one chunk should be.
   const lineEnd = opts.lineEnd ?? "\n";
   const lastLineEnd = opts.lastLineEnd ?? lineEnd;
   const diagTokens = Object.entries(out.diag?.tokens ?? {});
@@ -132,19 +131,19 @@ export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, opts: Adv
   // About 20 characters a number (a full-precision double and its comma) and 40 a rollout.
   const lists = 1 + (out.returns ? 1 : 0) + (out.weights ? 1 : 0) + diagTokens.length;
   const expected = batch.nTokens * lists * 20 + batch.n * (40 + 20 * diagRollouts.length);
-  const w = opts.writer ?? new AsciiChunks(chunkBytes, expected);
+  const w = opts.writer ?? new AsciiChunks(opts.chunkBytes ?? 1 << 20, expected);
   w.text(opts.prefix ?? "");
   for (let i = 0; i < batch.n; i++) {
     const a = batch.offsets[i], b = batch.offsets[i + 1];
     w.text(`{"id":${asciiJsonString(batch.ids[i])},"advantages":`);
-    yield* numberList(out.advantages, a, b, w, chunkBytes);
+    yield* numberList(out.advantages, a, b, w);
     if (out.returns) {
       w.text(`,"returns":`);
-      yield* numberList(out.returns, a, b, w, chunkBytes);
+      yield* numberList(out.returns, a, b, w);
     }
     if (out.weights) {
       w.text(`,"weights":`);
-      yield* numberList(out.weights, a, b, w, chunkBytes);
+      yield* numberList(out.weights, a, b, w);
     }
     if (diagTokens.length || diagRollouts.length) {
       w.text(`,"diag":{`);
@@ -152,7 +151,7 @@ export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, opts: Adv
       for (const [k, col] of diagTokens) {
         w.text(`${first ? "" : ","}${asciiJsonString(k)}:`);
         first = false;
-        yield* numberList(col, a, b, w, chunkBytes);
+        yield* numberList(col, a, b, w);
       }
       for (const [k, col] of diagRollouts) {
         w.text(`${first ? "" : ","}${asciiJsonString(k)}:${col[i] === 0 ? "0" : String(col[i])}`);
@@ -161,7 +160,7 @@ export function* advantagesJsonl(batch: RolloutBatch, out: Assignment, opts: Adv
       w.text("}");
     }
     w.text(i === batch.n - 1 ? "}" + lastLineEnd : "}" + lineEnd);
-    if (w.length >= chunkBytes) yield w.take();
+    if (w.full) yield w.take();
   }
   w.text(opts.suffix ?? "");
   if (w.length > 0) yield w.take();

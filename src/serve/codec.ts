@@ -87,8 +87,7 @@ export function decodeArrowRequest(bytes: Uint8Array, method: string, config: un
  */
 export function jsonAnswerChunks(method: string, batch: RolloutBatch, out: Assignment, writer?: AsciiChunks): Uint8Array[] {
   const prefix = `{"method":${asciiJson(JSON.stringify(method))},"advantages":[`;
-  // A reused writer holds one chunk only: the whole answer.
-  return [...advantagesJsonl(batch, out, { lineEnd: ",", lastLineEnd: "", prefix, suffix: "]}", writer, chunkBytes: writer ? Infinity : undefined })];
+  return [...advantagesJsonl(batch, out, { lineEnd: ",", lastLineEnd: "", prefix, suffix: "]}", writer })];
 }
 
 /** The JSON answer as one buffer. */

@@ -6,7 +6,7 @@
 import { runMethod, type Assignment } from "../core/registry.js";
 import { arrowAnswer, decodeArrowRequest, decodeJsonRequest, jsonAnswerChunks } from "./codec.js";
 import { AsciiChunks } from "../io/ascii-chunks.js";
-import { buffersOf, ownChunk, type WorkerJob, type WorkerResult } from "./pool.js";
+import { buffersOf, ownBuffer, type WorkerJob, type WorkerResult } from "./pool.js";
 
 function assignmentBuffers(out: Assignment): ArrayBuffer[] {
   return buffersOf([out.advantages, out.returns, out.weights, ...Object.values(out.diag?.tokens ?? {}), ...Object.values(out.diag?.rollouts ?? {})]);
@@ -20,11 +20,11 @@ export function runJob(job: WorkerJob): { result: WorkerResult; transfer: ArrayB
   const req = job.encoding === "json" ? decodeJsonRequest(job.body) : decodeArrowRequest(job.body, job.method as string, job.config, job.maxDecodedBytes);
   const out = runMethod(req.method, req.batch, req.config);
   // Each chunk sits alone in its buffer (or is copied into one), so all of them move without a copy.
-  const body = (job.encoding === "json" ? jsonAnswerChunks(req.method, req.batch, out) : [arrowAnswer(req.batch, out)]).map(ownChunk);
+  const body = (job.encoding === "json" ? jsonAnswerChunks(req.method, req.batch, out) : [arrowAnswer(req.batch, out)]).map(ownBuffer);
   return { result: { kind: "encoded", body, method: req.method, rollouts: req.batch.n, tokens: req.batch.nTokens }, transfer: body.map((c) => c.buffer as ArrayBuffer) };
 }
 
-/** A reused writer for answers computed on the event loop: one job at a time, each answer copied out before the next. */
+/** A reused writer for answers computed on the event loop (no chunk limit: the whole answer in one chunk), one job at a time, each answer copied out before the next. */
 let smallAnswers: AsciiChunks | null = null;
 
 export interface SmallJobResult {

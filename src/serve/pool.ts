@@ -28,25 +28,15 @@ export type WorkerResult =
 
 export type WorkerReply = { readonly id: number; readonly result: WorkerResult } | { readonly id: number; readonly error: PortableError };
 
-/** Bytes whose ArrayBuffer is exactly theirs can be transferred; a view into a larger buffer is copied first. */
-export function ownBuffer(bytes: Uint8Array): Uint8Array {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes;
-  return new Uint8Array(bytes);
-}
-
 /**
- * A chunk that may be transferred: a view that is alone in its ArrayBuffer (possibly with unused
- * room after it, as AsciiChunks leaves) is kept; a view into a shared buffer (Node's small-Buffer
- * pool) is copied, since transferring would take the buffer from its other users.
+ * Bytes that may be transferred to another thread: a view that starts its own ArrayBuffer is kept
+ * (with any unused room after it, as AsciiChunks leaves); anything else is copied first, above all
+ * a Node Buffer inside the shared small-Buffer pool, whose other users would lose it.
  */
-export function ownChunk(bytes: Uint8Array): Uint8Array {
-  if (bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && !isPooled(bytes)) return bytes;
+export function ownBuffer(bytes: Uint8Array): Uint8Array {
+  const pooled = Buffer.isBuffer(bytes) && bytes.byteLength < bytes.buffer.byteLength;
+  if (bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && !pooled) return bytes;
   return new Uint8Array(bytes);
-}
-
-/** Node's Buffer.from / allocUnsafe put small buffers in a shared 8 KB pool. */
-function isPooled(bytes: Uint8Array): boolean {
-  return typeof Buffer !== "undefined" && Buffer.isBuffer(bytes) && bytes.byteLength < bytes.buffer.byteLength;
 }
 
 /** Every distinct ArrayBuffer under the given arrays (a transfer list may not name one twice). */

@@ -232,21 +232,21 @@ export async function startServer(options: Partial<ServeOptions> = {}): Promise<
       // No Content-Type and no body: fastify hands over nothing at all.
       if (!Buffer.isBuffer(req.body)) throw new RequestError(400, "body", null, `empty request: send rollouts as ${JSON_TYPE}, ${NDJSON_TYPE} or ${ARROW_TYPE}`);
       reply.type(encoding === "arrow" ? ARROW_TYPE : JSON_TYPE);
+      const served = (r: { method: string; rollouts: number; tokens: number }): void => {
+        info.method = r.method;
+        info.rollouts = r.rollouts;
+        info.tokens = r.tokens;
+        metrics.processed(r.method, r.rollouts, r.tokens);
+      };
       if (encoding === "json" && req.body.byteLength <= opts.inlineMaxBytes) {
         const small = runSmallJsonJob(req.body);
-        info.method = small.method;
-        info.rollouts = small.rollouts;
-        info.tokens = small.tokens;
-        metrics.processed(small.method, small.rollouts, small.tokens);
+        served(small);
         return reply.send(small.answer);
       }
       const body = ownBuffer(req.body);
       const result = await pool.run({ kind: "encoded", encoding, body, method, config, maxDecodedBytes: opts.maxBodyBytes }, [body.buffer as ArrayBuffer], abort.signal);
       if (result.kind !== "encoded") throw new Error("worker answered an encoded job with a packed result");
-      info.method = result.method;
-      info.rollouts = result.rollouts;
-      info.tokens = result.tokens;
-      metrics.processed(result.method, result.rollouts, result.tokens);
+      served(result);
       if (result.body.length === 1) return reply.send(Buffer.from(result.body[0].buffer, result.body[0].byteOffset, result.body[0].byteLength));
       // Tens of megabytes of JSON: sent chunk by chunk, as the worker wrote them, not joined first.
       let length = 0;

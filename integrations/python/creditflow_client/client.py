@@ -192,7 +192,7 @@ class CreditflowClient:
                     last = None
                 if isinstance(last, dict) and isinstance(last.get("error"), dict):
                     status = last["error"].get("status")
-                    raise _http_error(status if isinstance(status, int) else 500, json.dumps(last).encode("utf-8")) from None
+                    raise _http_error(status if isinstance(status, int) else 500, tail[0]) from None
                 raise CreditflowTransportError(f"the answer from {self.url} was cut off without an error line") from None
             return [json.loads(line) for line in raw.splitlines() if line.strip()]
         body = b'{"method":' + json.dumps(method).encode("utf-8") + b',"config":' + json.dumps(config).encode("utf-8") + b',"rollouts":[' + b",".join(lines) + b"]}"
